@@ -1,0 +1,46 @@
+"""retain: continual learning and continual unlearning in PyTorch, built around LwF.
+
+Public API (nothing runs at import time):
+
+    from retain import run, load_config
+    result = run(load_config(overrides=["algorithm.name=lwf"]))
+    print(result.summary["final_average_accuracy"])
+"""
+
+from retain.algorithms import ALGORITHMS, Algorithm, DistillationReg, Finetuning, Independent, Joint, LwF, LwFParams
+from retain.api import RunResult, build, compare, run
+from retain.config import Config, load_config
+from retain.errors import ConfigError, DataError, RetainError
+from retain.models import BACKBONES, ContinualModel, HeadDIL, HeadsCIL, HeadsTIL
+from retain.scenarios import BENCHMARKS, Benchmark, Task, build_benchmark
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ALGORITHMS",
+    "Algorithm",
+    "BACKBONES",
+    "BENCHMARKS",
+    "Benchmark",
+    "Config",
+    "ConfigError",
+    "ContinualModel",
+    "DataError",
+    "DistillationReg",
+    "Finetuning",
+    "HeadDIL",
+    "HeadsCIL",
+    "HeadsTIL",
+    "Independent",
+    "Joint",
+    "LwF",
+    "LwFParams",
+    "RetainError",
+    "RunResult",
+    "Task",
+    "build",
+    "build_benchmark",
+    "compare",
+    "load_config",
+    "run",
+]

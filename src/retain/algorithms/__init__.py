@@ -1,0 +1,28 @@
+"""Continual-learning algorithms and their registry (used by the config, the CLI and `retain list`)."""
+
+from retain.algorithms.base import Algorithm, Batch, TrainingData
+from retain.algorithms.distillation import DistillationReg
+from retain.algorithms.finetuning import Finetuning
+from retain.algorithms.independent import Independent
+from retain.algorithms.joint import Joint
+from retain.algorithms.lwf import LwF, LwFParams
+
+ALGORITHMS: dict[str, type[Algorithm]] = {
+    "finetuning": Finetuning,
+    "lwf": LwF,
+    "joint": Joint,
+    "independent": Independent,
+}
+
+__all__ = [
+    "ALGORITHMS",
+    "Algorithm",
+    "Batch",
+    "DistillationReg",
+    "Finetuning",
+    "Independent",
+    "Joint",
+    "LwF",
+    "LwFParams",
+    "TrainingData",
+]

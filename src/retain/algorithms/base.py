@@ -1,0 +1,96 @@
+"""The algorithm interface: a loss plus task-boundary hooks. The task loop owns everything else
+(optimizer, epochs, device, logging, evaluation, checkpoints)."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import torch
+import torch.nn.functional as F
+
+from retain.models.model import ContinualModel
+
+if TYPE_CHECKING:
+    from retain.scenarios.task import Benchmark, Task
+
+
+@dataclass(frozen=True)
+class NoParams:
+    """Algorithms without hyperparameters."""
+
+
+@dataclass(frozen=True, eq=False)
+class Batch:
+    """A training batch: inputs (normalised floats), labels and, for mixed-task data, per-sample task ids."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+    task_ids: torch.Tensor | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class TrainingData:
+    """What the loop iterates over for one task: uint8 images, labels, optional per-sample task ids."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+    task_ids: torch.Tensor | None = None
+
+
+class Algorithm:
+    """Base class of continual-learning algorithms.
+
+    Subclasses set `Params` (a frozen dataclass of hyperparameters, validated in `__post_init__`) and
+    implement `training_step`, returning named loss terms: `loss` is backpropagated, every other
+    tensor term is logged; `preds` holds the batch's predicted labels.
+    """
+
+    Params: ClassVar[type] = NoParams
+
+    def __init__(self, model: ContinualModel, params: Any = None) -> None:
+        self.model = model
+        self.params = self.Params() if params is None else params
+        if not isinstance(self.params, self.Params):
+            raise TypeError(f"{type(self).__name__} expects {self.Params.__name__}, got {type(self.params).__name__}")
+
+    def training_data(self, benchmark: "Benchmark", task: "Task") -> TrainingData:
+        """The data to train `task` on: by default the task's own training set only."""
+        return TrainingData(task.x_train, task.y_train)
+
+    def on_task_start(self, task: "Task") -> None:
+        """Called before the first batch of `task`; the model already has the task's head."""
+
+    def training_step(self, batch: Batch, task: "Task") -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    def on_task_end(self, task: "Task") -> None:
+        """Called after the last update of `task`, before evaluation."""
+
+    def eval_logits(self, x: torch.Tensor, task_id: int, seen: int) -> torch.Tensor:
+        """Logits used to test task `task_id` after `seen` tasks (the scenario's heads decide which)."""
+        return self.model(x, self.model.heads.eval_head(task_id, seen))
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything besides the model needed to continue after the current task."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state:
+            raise ValueError(f"{type(self).__name__} keeps no state, got keys {sorted(state)}")
+
+
+def classification_terms(logits: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Cross-entropy, accuracy and predictions of one batch (kept on the device: no host sync)."""
+    loss_cls = F.cross_entropy(logits, y)
+    preds = logits.detach().argmax(dim=1)
+    return {"loss": loss_cls, "loss_cls": loss_cls, "acc": (preds == y).float().mean(), "preds": preds}
+
+
+def frozen_copy(model: ContinualModel) -> ContinualModel:
+    """A deep copy of `model` in evaluation mode with gradients switched off (a teacher snapshot)."""
+    snapshot = copy.deepcopy(model).eval()
+    for p in snapshot.parameters():
+        p.requires_grad_(False)
+    return snapshot

@@ -1,0 +1,56 @@
+"""The knowledge-distillation regulariser of LwF (Li & Hoiem, ECCV 2016, eq. 3) and its variants."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+DISTANCES = ("cross_entropy", "kl", "mse")
+STUDENT_EPSILON = 1e-5  # added to the student's probabilities, as in the reference implementation
+
+
+def check_positive(name: str, value: float) -> None:
+    """Raise ValueError naming `name` when `value` is not > 0."""
+    if not value > 0:
+        raise ValueError(f"{name} = {value!r} is not valid: must be > 0")
+
+
+def soften(logits: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Probabilities raised to the power 1/T and renormalised (LwF eq. 3), i.e. softmax(logits / T)."""
+    return torch.softmax(logits / temperature, dim=-1)
+
+
+class DistillationReg:
+    """λ_o · distance(student logits, teacher logits) at temperature T.
+
+    - `cross_entropy` (LwF eq. 3): λ · mean_batch(−Σ_k p_teacher,k · log(p_student,k + 1e-5)),
+      both probabilities softened with T;
+    - `kl` (Hinton et al. 2015): λ · T² · KL(p_teacher ‖ p_student), batch mean;
+    - `mse` (as in DER, Buzzega et al. 2020): λ · mean squared error of the raw logits (T unused).
+
+    Args:
+        factor: λ_o in the paper (1 there). Must be > 0.
+        temperature: T in the paper (2 there). Must be > 0.
+        distance: `cross_entropy`, `kl` or `mse`.
+    """
+
+    def __init__(self, factor: float, temperature: float, distance: str = "cross_entropy") -> None:
+        check_positive("distillation_reg_factor", factor)
+        check_positive("distillation_reg_temperature", temperature)
+        if distance not in DISTANCES:
+            raise ValueError(f"distance = {distance!r} is not valid: expected one of {list(DISTANCES)}")
+        self.factor = factor
+        self.temperature = temperature
+        self.distance = distance
+
+    def __call__(self, student_logits: torch.Tensor, teacher_logits: torch.Tensor) -> torch.Tensor:
+        t = self.temperature
+        if self.distance == "mse":
+            return self.factor * F.mse_loss(student_logits, teacher_logits)
+        if self.distance == "kl":
+            log_p_s = F.log_softmax(student_logits / t, dim=-1)
+            log_p_t = F.log_softmax(teacher_logits / t, dim=-1)
+            return self.factor * t * t * F.kl_div(log_p_s, log_p_t, log_target=True, reduction="batchmean")
+        p_t = soften(teacher_logits, t)  # (B, K)
+        p_s = soften(student_logits, t) + STUDENT_EPSILON
+        return self.factor * (-(p_t * p_s.log()).sum(dim=-1)).mean()

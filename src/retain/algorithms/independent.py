@@ -1,0 +1,47 @@
+"""Independent training: the upper bound for TIL (SPEC §7)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import torch
+
+from retain.algorithms.base import Algorithm, Batch, classification_terms, frozen_copy
+from retain.models.model import ContinualModel
+
+if TYPE_CHECKING:
+    from retain.scenarios.task import Task
+
+
+def reset_parameters(model: torch.nn.Module) -> None:
+    """Re-initialise every submodule that knows how (Linear, Conv, BatchNorm, ...)."""
+    for module in model.modules():
+        if hasattr(module, "reset_parameters"):
+            module.reset_parameters()
+        if hasattr(module, "reset_running_stats"):
+            module.reset_running_stats()
+
+
+class Independent(Algorithm):
+    """A fresh model per task: re-initialised at each task's start and frozen at its end.
+
+    Task j is always tested with its own model j, so Independent uses the task id at test time in every
+    scenario (a task oracle): nothing is forgotten and nothing is transferred. loss = CE(logits_t(x), y).
+    """
+
+    def __init__(self, model: ContinualModel, params: object = None) -> None:
+        super().__init__(model, params)
+        self.models: dict[int, ContinualModel] = {}
+
+    def on_task_start(self, task: "Task") -> None:
+        reset_parameters(self.model)
+
+    def training_step(self, batch: Batch, task: "Task") -> dict[str, torch.Tensor]:
+        return classification_terms(self.model(batch.x, task.id), batch.y)
+
+    def on_task_end(self, task: "Task") -> None:
+        self.models[task.id] = frozen_copy(self.model)
+
+    def eval_logits(self, x: torch.Tensor, task_id: int, seen: int) -> torch.Tensor:
+        own = self.models[task_id]
+        return own(x, own.heads.eval_head(task_id, task_id))

@@ -1,0 +1,111 @@
+"""Learning without Forgetting (Li & Hoiem, ECCV 2016 / TPAMI 2017; arXiv:1606.09282)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+import torch
+import torch.nn.functional as F
+
+from retain.algorithms.base import Algorithm, Batch, frozen_copy
+from retain.algorithms.distillation import DistillationReg
+from retain.errors import ConfigError
+from retain.models.model import ContinualModel
+
+if TYPE_CHECKING:
+    from retain.scenarios.task import Task
+
+
+@dataclass(frozen=True)
+class LwFParams:
+    """Hyperparameters of LwF.
+
+    Attributes:
+        distillation_reg_factor: λ_o in the paper (1 there); weight of each old task's distillation term.
+        distillation_reg_temperature: T in the paper (2 there).
+        teacher: `per_task` (the reference system: a frozen backbone per finished task) or `previous`
+            (the paper: one frozen copy of the model as it was before the current task).
+        distance: `cross_entropy` (paper eq. 3), `kl` (Hinton KD, ×T²) or `mse` (logits, as in DER).
+        train_old_heads: false (the reference: distillation does not move old TIL heads / old CIL
+            outputs) or true (the paper: old heads are trained by the distillation term).
+    """
+
+    distillation_reg_factor: float = 1.0
+    distillation_reg_temperature: float = 2.0
+    teacher: Literal["per_task", "previous"] = "per_task"
+    distance: Literal["cross_entropy", "kl", "mse"] = "cross_entropy"
+    train_old_heads: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("distillation_reg_factor", "distillation_reg_temperature"):
+            value = getattr(self, name)
+            if not value > 0:
+                raise ConfigError(name, value, "must be > 0")
+
+
+class LwF(Algorithm):
+    """Finetuning plus knowledge distillation from earlier models on the current task's inputs.
+
+    loss = CE(logits_t(x), y) + Σ_{p ∈ teachers} λ_o · D(student_logits_p(x), teacher_logits_p(x))
+
+    The sum over old tasks is not averaged (paper: "take the sum of the loss for each old task").
+    Choices on which published implementations differ:
+    - teacher: `per_task` keeps one frozen model per finished task p and distils head p through it
+      (the reference; memory grows with T); `previous` keeps only the model as it was after the last
+      task and distils every old head through it (the paper).
+    - distilled outputs: TIL, head p's logits; DIL, the shared head's logits; CIL, the outputs of the
+      classes the teacher knew (the growing head's old blocks).
+    - old heads: by default the student's old heads are detached in the distillation term (the
+      reference); `train_old_heads=True` lets distillation train them (the paper). The shared DIL
+      head is never detached, unlike the reference, because it is also the current task's head.
+    - loss form: eq. 3 cross-entropy with 1e-5 added to the student's probabilities (the reference),
+      or Hinton's T²-scaled KL, or logit MSE.
+    - the student's backbone runs once per batch unless the backbone is task-conditioned.
+    """
+
+    Params = LwFParams
+
+    def __init__(self, model: ContinualModel, params: LwFParams | None = None) -> None:
+        super().__init__(model, params)
+        p = self.params
+        self.distill = DistillationReg(p.distillation_reg_factor, p.distillation_reg_temperature, p.distance)
+        self.teachers: dict[int, ContinualModel] = {}  # task id after which the snapshot was taken
+
+    def on_task_end(self, task: "Task") -> None:
+        """Store the teacher for later tasks: a frozen snapshot of the model after `task`."""
+        if self.params.teacher == "previous":
+            self.teachers.clear()
+        self.teachers[task.id] = frozen_copy(self.model)
+
+    def distillation_pairs(self) -> list[tuple[ContinualModel, list[int]]]:
+        """(teacher, head ids it distils) for every stored teacher."""
+        if self.params.teacher == "per_task":
+            return [(snap, [p]) for p, snap in sorted(self.teachers.items())]
+        return [(snap, snap.heads.distillation_targets(p)) for p, snap in self.teachers.items()]
+
+    def training_step(self, batch: Batch, task: "Task") -> dict[str, torch.Tensor]:
+        model, x = self.model, batch.x
+        conditioned = model.task_conditioned
+        features = model.features(x, task.id)  # (B, D), computed once for plain backbones
+        logits = model.heads(features, task.id)
+        loss_cls = F.cross_entropy(logits, batch.y)
+        reg = logits.new_zeros(())
+        for teacher, head_ids in self.distillation_pairs():
+            teacher_features = None
+            for p in head_ids:
+                with torch.no_grad():
+                    if teacher_features is None or conditioned:
+                        teacher_features = teacher.features(x, p)
+                    teacher_logits = teacher.heads(teacher_features, p)
+                student_features = model.features(x, p) if conditioned else features
+                student_logits = model.heads.old_logits(student_features, p, self.params.train_old_heads)
+                reg = reg + self.distill(student_logits, teacher_logits)
+        preds = logits.detach().argmax(dim=1)
+        return {
+            "loss": loss_cls + reg,
+            "loss_cls": loss_cls,
+            "distillation_reg": reg,
+            "acc": (preds == batch.y).float().mean(),
+            "preds": preds,
+        }

@@ -1,0 +1,40 @@
+"""The library's error types: each names what was wrong, the value and what would be valid."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class RetainError(Exception):
+    """Base of every error retain raises on purpose (the CLI prints these as one line, exit code 2)."""
+
+
+class ConfigError(RetainError, ValueError):
+    """A configuration key has an unknown name, a wrong type or an invalid value."""
+
+    def __init__(self, key: str, value: object, valid: str) -> None:
+        self.key = key
+        self.value = value
+        self.valid = valid
+        super().__init__(f"{key} = {value!r} is not valid: {valid}" if key else valid)
+
+    def under(self, prefix: str) -> "ConfigError":
+        """The same error with its key placed under a parent section (`train` + `lr` → `train.lr`)."""
+        key = f"{prefix}.{self.key}" if prefix and self.key else (self.key or prefix)
+        return ConfigError(key, self.value, self.valid)
+
+
+class DataError(RetainError):
+    """A data set could not be found or read; the message says where retain looked and how to get it."""
+
+
+def one_of(choices: Iterable[str], given: object | None = None) -> str:
+    """Describe the valid choices, suggesting the nearest one to a misspelt `given`."""
+    names = sorted(str(c) for c in choices)
+    text = "expected one of " + ", ".join(repr(n) for n in names)
+    if isinstance(given, str):
+        close = difflib.get_close_matches(given, names, n=1, cutoff=0.5)
+        if close:
+            text += f" (did you mean {close[0]!r}?)"
+    return text

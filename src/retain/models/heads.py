@@ -1,0 +1,97 @@
+"""Output heads for the three scenarios; the heads container is the only model part that knows it.
+
+Every container offers the same calls, so algorithms never branch on the scenario:
+- `setup_task(task_id, num_classes)`: make room for a new task (a new head, a new output block, or
+  the shared head on the first task);
+- `forward(features, head_id)`: the logits used to train task `head_id`;
+- `eval_head(task_id, seen)`: which head id to use to test task `task_id` after `seen` tasks;
+- `old_logits(features, head_id, trainable)`: student logits for a previous task in distillation,
+  with the old weights detached unless `trainable`;
+- `distillation_targets(seen)`: the head ids a whole-model teacher taken after `seen` tasks distils.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def _linear(layer: nn.Linear, features: torch.Tensor, detach: bool) -> torch.Tensor:
+    if not detach:
+        return layer(features)
+    return F.linear(features, layer.weight.detach(), layer.bias.detach())
+
+
+class Heads(nn.Module):
+    """Base of the heads containers: a list of linear layers over features of size `input_dim`."""
+
+    def __init__(self, input_dim: int) -> None:
+        super().__init__()
+        if input_dim <= 0:
+            raise ValueError(f"heads input_dim = {input_dim} is not valid: expected a positive integer")
+        self.input_dim = input_dim
+        self.heads = nn.ModuleList()
+
+    @property
+    def num_tasks(self) -> int:
+        return len(self.heads)
+
+    def setup_task(self, task_id: int, num_classes: int) -> None:
+        if task_id == len(self.heads) + 1:
+            self.heads.append(nn.Linear(self.input_dim, num_classes))
+        elif not 1 <= task_id <= len(self.heads):
+            raise ValueError(f"task_id = {task_id} skips a task: {len(self.heads)} heads exist, next is {len(self.heads) + 1}")
+
+    def distillation_targets(self, seen: int) -> list[int]:
+        return [seen]
+
+    def eval_head(self, task_id: int, seen: int) -> int:
+        return task_id
+
+
+class HeadsTIL(Heads):
+    """Task-incremental: one linear head per task; task `head_id` (1-based) uses its own head."""
+
+    def forward(self, features: torch.Tensor, head_id: int) -> torch.Tensor:
+        return self.heads[head_id - 1](features)  # (B, k_task)
+
+    def old_logits(self, features: torch.Tensor, head_id: int, trainable: bool) -> torch.Tensor:
+        return _linear(self.heads[head_id - 1], features, detach=not trainable)
+
+    def distillation_targets(self, seen: int) -> list[int]:
+        return list(range(1, seen + 1))
+
+
+class HeadDIL(Heads):
+    """Domain-incremental: one shared head of a fixed size, created at the first task and used by all."""
+
+    def setup_task(self, task_id: int, num_classes: int) -> None:
+        if self.heads and self.heads[0].out_features != num_classes:
+            raise ValueError(
+                f"task {task_id} has {num_classes} classes but the shared DIL head has "
+                f"{self.heads[0].out_features}: every DIL task must have the same classes"
+            )
+        if not self.heads:
+            self.heads.append(nn.Linear(self.input_dim, num_classes))
+
+    def forward(self, features: torch.Tensor, head_id: int) -> torch.Tensor:
+        return self.heads[0](features)  # (B, C)
+
+    def old_logits(self, features: torch.Tensor, head_id: int, trainable: bool) -> torch.Tensor:
+        # The shared head is also the current task's head: detaching it (as the reference did) leaves only
+        # the backbone to match the teachers and collapses LwF on Permuted Fashion-MNIST (SPEC §4).
+        return self.heads[0](features)
+
+
+class HeadsCIL(Heads):
+    """Class-incremental: one output block per task, concatenated; head id t means blocks 1..t."""
+
+    def forward(self, features: torch.Tensor, head_id: int) -> torch.Tensor:
+        return torch.cat([h(features) for h in self.heads[:head_id]], dim=1)  # (B, classes seen)
+
+    def old_logits(self, features: torch.Tensor, head_id: int, trainable: bool) -> torch.Tensor:
+        return torch.cat([_linear(h, features, not trainable) for h in self.heads[:head_id]], dim=1)
+
+    def eval_head(self, task_id: int, seen: int) -> int:
+        return seen

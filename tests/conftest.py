@@ -1,0 +1,50 @@
+"""Shared fixtures: tiny synthetic benchmarks and models that run in milliseconds on the CPU."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from retain.models import MLP, ContinualModel
+from retain.scenarios.builders import permute_pixels, split_by_class
+from retain.scenarios.setting import make_heads
+from retain.scenarios.sources import SourceData
+from retain.scenarios.task import Benchmark
+
+
+def synthetic_source(num_classes: int = 4, per_class: int = 24, side: int = 4, seed: int = 0) -> SourceData:
+    """Linearly separable uint8 images: each class lights up its own block of pixels, plus noise."""
+    gen = torch.Generator().manual_seed(seed)
+
+    def make(n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        y = torch.arange(num_classes).repeat_interleave(n)
+        x = torch.randint(0, 60, (len(y), 1, side, side), generator=gen)
+        flat = x.view(len(y), -1)
+        width = flat.shape[1] // num_classes
+        for c in range(num_classes):
+            flat[y == c, c * width : (c + 1) * width] += 180
+        return x.clamp(0, 255).to(torch.uint8), y
+
+    x_tr, y_tr = make(per_class)
+    x_te, y_te = make(per_class // 2)
+    return SourceData("synthetic", x_tr, y_tr, x_te, y_te, num_classes)
+
+
+def tiny_benchmark(scenario: str, num_tasks: int = 2, construction: str = "split") -> Benchmark:
+    source = synthetic_source()
+    if construction == "split":
+        tasks = split_by_class(source, scenario, num_tasks, list(range(source.num_classes)))
+    else:
+        tasks = permute_pixels(source, scenario, num_tasks, seed=0)
+    mean, std = source.channel_stats()
+    return Benchmark("tiny", scenario, tuple(tasks), source.input_shape, mean, std)
+
+
+def tiny_model(scenario: str, input_shape=(1, 4, 4), hidden=(8,)) -> ContinualModel:
+    backbone = MLP(input_shape, hidden)
+    return ContinualModel(backbone, make_heads(scenario, backbone.output_dim))
+
+
+@pytest.fixture(params=["til", "dil", "cil"])
+def scenario(request: pytest.FixtureRequest) -> str:
+    return request.param

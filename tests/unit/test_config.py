@@ -1,0 +1,110 @@
+import pytest
+
+from retain.config import (
+    Config,
+    apply_overrides,
+    config_from_dict,
+    config_to_dict,
+    load_config,
+)
+from retain.errors import ConfigError
+
+
+def test_defaults_resolve_the_scenario_from_the_benchmark():
+    assert config_from_dict({}).scenario == "til"
+    assert config_from_dict({"benchmark": {"name": "permuted_digits"}}).scenario == "dil"
+    assert config_from_dict({"scenario": "cil", "benchmark": {"name": "permuted_digits"}}).scenario == "cil"
+
+
+def test_issue_defaults():
+    cfg = config_from_dict({})
+    assert cfg.train.optimizer.name == "sgd" and cfg.train.optimizer.lr == 0.01
+    assert cfg.train.optimizer.momentum == 0.9
+    assert cfg.backbone.hidden == (256, 256)
+    assert cfg.algorithm.params.teacher == "per_task"
+    assert cfg.algorithm.params.distance == "cross_entropy"
+    assert cfg.algorithm.params.train_old_heads is False
+
+
+def test_round_trip_through_plain_data():
+    cfg = load_config(overrides=["algorithm.teacher=previous", "backbone.hidden=[32, 16]", "seed=3"])
+    again = config_from_dict(config_to_dict(cfg))
+    assert again == cfg
+    assert again.backbone.hidden == (32, 16)
+
+
+def test_configs_are_frozen():
+    cfg = config_from_dict({})
+    with pytest.raises(AttributeError):
+        cfg.seed = 3  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("data,key,fragment", [
+    ({"sed": 1}, "sed", "did you mean 'seed'"),
+    ({"train": {"epoch": 2}}, "train.epoch", "did you mean 'epochs'"),
+    ({"train": {"epochs": "two"}}, "train.epochs", "an integer"),
+    ({"train": {"epochs": 0}}, "train.epochs", "> 0"),
+    ({"train": {"epochs": True}}, "train.epochs", "an integer"),
+    ({"train": {"optimizer": {"lr": -1}}}, "train.optimizer.lr", "> 0"),
+    ({"train": {"optimizer": {"name": "sdg"}}}, "train.optimizer.name", "did you mean 'sgd'"),
+    ({"train": {"device": "gpu"}}, "train.device", "'cuda'"),
+    ({"scenario": "class"}, "scenario", "'cil'"),
+    ({"benchmark": {"name": "split_digit"}}, "benchmark.name", "did you mean 'split_digits'"),
+    ({"benchmark": {"download": "yes"}}, "benchmark.download", "true or false"),
+    ({"backbone": {"name": "resnet"}}, "backbone.name", "resnet18"),
+    ({"backbone": {"hidden": [0]}}, "backbone.hidden", "positive"),
+    ({"backbone": {"hidden": "256"}}, "backbone.hidden", "a list"),
+    ({"algorithm": {"name": "lwf2"}}, "algorithm.name", "did you mean 'lwf'"),
+    ({"algorithm": {"name": "lwf", "distillation_reg_factor": 0}}, "algorithm.distillation_reg_factor", "> 0"),
+    ({"algorithm": {"name": "lwf", "distillation_reg_temperature": -1}}, "algorithm.distillation_reg_temperature", "> 0"),
+    ({"algorithm": {"name": "lwf", "teacher": "all"}}, "algorithm.teacher", "'previous'"),
+    ({"algorithm": {"name": "finetuning", "teacher": "previous"}}, "algorithm.teacher", "unknown key"),
+    ({"train": 3}, "train", "mapping"),
+])
+def test_bad_values_name_the_key_the_value_and_what_is_valid(data, key, fragment):
+    with pytest.raises(ConfigError) as info:
+        config_from_dict(data)
+    assert info.value.key == key
+    message = str(info.value)
+    assert message.startswith(key) and fragment in message
+
+
+def test_float_fields_accept_yaml_exponent_strings():
+    assert load_config(overrides=["train.optimizer.lr=1e-3"]).train.optimizer.lr == 0.001
+
+
+def test_overrides_parse_yaml_values_and_do_not_mutate_input():
+    data = {"train": {"epochs": 1}}
+    out = apply_overrides(data, ["train.epochs=3", "backbone.hidden=[4, 4]", "benchmark.download=true"])
+    assert out["train"]["epochs"] == 3 and data["train"]["epochs"] == 1
+    assert out["backbone"]["hidden"] == [4, 4] and out["benchmark"]["download"] is True
+
+
+@pytest.mark.parametrize("override", ["train.epochs", "=3", "seed=3=", "seed.x=1"])
+def test_malformed_overrides_raise(override):
+    with pytest.raises(ConfigError):
+        config_from_dict(apply_overrides({"seed": 1}, [override]))
+
+
+def test_bad_yaml_file(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("train: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(bad)
+    listing = tmp_path / "list.yaml"
+    listing.write_text("- 1\n- 2\n")
+    with pytest.raises(ConfigError, match="mapping"):
+        load_config(listing)
+    with pytest.raises(ConfigError, match="cannot be read"):
+        load_config(tmp_path / "missing.yaml")
+
+
+def test_yaml_file_is_read_safely(tmp_path):
+    hostile = tmp_path / "hostile.yaml"
+    hostile.write_text("seed: !!python/object/apply:os.system ['echo pwned']\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(hostile)
+
+
+def test_config_class_is_the_public_type():
+    assert isinstance(load_config(), Config)

@@ -6,7 +6,8 @@ import platform
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -14,26 +15,36 @@ import torch
 from rich.console import Console
 
 from retain.algorithms import ALGORITHMS, Algorithm
-from retain.config import Config, config_from_dict, config_to_dict
-from retain.errors import ConfigError
+from retain.algorithms.base import TrainingData
+from retain.config import Config, config_from_dict, config_to_dict, read_config_data
+from retain.errors import ConfigError, DataError
 from retain.metrics import summarise
 from retain.models import ContinualModel, build_backbone
 from retain.runs.loggers import JsonlLogger, Loggers, ProgressLogger
-from retain.runs.report import matrix_table, metrics_table, plot_accuracy_matrix
+from retain.runs.model_file import FILENAME as MODEL_FILE
+from retain.runs.model_file import load_model_file, restore, save_model
+from retain.runs.report import matrix_table, metrics_table, plot_accuracy_matrix, unlearning_table
 from retain.runs.store import RunFolder, default_run_name
 from retain.scenarios import Benchmark, build_benchmark
 from retain.scenarios.setting import make_heads
-from retain.training import resolve_device, run_sequence
-from retain.training.loop import LoopLogger
+from retain.training import DeviceBatches, resolve_device, run_sequence
+from retain.training.evaluate import accuracy
+from retain.training.loop import LoopLogger, SequenceResult
+from retain.unlearning.evaluate import distance_fn, distribution_distances, reference_config, unlearning_report
+from retain.unlearning.requests import unlearned_tasks
 
 
 @dataclass(frozen=True)
 class RunResult:
-    """What `run` returns: the summary (as in `summary.json`), the config and the run folder (if written)."""
+    """What `run` returns: the summary (as in `summary.json`), the config, the run folder (if written),
+    and the trained algorithm (its `.model`) with the benchmark it learnt."""
 
     summary: dict[str, Any]
     config: Config
     path: Path | None
+    algorithm: Algorithm | None = field(default=None, repr=False, compare=False)
+    benchmark: Benchmark | None = field(default=None, repr=False, compare=False)
+    unlearning: dict[str, Any] | None = None
 
 
 def as_config(config: Config | Mapping[str, Any] | None) -> Config:
@@ -54,6 +65,8 @@ def build(cfg: Config) -> tuple[Benchmark, Algorithm]:
         raise ConfigError("backbone", cfg.backbone.name, str(err)) from None
     model = ContinualModel(backbone, make_heads(cfg.scenario, backbone.output_dim))
     algorithm = ALGORITHMS[cfg.algorithm.name](model, cfg.algorithm.params)
+    if cfg.unlearning.requests:
+        algorithm.schedule(cfg.unlearning.requests)  # type: ignore[attr-defined]  (checked: can_unlearn)
     return benchmark, algorithm
 
 
@@ -82,6 +95,9 @@ def run(
 ) -> RunResult:
     """Run one experiment: train the tasks in order, test after each, return and save the results.
 
+    With unlearning requests (and `unlearning.evaluate`), the unlearned model is judged against the
+    retrain and original references and `unlearning.json` is written.
+
     Args:
         config: the experiment (a Config, a mapping as in YAML, or None for the defaults).
         out: the run folder; default `config.out`, else `runs/<benchmark>-<scenario>-<algorithm>-seed<S>-<time>`.
@@ -98,16 +114,10 @@ def run(
         folder = RunFolder(out or cfg.out or Path("runs") / name)
         folder.write_yaml("config.yaml", config_to_dict(cfg))
         folder.write_json("env.json", environment(device))
-    console = console or Console(stderr=False)
-    loggers: list[LoopLogger] = [JsonlLogger(folder)] if folder else []
-    generator = torch.Generator().manual_seed(cfg.seed)
-    start = time.perf_counter()
+    console = console or Console()
     label = f"{cfg.algorithm.name} on {benchmark.name} ({cfg.scenario})"
-    if progress:
-        with ProgressLogger(console, benchmark.num_tasks, cfg.train.epochs, label) as bar:
-            result = run_sequence(algorithm, benchmark, cfg.train, generator, device, Loggers(*loggers, bar))
-    else:
-        result = run_sequence(algorithm, benchmark, cfg.train, generator, device, Loggers(*loggers))
+    start = time.perf_counter()
+    result = _train(cfg, benchmark, algorithm, device, folder, console, label if progress else None)
     summary = {
         **summarise(result.accuracy_matrix),
         "train_seconds_per_task": result.train_seconds_per_task,
@@ -116,17 +126,180 @@ def run(
         "benchmark": benchmark.name,
         "scenario": cfg.scenario,
         "algorithm": cfg.algorithm.name,
+        "unlearning_events": {str(t): list(us) for t, us in sorted(cfg.unlearning.requests.items())},
     }
+    unlearning = None
+    if cfg.unlearning.requests and cfg.unlearning.evaluate:
+        unlearning = evaluate_unlearning(cfg, benchmark, algorithm, result.accuracy_matrix[-1], device, folder, console)
     if folder:
+        save_model(folder.path, algorithm, benchmark)
         folder.write_accuracy_csv(result.accuracy_matrix)
-        plot_accuracy_matrix(result.accuracy_matrix, folder.path / "plots", label)
+        plot_accuracy_matrix(result.accuracy_matrix, folder.path / "plots", label, event_marks(cfg))
+        if unlearning is not None:
+            folder.write_json("unlearning.json", unlearning)
         folder.write_json("summary.json", summary)
     if progress:
-        console.print(matrix_table(result.accuracy_matrix, f"accuracy matrix: {label}"))
+        console.print(matrix_table(result.accuracy_matrix, f"accuracy matrix: {label}", event_marks(cfg)))
         console.print(metrics_table({cfg.algorithm.name: summary}))
+        if unlearning is not None:
+            console.print(unlearning_table(unlearning))
         if folder:
             console.print(f"run folder: {folder.path}")
-    return RunResult(summary, cfg, folder.path if folder else None)
+    return RunResult(summary, cfg, folder.path if folder else None, algorithm, benchmark, unlearning)
+
+
+def _train(
+    cfg: Config,
+    benchmark: Benchmark,
+    algorithm: Algorithm,
+    device: torch.device,
+    folder: RunFolder | None,
+    console: Console,
+    label: str | None,
+) -> SequenceResult:
+    """The task loop with the run's loggers (JSONL when writing; a progress bar when `label` is given)."""
+    loggers: list[LoopLogger] = [JsonlLogger(folder)] if folder else []
+    generator = torch.Generator().manual_seed(cfg.seed)
+    if label is None:
+        return run_sequence(algorithm, benchmark, cfg.train, generator, device, Loggers(*loggers))
+    with ProgressLogger(console, benchmark.num_tasks, cfg.train.epochs, label) as bar:
+        return run_sequence(algorithm, benchmark, cfg.train, generator, device, Loggers(*loggers, bar))
+
+
+def event_marks(cfg: Config) -> dict[int, str]:
+    """Row labels for the accuracy matrix: after task t, which tasks were unlearned."""
+    return {t: "unlearned " + ", ".join(map(str, us)) for t, us in cfg.unlearning.requests.items()}
+
+
+def load_run(path: str | Path, device: torch.device | None = None) -> RunResult:
+    """Rebuild a finished run from its folder: config, summary and the trained model (`model.pt`)."""
+    folder = Path(path)
+    if not (folder / "config.yaml").is_file():
+        raise DataError(f"{folder} is not a run folder: config.yaml is missing")
+    cfg = config_from_dict(read_config_data(folder / "config.yaml"))
+    device = device or resolve_device(cfg.train.device)
+    benchmark, algorithm = build(cfg)
+    restore(algorithm, load_model_file(folder / MODEL_FILE), device)
+    try:
+        summary = json.loads((folder / "summary.json").read_text())
+    except (OSError, ValueError) as err:
+        raise DataError(f"{folder / 'summary.json'} cannot be read: {err}") from None
+    return RunResult(summary, cfg, folder, algorithm, benchmark)
+
+
+def _reference(cfg: Config, without: Sequence[int], given: str | None, out: Path | None, console: Console) -> RunResult:
+    """A reference run: read from the folder `given`, or trained now (and saved to `out` if not None)."""
+    expected = reference_config(cfg, tuple(without))
+    if given is not None:
+        ref = load_run(given)
+        for key in ("seed", "scenario", "benchmark", "backbone"):
+            if getattr(ref.config, key) != getattr(expected, key):
+                raise ConfigError(
+                    "unlearning.retrain_reference" if without else "unlearning.original_reference",
+                    given,
+                    f"its {key} differs from this run's reference ({getattr(expected, key)!r})",
+                )
+        return ref
+    console.print(f"training the {'retrain' if without else 'original'} reference ...")
+    return run(expected, out=out, write=out is not None, console=console, progress=False)
+
+
+def evaluate_unlearning(
+    cfg: Config,
+    benchmark: Benchmark,
+    algorithm: Algorithm,
+    final_row: Sequence[float],
+    device: torch.device,
+    folder: RunFolder | None,
+    console: Console,
+) -> dict[str, Any]:
+    """AG, DD and accuracies of the unlearned model against the retrain and original references."""
+    unlearned = unlearned_tasks(cfg.unlearning.requests)
+    refs = folder.path / "references" if folder else None
+    original = _reference(cfg, (), cfg.unlearning.original_reference, refs / "original" if refs else None, console)
+    retrain = _reference(cfg, unlearned, cfg.unlearning.retrain_reference, refs / "retrain" if refs else None, console)
+    by_origin = {t.origin: t.id for t in benchmark.tasks}
+    retrain_ids = {by_origin[t.origin]: t.id for t in retrain.benchmark.tasks}
+    retrain_acc: dict[int, float | None] = {j: None for j in unlearned}
+    for j, rid in retrain_ids.items():
+        retrain_acc[j] = retrain.summary["accuracy_matrix"][-1][rid - 1]
+    if cfg.scenario == "dil":  # the shared head can be tested on tasks the reference never saw
+        last = retrain.benchmark.num_tasks
+        test_bs = cfg.train.eval_batch_size
+        for u in unlearned:
+            task = benchmark.task(u)
+            test = DeviceBatches(TrainingData(task.x_test, task.y_test), benchmark.mean, benchmark.std, device)
+            retrain_acc[u] = accuracy(retrain.algorithm, test, last, last, test_bs)
+    dd = distribution_distances(
+        algorithm, retrain.algorithm, benchmark, retrain_ids, distance_fn(cfg.unlearning.distance), device,
+        cfg.train.eval_batch_size,
+    )
+    return unlearning_report(
+        cfg,
+        benchmark,
+        {t.id: final_row[t.id - 1] for t in benchmark.tasks},
+        {t.id: original.summary["accuracy_matrix"][-1][t.id - 1] for t in benchmark.tasks},
+        retrain_acc,
+        dd,
+        {"original": str(original.path or "trained, not saved"), "retrain": str(retrain.path or "trained, not saved")},
+    )
+
+
+def unlearn_run(
+    source: str | Path,
+    tasks: Sequence[int],
+    *,
+    out: str | Path | None = None,
+    evaluate: bool = True,
+    console: Console | None = None,
+) -> RunResult:
+    """Unlearn `tasks` from the final model of a finished run and write the result as a new run folder.
+
+    The source folder is only read. The new folder's `config.yaml` is the source config plus the request
+    `{T: tasks}` (T = the last task), so `retain run --config` on it reproduces the same model; the
+    source run serves as the original reference when it had no unlearning of its own.
+    """
+    console = console or Console()
+    source = Path(source)
+    ref = load_run(source)
+    cfg, algorithm, benchmark = ref.config, ref.algorithm, ref.benchmark
+    assert algorithm is not None and benchmark is not None
+    last = benchmark.num_tasks
+    requests = {**cfg.unlearning.requests, last: tuple(cfg.unlearning.requests.get(last, ())) + tuple(tasks)}
+    data = config_to_dict(cfg)
+    data["unlearning"].update(requests=requests, evaluate=evaluate)
+    if not cfg.unlearning.requests and data["unlearning"]["original_reference"] is None:
+        data["unlearning"]["original_reference"] = str(source)
+    new_cfg = config_from_dict(data)  # validates: known tasks, not unlearned twice, algorithm can unlearn
+    algorithm.unlearn(list(tasks))  # type: ignore[attr-defined]
+    device = next(algorithm.model.parameters()).device
+    row = [
+        accuracy(algorithm, DeviceBatches(TrainingData(t.x_test, t.y_test), benchmark.mean, benchmark.std, device), t.id, last, cfg.train.eval_batch_size)
+        for t in benchmark.tasks
+    ]
+    matrix = [list(r) for r in ref.summary["accuracy_matrix"][:-1]] + [row]
+    folder = RunFolder(out or source.with_name(f"{source.name}-unlearned-{'-'.join(map(str, tasks))}"))
+    folder.write_yaml("config.yaml", config_to_dict(new_cfg))
+    folder.write_json("env.json", environment(device))
+    unlearning = None
+    if evaluate:
+        unlearning = evaluate_unlearning(new_cfg, benchmark, algorithm, row, device, folder, console)
+        folder.write_json("unlearning.json", unlearning)
+    summary = {
+        **ref.summary,
+        **summarise(matrix),
+        "unlearning_events": {str(t): list(us) for t, us in sorted(requests.items())},
+        "unlearned_from": str(source),
+    }
+    save_model(folder.path, algorithm, benchmark)
+    folder.write_accuracy_csv(matrix)
+    plot_accuracy_matrix(matrix, folder.path / "plots", f"{cfg.algorithm.name} on {benchmark.name}", event_marks(new_cfg))
+    folder.write_json("summary.json", summary)
+    console.print(matrix_table(matrix, "accuracy matrix (last row: after unlearning)", event_marks(new_cfg)))
+    if unlearning is not None:
+        console.print(unlearning_table(unlearning))
+    console.print(f"run folder: {folder.path}")
+    return RunResult(summary, new_cfg, folder.path, algorithm, benchmark, unlearning)
 
 
 UPPER_BOUND = {"til": "independent", "dil": "joint", "cil": "joint"}

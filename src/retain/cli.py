@@ -36,6 +36,12 @@ def parser() -> argparse.ArgumentParser:
     _add_config_args(compare)
     compare.add_argument("--algorithms", help="comma-separated (default: finetuning,lwf and the scenario's upper bound)")
     sub.add_parser("list", help="list the registered benchmarks, backbones and algorithms")
+    unlearn = sub.add_parser("unlearn", help="unlearn tasks from a finished run, writing a new run folder")
+    unlearn.add_argument("run_dir", type=Path, help="the finished run's folder (never modified)")
+    unlearn.add_argument("--tasks", required=True, help="comma-separated task ids to unlearn, e.g. 2 or 2,3")
+    unlearn.add_argument("--out", help="the new run folder (default: RUN_DIR-unlearned-TASKS)")
+    unlearn.add_argument("--no-evaluate", action="store_true", help="skip the reference runs and AG/DD")
+    unlearn.add_argument("--debug", action="store_true", help="show tracebacks")
     return root
 
 
@@ -84,7 +90,21 @@ def _cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"run": _cmd_run, "compare": _cmd_compare, "list": _cmd_list}
+def _cmd_unlearn(args: argparse.Namespace) -> int:
+    from retain.api import unlearn_run
+    from retain.errors import ConfigError
+
+    try:
+        tasks = [int(t) for t in args.tasks.split(",") if t.strip()]
+    except ValueError:
+        raise ConfigError("--tasks", args.tasks, "comma-separated task ids, e.g. 2 or 2,3") from None
+    if not tasks:
+        raise ConfigError("--tasks", args.tasks, "at least one task id")
+    unlearn_run(args.run_dir, tasks, out=args.out, evaluate=not args.no_evaluate)
+    return 0
+
+
+COMMANDS = {"run": _cmd_run, "compare": _cmd_compare, "list": _cmd_list, "unlearn": _cmd_unlearn}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

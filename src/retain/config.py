@@ -45,12 +45,15 @@ class BenchmarkConfig:
     seed: int | None = None
     root: str | None = None
     download: bool = False
+    without: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         if self.name not in BENCHMARKS:
             raise ConfigError("name", self.name, one_of(BENCHMARKS, self.name))
         if self.num_tasks is not None:
             _positive("num_tasks", self.num_tasks)
+        if len(set(self.without)) != len(self.without) or any(t < 1 for t in self.without):
+            raise ConfigError("without", list(self.without), "distinct task ids >= 1 (the tasks left out)")
 
 
 @dataclass(frozen=True)
@@ -128,6 +131,24 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
+class UnlearningConfig:
+    """Unlearning requests and how the result is judged (SPEC §5).
+
+    `requests: {4: [2]}` unlearns task 2 right after task 4 is trained. With `evaluate`, the retrain
+    reference (the sequence without the unlearned tasks) and the original reference (no unlearning) are
+    trained with the same seed, or read from the run folders given here, and AG/DD are reported.
+    """
+
+    requests: dict[int, tuple[int, ...]] = field(default_factory=dict)
+    evaluate: bool = True
+    distance: Literal["euclidean", "cosine", "manhattan", "linear_cka"] = "euclidean"
+    ag_scope: Literal["all", "remaining", "unlearned"] = "remaining"
+    dd_scope: Literal["all", "remaining", "unlearned"] = "unlearned"
+    retrain_reference: str | None = None
+    original_reference: str | None = None
+
+
+@dataclass(frozen=True)
 class Config:
     """One experiment. `scenario: null` takes the benchmark's default (split → til, permuted → dil)."""
 
@@ -137,7 +158,25 @@ class Config:
     backbone: BackboneConfig = field(default_factory=BackboneConfig)
     algorithm: AlgorithmConfig = field(default_factory=AlgorithmConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    unlearning: UnlearningConfig = field(default_factory=UnlearningConfig)
     out: str | None = None
+
+    def __post_init__(self) -> None:
+        from retain.unlearning.requests import check_requests
+
+        algorithm = ALGORITHMS[self.algorithm.name]
+        spec = BENCHMARKS[self.benchmark.name]
+        total = self.benchmark.num_tasks or spec.default_tasks
+        if any(t > total for t in self.benchmark.without):
+            raise ConfigError("benchmark.without", list(self.benchmark.without), f"task ids from 1 to {total}")
+        num_tasks = total - len(self.benchmark.without)
+        check_requests(
+            self.unlearning.requests,
+            num_tasks,
+            self.algorithm.name,
+            algorithm.can_unlearn,
+            bool(getattr(self.algorithm.params, "disable_unlearning", False)),
+        )
 
     def resolved(self) -> "Config":
         """This config with every default that depends on another key filled in."""

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -48,6 +49,7 @@ class Algorithm:
     """
 
     Params: ClassVar[type] = NoParams
+    can_unlearn: ClassVar[bool] = False  # True for the Amnesiac variants (retain.unlearning)
 
     def __init__(self, model: ContinualModel, params: Any = None) -> None:
         self.model = model
@@ -71,6 +73,17 @@ class Algorithm:
     def eval_logits(self, x: torch.Tensor, task_id: int, seen: int) -> torch.Tensor:
         """Logits used to test task `task_id` after `seen` tasks (the scenario's heads decide which)."""
         return self.model(x, self.model.heads.eval_head(task_id, seen))
+
+    def eval_features(self, x: torch.Tensor, task_id: int) -> torch.Tensor:
+        """Backbone outputs used to compare models on task `task_id` (unlearning's distribution distance)."""
+        return self.model.features(x, task_id)
+
+    def unlearning_target(self, task_id: int) -> torch.nn.Module:
+        """The module whose parameters task `task_id` changed (the shared model, for most algorithms)."""
+        return self.model
+
+    def forget(self, task_ids: Sequence[int]) -> None:
+        """Drop whatever the algorithm keeps of `task_ids` besides the weights (called on unlearning)."""
 
     def state_dict(self) -> dict[str, Any]:
         """Everything besides the model needed to continue after the current task."""

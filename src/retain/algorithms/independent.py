@@ -45,3 +45,10 @@ class Independent(Algorithm):
     def eval_logits(self, x: torch.Tensor, task_id: int, seen: int) -> torch.Tensor:
         own = self.models[task_id]
         return own(x, own.heads.eval_head(task_id, task_id))
+
+    def eval_features(self, x: torch.Tensor, task_id: int) -> torch.Tensor:
+        return self.models[task_id].features(x, task_id)
+
+    def unlearning_target(self, task_id: int) -> torch.nn.Module:
+        # model u once task u has ended; the live model while task u is the one just trained
+        return self.models.get(task_id, self.model)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -77,6 +78,11 @@ class LwF(Algorithm):
         if self.params.teacher == "previous":
             self.teachers.clear()
         self.teachers[task.id] = frozen_copy(self.model)
+
+    def forget(self, task_ids: Sequence[int]) -> None:
+        """Delete the teachers stored after the unlearned tasks, so nothing distils them back."""
+        for u in task_ids:
+            self.teachers.pop(u, None)
 
     def distillation_pairs(self) -> list[tuple[ContinualModel, list[int]]]:
         """(teacher, head ids it distils) for every stored teacher."""

@@ -61,4 +61,5 @@ def build_benchmark(cfg: "BenchmarkConfig", scenario: str, seed: int) -> Benchma
     except ValueError as err:
         raise ConfigError("benchmark.num_tasks", num_tasks, str(err)) from None
     mean, std = source.channel_stats()
-    return Benchmark(cfg.name, scenario, tuple(tasks), source.input_shape, mean, std)
+    benchmark = Benchmark(cfg.name, scenario, tuple(tasks), source.input_shape, mean, std)
+    return benchmark.without(cfg.without) if cfg.without else benchmark

@@ -1,0 +1,183 @@
+"""Amnesiac unlearning (after AmnesiacML, Graves, Nagisetty & Ganesh, AAAI 2021), for any algorithm.
+
+The update each task made to the parameters is recorded; unlearning task u subtracts it again:
+θ ← θ − Σ_{u∈U} Δθ_u. The bookkeeping is a component (`UpdateRecorder`) composed with an inner
+algorithm (`Amnesiac`), not a second inheritance chain.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import torch
+from torch import nn
+
+from retain.algorithms.base import Algorithm, Batch, TrainingData
+from retain.algorithms.finetuning import Finetuning
+from retain.algorithms.independent import Independent
+from retain.algorithms.lwf import LwF, LwFParams
+from retain.models.model import ContinualModel
+
+if TYPE_CHECKING:
+    from retain.scenarios.task import Benchmark, Task
+
+
+class UpdateRecorder:
+    """Records Δθ_t = θ_end − θ_start of every parameter for each task, and deletes updates on request.
+
+    Heads created for task t exist (with their initial values) when t starts, so their whole training
+    counts as task t's update. Buffers (e.g. BatchNorm running statistics) are not parameters and are
+    not recorded or reverted.
+    """
+
+    def __init__(self) -> None:
+        self.updates: dict[int, dict[str, torch.Tensor]] = {}
+        self._start: dict[str, torch.Tensor] = {}
+
+    def start(self, model: nn.Module) -> None:
+        """Remember the parameters at the start of a task."""
+        self._start = {name: p.detach().clone() for name, p in model.named_parameters()}
+
+    def end(self, task_id: int, model: nn.Module) -> None:
+        """Store Δθ for `task_id`: the change of every parameter since `start`."""
+        self.updates[task_id] = {
+            name: p.detach() - self._start[name] for name, p in model.named_parameters() if name in self._start
+        }
+        self._start = {}
+
+    def delete(self, task_ids: Iterable[int], targets: Mapping[int, nn.Module]) -> None:
+        """θ ← θ − Δθ_u for each u (applied to `targets[u]`), then forget the records of those tasks."""
+        ids = list(task_ids)
+        missing = [u for u in ids if u not in self.updates]
+        if missing:
+            raise ValueError(f"tasks {missing} cannot be unlearned: no recorded update (recorded: {sorted(self.updates)})")
+        with torch.no_grad():
+            for u in ids:
+                params = dict(targets[u].named_parameters())
+                for name, delta in self.updates.pop(u).items():
+                    params[name].sub_(delta)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"updates": {str(t): dict(d) for t, d in self.updates.items()}}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.updates = {int(t): dict(d) for t, d in state["updates"].items()}
+
+
+class Amnesiac(Algorithm):
+    """Wraps an inner algorithm with amnesiac bookkeeping and scheduled unlearning.
+
+    Order after task t: training ends → Δθ_t recorded → requested unlearning (θ ← θ − Σ Δθ_u; the inner
+    algorithm drops what it keeps of u, e.g. LwF's teachers) → the inner algorithm's end-of-task step
+    (LwF takes its new teacher from the model *after* unlearning, so no teacher teaches an unlearned task
+    back) → evaluation by the loop.
+    """
+
+    inner_cls: ClassVar[type[Algorithm]]
+    can_unlearn: ClassVar[bool] = True
+
+    def __init__(self, model: ContinualModel, params: Any = None) -> None:
+        super().__init__(model, params)
+        names = {f.name for f in dataclasses.fields(self.inner_cls.Params)}
+        inner_params = self.inner_cls.Params(**{n: getattr(self.params, n) for n in names})
+        self.inner = self.inner_cls(model, inner_params)
+        self.recorder = None if self.params.disable_unlearning else UpdateRecorder()
+        self.requests: dict[int, tuple[int, ...]] = {}
+        self.unlearned: list[int] = []
+
+    def schedule(self, requests: Mapping[int, Sequence[int]]) -> None:
+        """Unlearn `requests[t]` right after task t (validated beforehand by `check_requests`)."""
+        if requests and self.recorder is None:
+            raise ValueError("unlearning requests need disable_unlearning = false")
+        self.requests = {int(t): tuple(us) for t, us in requests.items()}
+
+    def training_data(self, benchmark: "Benchmark", task: "Task") -> TrainingData:
+        return self.inner.training_data(benchmark, task)
+
+    def on_task_start(self, task: "Task") -> None:
+        self.inner.on_task_start(task)  # first: Independent re-initialises here
+        if self.recorder is not None:
+            self.recorder.start(self.model)
+
+    def training_step(self, batch: Batch, task: "Task") -> dict[str, torch.Tensor]:
+        return self.inner.training_step(batch, task)
+
+    def on_task_end(self, task: "Task") -> None:
+        if self.recorder is not None:
+            self.recorder.end(task.id, self.model)
+        if self.requests.get(task.id):
+            self.unlearn(self.requests[task.id])
+        self.inner.on_task_end(task)
+
+    def unlearn(self, task_ids: Sequence[int]) -> None:
+        """Remove the updates of `task_ids` from the model(s) that learnt them, and their records."""
+        if self.recorder is None:
+            raise ValueError("this algorithm was built with disable_unlearning = true: nothing was recorded")
+        targets = {u: self.inner.unlearning_target(u) for u in task_ids}
+        self.recorder.delete(task_ids, targets)
+        self.inner.forget(task_ids)
+        self.unlearned.extend(task_ids)
+
+    def eval_logits(self, x: torch.Tensor, task_id: int, seen: int) -> torch.Tensor:
+        return self.inner.eval_logits(x, task_id, seen)
+
+    def eval_features(self, x: torch.Tensor, task_id: int) -> torch.Tensor:
+        return self.inner.eval_features(x, task_id)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "records": None if self.recorder is None else self.recorder.state_dict(),
+            "unlearned": list(self.unlearned),
+            "inner": self.inner.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state.get("records") is not None:
+            if self.recorder is None:
+                raise ValueError("state holds unlearning records but disable_unlearning = true")
+            self.recorder.load_state_dict(state["records"])
+        self.unlearned = [int(u) for u in state.get("unlearned", [])]
+        self.inner.load_state_dict(state.get("inner", {}))
+
+
+@dataclass(frozen=True)
+class AmnesiacParams:
+    """Hyperparameters of an amnesiac variant without inner hyperparameters.
+
+    Attributes:
+        disable_unlearning: true switches the bookkeeping off (reference runs); unlearning is then refused.
+    """
+
+    disable_unlearning: bool = False
+
+
+@dataclass(frozen=True)
+class AmnesiacLwFParams(LwFParams):
+    """LwF's hyperparameters plus `disable_unlearning` (true switches the bookkeeping off)."""
+
+    disable_unlearning: bool = False
+
+
+class AmnesiacFinetuning(Amnesiac):
+    """Finetuning with amnesiac unlearning: loss = CE(logits_t(x), y); unlearning θ ← θ − Σ_u Δθ_u."""
+
+    Params = AmnesiacParams
+    inner_cls = Finetuning
+
+
+class AmnesiacLwF(Amnesiac):
+    """LwF with amnesiac unlearning; unlearning task u also deletes the teacher stored after u."""
+
+    Params = AmnesiacLwFParams
+    inner_cls = LwF
+
+
+class AmnesiacIndependent(Amnesiac):
+    """Independent training with amnesiac unlearning: unlearning u returns model u to its initial weights
+    (exact up to floating-point rounding, since only task u ever changed model u)."""
+
+    Params = AmnesiacParams
+    inner_cls = Independent

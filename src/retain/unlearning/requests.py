@@ -1,0 +1,42 @@
+"""Validation of unlearning requests (`unlearning.requests: {after_task: [tasks to unlearn]}`).
+
+Every check runs when the configuration is read, before any training.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from retain.errors import ConfigError
+
+KEY = "unlearning.requests"
+
+
+def check_requests(
+    requests: Mapping[int, Sequence[int]], num_tasks: int | None, algorithm: str, can_unlearn: bool, disabled: bool
+) -> None:
+    """Raise ConfigError for an unknown task id, a task unlearned before it was learnt or twice, or an
+    algorithm that cannot unlearn. `num_tasks` None skips the upper bound (unknown until data loads)."""
+    if not requests:
+        return
+    if not can_unlearn:
+        raise ConfigError(KEY, dict(requests), f"algorithm {algorithm!r} cannot unlearn: use an amnesiac_* algorithm")
+    if disabled:
+        raise ConfigError(KEY, dict(requests), "algorithm.disable_unlearning is true: set it to false to unlearn")
+    done: dict[int, int] = {}
+    for after in sorted(requests):
+        if after < 1 or (num_tasks is not None and after > num_tasks):
+            raise ConfigError(f"{KEY}.{after}", list(requests[after]), f"task {after} does not exist (tasks 1..{num_tasks})")
+        for u in requests[after]:
+            if u < 1 or (num_tasks is not None and u > num_tasks):
+                raise ConfigError(f"{KEY}.{after}", list(requests[after]), f"task {u} does not exist (tasks 1..{num_tasks})")
+            if u > after:
+                raise ConfigError(f"{KEY}.{after}", list(requests[after]), f"task {u} is not learnt yet after task {after}")
+            if u in done:
+                raise ConfigError(f"{KEY}.{after}", list(requests[after]), f"task {u} was already unlearned after task {done[u]}")
+            done[u] = after
+
+
+def unlearned_tasks(requests: Mapping[int, Sequence[int]]) -> list[int]:
+    """Every task some request unlearns, in increasing order."""
+    return sorted({u for us in requests.values() for u in us})

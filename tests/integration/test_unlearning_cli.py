@@ -1,0 +1,115 @@
+"""Unlearning requests from the CLI, their validation, the evaluation, and `retain unlearn`."""
+
+import hashlib
+import json
+
+import pytest
+
+from retain import run
+from retain.cli import main
+
+FAST = ["--set", "train.epochs=1", "--set", "backbone.hidden=[32]", "--quiet"]
+
+
+@pytest.mark.parametrize("requests,named", [
+    ("{4: [7]}", "task 7 does not exist"),
+    ("{9: [1]}", "task 9 does not exist"),
+    ("{2: [3]}", "task 3 is not learnt yet"),
+    ("{3: [2], 4: [2]}", "task 2 was already unlearned"),
+])
+def test_invalid_requests_exit_2_naming_the_task(tmp_path, capsys, requests, named):
+    out = tmp_path / "run"
+    code = main(["run", *FAST, "--set", "algorithm.name=amnesiac_lwf", "--set", f"unlearning.requests={requests}", "--out", str(out)])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert named in err and "unlearning.requests" in err
+    assert not out.exists()
+
+
+def test_request_for_an_algorithm_that_cannot_unlearn(capsys, tmp_path):
+    assert main(["run", *FAST, "--set", "algorithm.name=lwf", "--set", "unlearning.requests={4: [2]}", "--out", str(tmp_path / "r")]) == 2
+    assert "cannot unlearn" in capsys.readouterr().err
+    assert main(["run", *FAST, "--set", "algorithm.name=amnesiac_lwf", "--set", "algorithm.disable_unlearning=true",
+                 "--set", "unlearning.requests={4: [2]}", "--out", str(tmp_path / "s")]) == 2
+    assert "disable_unlearning" in capsys.readouterr().err
+
+
+def test_run_with_requests_writes_unlearning_json(tmp_path):
+    out = tmp_path / "run"
+    assert main(["run", *FAST, "--set", "algorithm.name=amnesiac_lwf", "--set", "unlearning.requests={4: [2]}", "--out", str(out)]) == 0
+    report = json.loads((out / "unlearning.json").read_text())
+    assert report["unlearned_tasks"] == [2] and report["remaining_tasks"] == [1, 3, 4, 5]
+    for key in ("ag", "dd", "unlearned_model_accuracy_on_unlearned", "unlearned_model_accuracy_on_remaining",
+                "original_reference_accuracy_on_unlearned", "retrain_reference_accuracy_on_remaining"):
+        assert isinstance(report[key], float), key
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["unlearning_events"] == {"4": [2]}
+    assert (out / "references" / "retrain" / "summary.json").exists()
+    retrain = json.loads((out / "references" / "retrain" / "summary.json").read_text())
+    assert len(retrain["accuracy_matrix"]) == 4  # trained without task 2
+    original = json.loads((out / "references" / "original" / "summary.json").read_text())
+    assert report["accuracy"]["original_reference"]["2"] == original["accuracy_matrix"][-1][1]
+
+
+def unlearning_report(scenario, algorithm, requests):
+    config = {"scenario": scenario, "algorithm": {"name": algorithm}, "unlearning": {"requests": requests}}
+    return run(config, write=False, progress=False).unlearning
+
+
+@pytest.mark.parametrize("algorithm", ["amnesiac_finetuning", "amnesiac_lwf"])
+def test_unlearned_task_moves_to_the_retrain_reference_and_remaining_tasks_stay(algorithm):
+    # DIL on the digits: the shared head lets the retrain reference be tested on the task it never saw
+    report = unlearning_report("dil", algorithm, {5: [3]})
+    acc = {name: values["3"] for name, values in report["accuracy"].items()}
+    assert abs(acc["unlearned_model"] - acc["retrain_reference"]) < abs(acc["original_reference"] - acc["retrain_reference"])
+    assert acc["unlearned_model"] < acc["original_reference"] - 0.15
+    assert abs(report["ag"]) <= 0.05  # remaining tasks: what unlearning cost them (measured −0.024 / −0.021)
+
+
+def test_til_unlearned_task_falls_to_chance_and_remaining_tasks_stay():
+    report = unlearning_report("til", "amnesiac_lwf", {5: [3]})
+    assert report["accuracy"]["unlearned_model"]["3"] < 0.6  # 2 classes: chance is 0.5; before: 0.97
+    assert report["accuracy"]["original_reference"]["3"] > 0.9
+    assert report["accuracy"]["retrain_reference"]["3"] is None  # no head for a task it never learnt
+    assert abs(report["ag"]) <= 0.02
+
+
+def test_unlearning_the_last_task_right_away_equals_the_retrain_reference():
+    # amnesiac unlearning is exact when no later task built on the unlearned one
+    report = unlearning_report("dil", "amnesiac_finetuning", {5: [5]})
+    assert report["dd"] == pytest.approx(0.0, abs=1e-4)
+    for task in ("1", "2", "3", "4"):
+        assert report["accuracy"]["unlearned_model"][task] == pytest.approx(report["accuracy"]["retrain_reference"][task], abs=1e-9)
+
+
+def digest(folder):
+    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_retain_unlearn_writes_a_new_folder_and_leaves_the_source_intact(tmp_path):
+    source, target = tmp_path / "source", tmp_path / "target"
+    assert main(["run", *FAST, "--set", "algorithm.name=amnesiac_finetuning", "--out", str(source)]) == 0
+    before = digest(source)
+    assert main(["unlearn", str(source), "--tasks", "2", "--out", str(target)]) == 0
+    assert digest(source) == before
+    summary = json.loads((target / "summary.json").read_text())
+    report = json.loads((target / "unlearning.json").read_text())
+    assert summary["unlearning_events"] == {"5": [2]}
+    assert report["references"]["original"] == str(source)
+    original_row = json.loads((source / "summary.json").read_text())["accuracy_matrix"][-1]
+    assert summary["accuracy_matrix"][-1][1] != original_row[1]
+    # the new folder's config reproduces the unlearned model from scratch
+    again = tmp_path / "again"
+    assert main(["run", "--config", str(target / "config.yaml"), "--quiet", "--out", str(again)]) == 0
+    assert json.loads((again / "summary.json").read_text())["accuracy_matrix"][-1] == summary["accuracy_matrix"][-1]
+
+
+def test_retain_unlearn_refuses_bad_requests(tmp_path, capsys):
+    source = tmp_path / "source"
+    assert main(["run", *FAST, "--set", "algorithm.name=lwf", "--out", str(source)]) == 0
+    assert main(["unlearn", str(source), "--tasks", "2", "--out", str(tmp_path / "t")]) == 2
+    assert "cannot unlearn" in capsys.readouterr().err
+    assert main(["unlearn", str(tmp_path / "nowhere"), "--tasks", "2"]) == 2
+    assert "not a run folder" in capsys.readouterr().err
+    assert main(["unlearn", str(source), "--tasks", "two"]) == 2

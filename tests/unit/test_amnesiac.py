@@ -1,0 +1,137 @@
+"""Amnesiac bookkeeping and deletion (SPEC §5)."""
+
+import pytest
+import torch
+
+from retain.algorithms import ALGORITHMS
+from retain.config import TrainConfig
+from retain.training import run_sequence
+from retain.unlearning import AmnesiacFinetuning, AmnesiacIndependent, AmnesiacLwF, UpdateRecorder
+from tests.conftest import tiny_benchmark, tiny_model
+
+
+def train(algo, num_tasks=3, scenario="til", requests=None, epochs=2):
+    bench = tiny_benchmark(scenario, num_tasks=num_tasks, construction="permuted")
+    if requests:
+        algo.schedule(requests)
+    cfg = TrainConfig(epochs=epochs, batch_size=8)
+    return run_sequence(algo, bench, cfg, torch.Generator().manual_seed(0), torch.device("cpu")), bench
+
+
+def params(model):
+    return {n: p.detach().clone() for n, p in model.named_parameters()}
+
+
+@pytest.mark.parametrize("cls", [AmnesiacFinetuning, AmnesiacLwF])
+def test_unlearning_subtracts_exactly_the_recorded_update(cls, scenario):
+    torch.manual_seed(0)
+    algo = cls(tiny_model(scenario))
+    train(algo, scenario=scenario)
+    before = params(algo.model)
+    delta = {n: d.clone() for n, d in algo.recorder.updates[2].items()}
+    assert delta and any(d.abs().sum() > 0 for d in delta.values())
+    algo.unlearn([2])
+    after = params(algo.model)
+    for name, value in before.items():
+        expected = value - delta[name] if name in delta else value
+        assert torch.equal(after[name], expected), name
+    assert 2 not in algo.recorder.updates and sorted(algo.recorder.updates) == [1, 3]
+    assert algo.unlearned == [2]
+
+
+def test_heads_created_during_a_task_count_from_their_initial_values():
+    torch.manual_seed(0)
+    algo = AmnesiacFinetuning(tiny_model("til"))
+    algo.model.heads.setup_task(1, 2)
+    init = params(algo.model.heads)
+    bench = tiny_benchmark("til", num_tasks=2)
+    task = bench.tasks[0]
+    algo.on_task_start(task)
+    with torch.no_grad():
+        for p in algo.model.parameters():
+            p.add_(0.5)
+    algo.on_task_end(task)
+    algo.unlearn([1])
+    for name, value in params(algo.model.heads).items():
+        torch.testing.assert_close(value, init[name], rtol=0, atol=1e-6)
+
+
+def test_lwf_deletes_the_teacher_of_an_unlearned_task():
+    torch.manual_seed(0)
+    algo = AmnesiacLwF(tiny_model("til"))
+    train(algo, num_tasks=3, requests={3: [2]})
+    assert sorted(algo.inner.teachers) == [1, 3]
+
+
+def test_previous_teacher_is_taken_after_unlearning():
+    torch.manual_seed(0)
+    algo = AmnesiacLwF(tiny_model("til"), ALGORITHMS["amnesiac_lwf"].Params(teacher="previous"))
+    train(algo, num_tasks=3, requests={3: [1]})
+    (after, teacher), = algo.inner.teachers.items()
+    assert after == 3
+    for (name, p), (_, q) in zip(algo.model.named_parameters(), teacher.named_parameters()):
+        assert torch.equal(p, q), name  # the snapshot is the unlearned model
+
+
+def test_unlearning_happens_before_evaluation():
+    torch.manual_seed(0)
+    algo = AmnesiacFinetuning(tiny_model("til"))
+    result, bench = train(algo, num_tasks=3, requests={3: [1]})
+    # the row after task 3 was measured on the unlearned model: re-testing it now gives the same numbers
+    from retain.algorithms.base import TrainingData
+    from retain.training import DeviceBatches
+    from retain.training.evaluate import accuracy
+
+    for task in bench.tasks:
+        data = DeviceBatches(TrainingData(task.x_test, task.y_test), bench.mean, bench.std, torch.device("cpu"))
+        assert accuracy(algo, data, task.id, 3, 64) == result.accuracy_matrix[2][task.id - 1]
+
+
+def test_independent_unlearning_restores_the_untrained_model():
+    torch.manual_seed(0)
+    algo = AmnesiacIndependent(tiny_model("til"))
+    bench = tiny_benchmark("til", num_tasks=3, construction="permuted")
+    initial = {}
+
+    original_start = algo.on_task_start
+
+    def spy(task):
+        original_start(task)
+        initial[task.id] = params(algo.model)
+
+    algo.on_task_start = spy
+    run_sequence(algo, bench, TrainConfig(epochs=2, batch_size=8), torch.Generator().manual_seed(0), torch.device("cpu"))
+    trained = params(algo.inner.models[2])
+    others = {t: params(algo.inner.models[t]) for t in (1, 3)}
+    assert any(not torch.equal(trained[n], initial[2][n]) for n in trained)
+    algo.unlearn([2])
+    for name, value in params(algo.inner.models[2]).items():
+        torch.testing.assert_close(value, initial[2][name], rtol=0, atol=1e-6)
+    for task_id, before in others.items():  # the other models are untouched
+        assert all(torch.equal(before[n], p) for n, p in params(algo.inner.models[task_id]).items())
+
+
+def test_disable_unlearning_switches_bookkeeping_off():
+    algo = AmnesiacLwF(tiny_model("til"), ALGORITHMS["amnesiac_lwf"].Params(disable_unlearning=True))
+    assert algo.recorder is None
+    train(algo, num_tasks=2)
+    with pytest.raises(ValueError, match="disable_unlearning"):
+        algo.unlearn([1])
+
+
+def test_unlearning_an_unrecorded_task_is_an_error():
+    recorder = UpdateRecorder()
+    with pytest.raises(ValueError, match=r"tasks \[4\]"):
+        recorder.delete([4], {})
+
+
+def test_state_dict_round_trip_keeps_records():
+    torch.manual_seed(0)
+    algo = AmnesiacFinetuning(tiny_model("til"))
+    train(algo, num_tasks=2)
+    state = algo.state_dict()
+    fresh = AmnesiacFinetuning(tiny_model("til"))
+    fresh.load_state_dict(state)
+    assert sorted(fresh.recorder.updates) == [1, 2]
+    for name, value in algo.recorder.updates[1].items():
+        assert torch.equal(fresh.recorder.updates[1][name], value)

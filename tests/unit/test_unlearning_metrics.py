@@ -1,0 +1,42 @@
+import math
+
+import pytest
+import torch
+
+from retain.metrics.unlearning import accuracy_gain, cosine, euclidean, linear_cka, manhattan, mean_over
+
+A = torch.tensor([[0.0, 0.0], [1.0, 1.0]])
+B = torch.tensor([[3.0, 4.0], [1.0, 0.0]])
+
+
+def test_accuracy_gain_by_hand():
+    unlearned = {1: 0.9, 2: 0.2, 3: 0.7}
+    original = {1: 1.0, 2: 0.95, 3: 0.8}
+    assert accuracy_gain(unlearned, original, [1, 3]) == pytest.approx(-0.1)
+    assert accuracy_gain(unlearned, original, [2]) == pytest.approx(-0.75)
+    assert accuracy_gain(unlearned, original, []) is None
+
+
+def test_distances_by_hand():
+    assert euclidean(A, B) == pytest.approx((5.0 + 1.0) / 2)
+    assert manhattan(A, B) == pytest.approx((7.0 + 1.0) / 2)
+    # row 1: A is the zero vector (cosine 0 by the eps convention); row 2: cos 45° between (1,1) and (1,0)
+    assert cosine(A, B) == pytest.approx((1.0 + (1 - 1 / math.sqrt(2))) / 2)
+
+
+def test_linear_cka_is_zero_for_rotated_and_scaled_features():
+    x = torch.randn(50, 6, generator=torch.Generator().manual_seed(0))
+    rotation, _ = torch.linalg.qr(torch.randn(6, 6, generator=torch.Generator().manual_seed(1)))
+    assert linear_cka(x, 3.0 * x @ rotation) == pytest.approx(0.0, abs=1e-9)
+    other = torch.randn(50, 6, generator=torch.Generator().manual_seed(2))
+    assert 0.3 < linear_cka(x, other) <= 1.0
+
+
+def test_distances_refuse_mismatched_shapes():
+    with pytest.raises(ValueError, match="same shape"):
+        euclidean(A, torch.zeros(3, 2))
+
+
+def test_mean_over_skips_missing_values():
+    assert mean_over({1: 0.5, 2: None, 3: 1.0}, [1, 2, 3]) == pytest.approx(0.75)
+    assert mean_over({2: None}, [2]) is None

@@ -7,7 +7,16 @@ Public API (nothing runs at import time):
     print(result.summary["final_average_accuracy"])
 """
 
-from retain.algorithms import ALGORITHMS, Algorithm, DistillationReg, Finetuning, Independent, Joint, LwF, LwFParams
+from retain.algorithms import (
+    ALGORITHMS,
+    Algorithm,
+    DistillationReg,
+    Finetuning,
+    Independent,
+    Joint,
+    LwF,
+    LwFParams,
+)
 from retain.api import RunResult, build, compare, run
 from retain.config import Config, load_config
 from retain.errors import ConfigError, DataError, RetainError

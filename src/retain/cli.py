@@ -91,8 +91,8 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 
 def _cmd_unlearn(args: argparse.Namespace) -> int:
-    from retain.api import unlearn_run
     from retain.errors import ConfigError
+    from retain.unlearning.workflow import unlearn_run
 
     try:
         tasks = [int(t) for t in args.tasks.split(",") if t.strip()]

@@ -6,7 +6,11 @@ from retain.algorithms.finetuning import Finetuning
 from retain.algorithms.independent import Independent
 from retain.algorithms.joint import Joint
 from retain.algorithms.lwf import LwF, LwFParams
-from retain.unlearning.amnesiac import AmnesiacFinetuning, AmnesiacIndependent, AmnesiacLwF
+from retain.unlearning.amnesiac import (
+    AmnesiacFinetuning,
+    AmnesiacIndependent,
+    AmnesiacLwF,
+)
 
 ALGORITHMS: dict[str, type[Algorithm]] = {
     "finetuning": Finetuning,

@@ -15,6 +15,7 @@ from retain.models.model import ContinualModel
 
 if TYPE_CHECKING:
     from retain.scenarios.task import Benchmark, Task
+    from retain.training.data import DeviceBatches
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ class Batch:
     x: torch.Tensor
     y: torch.Tensor
     task_ids: torch.Tensor | None = None
+    index: torch.Tensor | None = None  # positions in the task's training data (for per-sample caches)
 
 
 @dataclass(frozen=True, eq=False)
@@ -63,6 +65,9 @@ class Algorithm:
 
     def on_task_start(self, task: "Task") -> None:
         """Called before the first batch of `task`; the model already has the task's head."""
+
+    def on_training_data(self, data: "DeviceBatches") -> None:
+        """Called once the task's training data is on the device, before the first batch."""
 
     def training_step(self, batch: Batch, task: "Task") -> dict[str, torch.Tensor]:
         raise NotImplementedError

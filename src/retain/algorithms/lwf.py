@@ -11,11 +11,15 @@ import torch.nn.functional as F
 
 from retain.algorithms.base import Algorithm, Batch, frozen_copy
 from retain.algorithms.distillation import DistillationReg
+from retain.algorithms.teachers import StackedBackbones
 from retain.errors import ConfigError
 from retain.models.model import ContinualModel
 
 if TYPE_CHECKING:
     from retain.scenarios.task import Task
+    from retain.training.data import DeviceBatches
+
+CACHE_BATCH = 1024  # samples per teacher call while recording the cache
 
 
 @dataclass(frozen=True)
@@ -30,6 +34,11 @@ class LwFParams:
         distance: `cross_entropy` (paper eq. 3), `kl` (Hinton KD, ×T²) or `mse` (logits, as in DER).
         train_old_heads: false (the reference: distillation does not move old TIL heads / old CIL
             outputs) or true (the paper: old heads are trained by the distillation term).
+        cache_teacher: compute every teacher output once per task instead of once per batch (the
+            paper records them before training). `auto`: when the inputs carry no random augmentation.
+            `true` forces it (with augmentation the teachers then see the un-augmented images).
+        batch_teachers: evaluate `per_task` teachers in one vmapped call over their stacked weights
+            (same numbers as a loop, up to floating-point summation order).
     """
 
     distillation_reg_factor: float = 1.0
@@ -37,6 +46,8 @@ class LwFParams:
     teacher: Literal["per_task", "previous"] = "per_task"
     distance: Literal["cross_entropy", "kl", "mse"] = "cross_entropy"
     train_old_heads: bool = False
+    cache_teacher: bool | Literal["auto"] = "auto"
+    batch_teachers: bool = True
 
     def __post_init__(self) -> None:
         for name in ("distillation_reg_factor", "distillation_reg_temperature"):
@@ -63,6 +74,8 @@ class LwF(Algorithm):
     - loss form: eq. 3 cross-entropy with 1e-5 added to the student's probabilities (the reference),
       or Hinton's T²-scaled KL, or logit MSE.
     - the student's backbone runs once per batch unless the backbone is task-conditioned.
+    - teachers: `per_task` backbones are stacked and run in one vmapped call; their outputs are
+      cached once per task when the inputs carry no random augmentation (`cache_teacher`).
     """
 
     Params = LwFParams
@@ -72,17 +85,55 @@ class LwF(Algorithm):
         p = self.params
         self.distill = DistillationReg(p.distillation_reg_factor, p.distillation_reg_temperature, p.distance)
         self.teachers: dict[int, ContinualModel] = {}  # task id after which the snapshot was taken
+        self._stack: StackedBackbones | None = None
+        self._cache: list[tuple[int, torch.Tensor]] | None = None
+
+    def on_training_data(self, data: DeviceBatches) -> None:
+        """Record every teacher output for the task's training data once, when caching applies."""
+        self._cache = None
+        mode = self.params.cache_teacher
+        if not self.teachers or mode is False or (mode == "auto" and data.augmented):
+            return
+        chunks = [self.teacher_logits(batch.x) for batch in data.in_order(CACHE_BATCH)]
+        self._cache = [(p, torch.cat([chunk[i][1] for chunk in chunks])) for i, (p, _) in enumerate(chunks[0])]
 
     def on_task_end(self, task: "Task") -> None:
         """Store the teacher for later tasks: a frozen snapshot of the model after `task`."""
+        self._cache = None
         if self.params.teacher == "previous":
             self.teachers.clear()
         self.teachers[task.id] = frozen_copy(self.model)
+        self._restack()
 
     def forget(self, task_ids: Sequence[int]) -> None:
         """Delete the teachers stored after the unlearned tasks, so nothing distils them back."""
         for u in task_ids:
             self.teachers.pop(u, None)
+        self._restack()
+
+    def _restack(self) -> None:
+        """Re-stack the per-task teacher backbones (the stack is their only copy of the weights)."""
+        batched = self.params.batch_teachers and self.params.teacher == "per_task" and len(self.teachers) > 1
+        if batched and not self.model.task_conditioned:
+            self._stack = StackedBackbones([snap.backbone for _, snap in sorted(self.teachers.items())])
+        else:
+            self._stack = None
+
+    @torch.no_grad()
+    def teacher_logits(self, x: torch.Tensor) -> list[tuple[int, torch.Tensor]]:
+        """(head id, teacher logits) for every distillation term, in a fixed order, without gradient."""
+        pairs = self.distillation_pairs()
+        if self._stack is not None:
+            features = self._stack(x)  # (P, B, D): every per-task teacher in one call
+            return [(p, teacher.heads(features[i], p)) for i, (teacher, (p,)) in enumerate(pairs)]
+        out = []
+        for teacher, head_ids in pairs:
+            features = None
+            for p in head_ids:
+                if features is None or teacher.task_conditioned:
+                    features = teacher.features(x, p)
+                out.append((p, teacher.heads(features, p)))
+        return out
 
     def distillation_pairs(self) -> list[tuple[ContinualModel, list[int]]]:
         """(teacher, head ids it distils) for every stored teacher."""
@@ -97,16 +148,14 @@ class LwF(Algorithm):
         logits = model.heads(features, task.id)
         loss_cls = F.cross_entropy(logits, batch.y)
         reg = logits.new_zeros(())
-        for teacher, head_ids in self.distillation_pairs():
-            teacher_features = None
-            for p in head_ids:
-                with torch.no_grad():
-                    if teacher_features is None or conditioned:
-                        teacher_features = teacher.features(x, p)
-                    teacher_logits = teacher.heads(teacher_features, p)
-                student_features = model.features(x, p) if conditioned else features
-                student_logits = model.heads.old_logits(student_features, p, self.params.train_old_heads)
-                reg = reg + self.distill(student_logits, teacher_logits)
+        if self._cache is not None and batch.index is not None:
+            targets = [(p, cached[batch.index]) for p, cached in self._cache]
+        else:
+            targets = self.teacher_logits(x)
+        for p, teacher_logits in targets:
+            student_features = model.features(x, p) if conditioned else features
+            student_logits = model.heads.old_logits(student_features, p, self.params.train_old_heads)
+            reg = reg + self.distill(student_logits, teacher_logits)
         preds = logits.detach().argmax(dim=1)
         return {
             "loss": loss_cls + reg,

@@ -19,7 +19,11 @@ def normalise(x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.T
 
 
 class DeviceBatches:
-    """One data set held on `device` (uint8) and served as normalised batches."""
+    """One data set held on `device` (uint8) and served as normalised batches.
+
+    `augmented` says whether batches carry random augmentation (then per-sample caches are invalid)."""
+
+    augmented = False
 
     def __init__(
         self, data: TrainingData, mean: Sequence[float], std: Sequence[float], device: torch.device
@@ -35,7 +39,8 @@ class DeviceBatches:
 
     def _batch(self, idx: torch.Tensor | slice) -> Batch:
         tids = None if self.task_ids is None else self.task_ids[idx]
-        return Batch(normalise(self.x[idx], self.mean, self.std), self.y[idx], tids)
+        index = idx if isinstance(idx, torch.Tensor) else None
+        return Batch(normalise(self.x[idx], self.mean, self.std), self.y[idx], tids, index)
 
     def shuffled(self, batch_size: int, generator: torch.Generator) -> Iterator[Batch]:
         """One epoch in a random order drawn from `generator` (a CPU generator, for device independence)."""

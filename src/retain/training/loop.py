@@ -93,6 +93,7 @@ def run_sequence(
         start = time.perf_counter()
         algorithm.on_task_start(task)
         data = DeviceBatches(algorithm.training_data(benchmark, task), benchmark.mean, benchmark.std, device)
+        algorithm.on_training_data(data)
         train_task(algorithm, data, task, cfg, generator, logger)
         algorithm.on_task_end(task)
         if device.type == "cuda":

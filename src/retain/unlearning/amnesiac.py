@@ -23,6 +23,7 @@ from retain.models.model import ContinualModel
 
 if TYPE_CHECKING:
     from retain.scenarios.task import Benchmark, Task
+    from retain.training.data import DeviceBatches
 
 
 class UpdateRecorder:
@@ -101,6 +102,9 @@ class Amnesiac(Algorithm):
         self.inner.on_task_start(task)  # first: Independent re-initialises here
         if self.recorder is not None:
             self.recorder.start(self.model)
+
+    def on_training_data(self, data: "DeviceBatches") -> None:
+        self.inner.on_training_data(data)
 
     def training_step(self, batch: Batch, task: "Task") -> dict[str, torch.Tensor]:
         return self.inner.training_step(batch, task)

@@ -59,16 +59,22 @@ def build(cfg: Config) -> tuple[Benchmark, Algorithm]:
     """Build the benchmark, the model and the algorithm of `cfg` (seeds the model's initialisation)."""
     cfg = cfg.resolved()
     benchmark = build_benchmark(cfg.benchmark, cfg.scenario, cfg.seed)
+    return benchmark, build_algorithm(cfg, benchmark.input_shape)
+
+
+def build_algorithm(cfg: Config, input_shape: Sequence[int]) -> Algorithm:
+    """The model (backbone + the scenario's heads) and the algorithm of `cfg`, for inputs of `input_shape`."""
+    cfg = cfg.resolved()
     torch.manual_seed(cfg.seed)  # the model's initial weights follow the run's seed
     try:
-        backbone = build_backbone(cfg.backbone, benchmark.input_shape)
+        backbone = build_backbone(cfg.backbone, input_shape)
     except ValueError as err:
         raise ConfigError("backbone", cfg.backbone.name, str(err)) from None
     model = ContinualModel(backbone, make_heads(cfg.scenario, backbone.output_dim))
     algorithm = ALGORITHMS[cfg.algorithm.name](model, cfg.algorithm.params)
     if cfg.unlearning.requests:
         algorithm.schedule(cfg.unlearning.requests)  # type: ignore[attr-defined]  (checked: can_unlearn)
-    return benchmark, algorithm
+    return algorithm
 
 
 def environment(device: torch.device) -> dict[str, Any]:

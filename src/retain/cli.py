@@ -36,6 +36,9 @@ def parser() -> argparse.ArgumentParser:
     _add_config_args(compare)
     compare.add_argument("--algorithms", help="comma-separated (default: finetuning,lwf and the scenario's upper bound)")
     sub.add_parser("list", help="list the registered benchmarks, backbones and algorithms")
+    bench = sub.add_parser("bench", help="benchmark harnesses: `retain bench speed --help`")
+    bench.add_argument("harness", choices=["speed"])
+    bench.add_argument("options", nargs=argparse.REMAINDER, help="the harness's own options")
     unlearn = sub.add_parser("unlearn", help="unlearn tasks from a finished run, writing a new run folder")
     unlearn.add_argument("run_dir", type=Path, help="the finished run's folder (never modified)")
     unlearn.add_argument("--tasks", required=True, help="comma-separated task ids to unlearn, e.g. 2 or 2,3")
@@ -104,7 +107,13 @@ def _cmd_unlearn(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"run": _cmd_run, "compare": _cmd_compare, "list": _cmd_list, "unlearn": _cmd_unlearn}
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from retain.bench.speed import main as speed
+
+    return speed(args.options)
+
+
+COMMANDS = {"bench": _cmd_bench, "run": _cmd_run, "compare": _cmd_compare, "list": _cmd_list, "unlearn": _cmd_unlearn}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -144,3 +144,11 @@ def test_real_fashion_mnist_files():
     data = fashion_mnist()
     assert data.x_train.shape == (60000, 1, 28, 28) and data.x_test.shape == (10000, 1, 28, 28)
     assert torch.bincount(data.y_train).tolist() == [6000] * 10
+
+
+def test_channel_stats_match_the_direct_computation():
+    source = synthetic_source(num_classes=4, per_class=3000)  # more than one 4096-image chunk
+    x = source.x_train.to(torch.float64).div(255)
+    mean, std = source.channel_stats()
+    assert mean == pytest.approx(x.mean((0, 2, 3)).tolist(), rel=1e-9)
+    assert std == pytest.approx(x.std((0, 2, 3)).tolist(), rel=1e-9)

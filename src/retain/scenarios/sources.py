@@ -36,10 +36,20 @@ class SourceData:
         return tuple(self.x_train.shape[1:])  # type: ignore[return-value]
 
     def channel_stats(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
-        """Per-channel mean and std of the training images on the [0, 1] scale (for normalisation)."""
-        x = self.x_train.to(torch.float64).div(255)
-        dims = (0, 2, 3)
-        return tuple(x.mean(dims).tolist()), tuple(x.std(dims).tolist())
+        """Per-channel mean and std of the training images on the [0, 1] scale (for normalisation).
+
+        Accumulated in chunks of 4096 images so that no float copy of the whole set is ever made."""
+        channels = self.x_train.shape[1]
+        total = torch.zeros(channels, dtype=torch.float64)
+        squares = torch.zeros(channels, dtype=torch.float64)
+        for chunk in self.x_train.split(4096):
+            values = chunk.transpose(0, 1).reshape(channels, -1).to(torch.float64)
+            total += values.sum(dim=1)
+            squares += values.square().sum(dim=1)
+        count = self.x_train.numel() // channels
+        mean = total / count
+        var = (squares - count * mean.square()) / max(count - 1, 1)  # unbiased, as torch.std
+        return tuple((mean / 255).tolist()), tuple((var.clamp_min(0).sqrt() / 255).tolist())
 
 
 def digits() -> SourceData:

@@ -1,0 +1,1 @@
+"""Benchmark harnesses (`retain bench speed`): measured speed and memory, never timed tests."""

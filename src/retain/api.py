@@ -116,12 +116,17 @@ def run(
         "benchmark": benchmark.name,
         "scenario": cfg.scenario,
         "algorithm": cfg.algorithm.name,
+        "data_path": result.data_path.name,
+        "data_path_reason": result.data_path.reason,
     }
+    if benchmark.tasks and benchmark.tasks[0].has_validation:
+        summary["best_epoch_per_task"] = result.best_epoch_per_task
     if folder:
         folder.write_accuracy_csv(result.accuracy_matrix)
         plot_accuracy_matrix(result.accuracy_matrix, folder.path / "plots", label)
         folder.write_json("summary.json", summary)
     if progress:
+        console.print(f"data path: {result.data_path.name} ({result.data_path.reason})")
         console.print(matrix_table(result.accuracy_matrix, f"accuracy matrix: {label}"))
         console.print(metrics_table({cfg.algorithm.name: summary}))
         if folder:

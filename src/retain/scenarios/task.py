@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
-from retain.scenarios.setting import task_labels
+from retain.scenarios.setting import reoffset_labels
 
 
 @dataclass(frozen=True, eq=False)
@@ -55,7 +55,7 @@ def _relabel(task: Task, new_id: int, scenario: str, old_offset: int, new_offset
     def shift(y: torch.Tensor | None) -> torch.Tensor | None:
         if y is None or old_offset == new_offset:
             return y
-        return task_labels(scenario, y - old_offset, new_offset)
+        return reoffset_labels(scenario, y, old_offset, new_offset)
 
     return dataclasses.replace(
         task, id=new_id, y_train=shift(task.y_train), y_test=shift(task.y_test), y_val=shift(task.y_val)

@@ -24,11 +24,13 @@ HOW_TO_GET = (
 
 def _read_image(path: str) -> torch.Tensor:
     """An image file → uint8 (3, H, W); greyscale images (a few in Tiny ImageNet) are expanded to RGB."""
-    from torchvision.io import ImageReadMode, decode_image
+    from PIL import Image, UnidentifiedImageError
+    from torchvision.transforms.functional import pil_to_tensor
 
     try:
-        return decode_image(path, mode=ImageReadMode.RGB)
-    except Exception as err:  # a truncated JPEG raises RuntimeError deep in libjpeg
+        with Image.open(path) as image:
+            return pil_to_tensor(image.convert("RGB"))
+    except (OSError, UnidentifiedImageError) as err:  # a truncated JPEG raises OSError inside PIL
         raise DataError(f"cannot decode {path} ({err}); delete the folder and unzip the archive again") from None
 
 

@@ -121,6 +121,9 @@ class LoaderBatches(_Batches):
             batch_size=None,  # each item already is a batch
             num_workers=self.num_workers,
             pin_memory=self.device.type == "cuda",
+            # the loader draws its workers' base seed from this generator, not from the global RNG,
+            # which would otherwise shift every later head initialisation (the workers draw nothing)
+            generator=torch.Generator().manual_seed(0),
         )
         for x, y, tids in loader:
             x = x.to(self.device, non_blocking=True)

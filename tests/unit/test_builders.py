@@ -135,7 +135,9 @@ def test_make_benchmark_from_your_own_tensors():
     source = from_tensors(rng.integers(0, 255, (60, 5, 5, 3), dtype=np.uint8), np.arange(60) % 6,
                           rng.integers(0, 255, (12, 5, 5, 3), dtype=np.uint8), np.arange(12) % 6)
     assert source.input_shape == (3, 5, 5) and source.num_classes == 6
-    split = make_benchmark(source, "cil", BenchmarkConfig(name="custom", path="-", num_tasks=3), seed=0)
-    assert [t.classes for t in split.tasks] == [(0, 1), (2, 3), (4, 5)]
-    permuted = make_benchmark(source, "dil", BenchmarkConfig(name="custom", path="-", construction="permuted", num_tasks=2), 0)
+    split = make_benchmark(source, "cil", num_tasks=3, class_order=[5, 4, 3, 2, 1, 0], val_fraction=0.5)
+    assert [t.classes for t in split.tasks] == [(5, 4), (3, 2), (1, 0)] and len(split.tasks[0].y_val) == 10
+    permuted = make_benchmark(source, "dil", construction="permuted", num_tasks=2)
     assert permuted.num_tasks == 2 and permuted.tasks[1].num_classes == 6
+    with pytest.raises(ConfigError, match="benchmark.num_tasks = 4 is not valid"):
+        make_benchmark(source, num_tasks=4)

@@ -6,7 +6,7 @@ benchmark is one row of `BENCHMARKS`, never a new file.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -119,23 +119,32 @@ def construction_of(cfg: "BenchmarkConfig") -> str:
 
 def make_benchmark(
     source: SourceData,
-    scenario: str,
-    cfg: "BenchmarkConfig",
-    seed: int,
+    scenario: str = "til",
     *,
-    name: str | None = None,
-    default_tasks: int = 5,
+    construction: str = "split",
+    num_tasks: int | None = None,
+    classes_per_task: int | None = None,
+    class_order: str | Sequence[int] = "fixed",
+    val_fraction: float = 0.0,
+    seed: int = 0,
     augment: bool = False,
+    name: str | None = None,
 ) -> Benchmark:
-    """Turn any `SourceData` (built-in or your own, see `retain.scenarios.custom`) into a benchmark.
+    """Turn any `SourceData` (your own: see `retain.scenarios.custom`) into a benchmark.
 
-    `cfg` gives the construction (`cfg.construction`, default split), task counts, class order and
-    validation fraction, exactly as for the named benchmarks; `seed` drives the class-order shuffle,
-    the pixel permutations and the validation split.
+    The arguments mean what the `benchmark.*` config keys of the same names mean (`num_tasks` defaults
+    to 5); `seed` drives the class-order shuffle, the pixel permutations and the validation split.
+    Invalid values raise `ConfigError` naming the key.
     """
+    from retain.config import BenchmarkConfig
+
     check_scenario(scenario)
-    construction = cfg.construction or "split"
-    return _assemble(source, scenario, cfg, seed, construction, name or source.name, default_tasks, augment)
+    order = class_order if isinstance(class_order, str) else tuple(class_order)
+    cfg = BenchmarkConfig(
+        name="custom", path=source.name, construction=construction, num_tasks=num_tasks,  # type: ignore[arg-type]
+        classes_per_task=classes_per_task, class_order=order, val_fraction=val_fraction,  # type: ignore[arg-type]
+    )
+    return _assemble(source, scenario, cfg, seed, construction, name or source.name, 5, augment)
 
 
 def _assemble(

@@ -16,7 +16,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from retain.algorithms.base import Batch, TrainingData
-from retain.training.augment import crop_flip, draw_crop_flip
+from retain.training.augment import CropFlip, crop_flip, draw_crop_flip
 
 
 def normalise(x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
@@ -37,14 +37,26 @@ class _Batches:
     def __len__(self) -> int:
         return self.num
 
-    def _epoch(self, batch_size: int, generator: torch.Generator | None) -> list[torch.Tensor]:
-        """Index batches of one epoch: shuffled by `generator`, or in stored order when it is None."""
-        order = torch.arange(self.num) if generator is None else torch.randperm(self.num, generator=generator)
-        return list(order.split(batch_size))
+    def _epoch(self, batch_size: int, generator: torch.Generator | None) -> list[tuple[torch.Tensor, CropFlip | None]]:
+        """The index batches of one epoch, each with its augmentation draw (None without augmentation).
 
-    def _finish(self, x: torch.Tensor, y: torch.Tensor, tids: torch.Tensor | None, generator: torch.Generator | None) -> Batch:
-        if self.augment and generator is not None:
-            x = crop_flip(x, draw_crop_flip(len(y), generator))
+        Shuffled by `generator`, or in stored order when it is None (evaluation: never augmented). The
+        order and the draws for the whole epoch are taken from the CPU generator at once and moved to
+        the device in one copy each, so a step costs no host-to-device transfer of random numbers.
+        """
+        if generator is None:
+            return [(idx, None) for idx in torch.arange(self.num).split(batch_size)]
+        order = torch.randperm(self.num, generator=generator)
+        if not self.augment:
+            return [(idx, None) for idx in order.split(batch_size)]
+        draw = draw_crop_flip(self.num, generator)
+        offsets = draw.offsets.to(self.device).split(batch_size)
+        flips = draw.flips.to(self.device).split(batch_size)
+        return [(idx, CropFlip(o, f)) for idx, o, f in zip(order.split(batch_size), offsets, flips)]
+
+    def _finish(self, x: torch.Tensor, y: torch.Tensor, tids: torch.Tensor | None, draw: CropFlip | None) -> Batch:
+        if draw is not None:
+            x = crop_flip(x, draw)
         return Batch(normalise(x, self.mean, self.std), y, tids)
 
 
@@ -62,19 +74,22 @@ class DeviceBatches(_Batches):
         self.y = data.y.to(device)
         self.task_ids = None if data.task_ids is None else data.task_ids.to(device)
 
-    def _serve(self, batches: list[torch.Tensor], generator: torch.Generator | None) -> Iterator[Batch]:
-        for idx in batches:
-            idx = idx.to(self.device, non_blocking=True)
+    def _serve(self, batches: list[tuple[torch.Tensor, CropFlip | None]]) -> Iterator[Batch]:
+        if not batches:
+            return
+        sizes = [len(idx) for idx, _ in batches]
+        order = torch.cat([idx for idx, _ in batches]).to(self.device)  # one copy per epoch
+        for idx, (_, draw) in zip(order.split(sizes), batches):
             tids = None if self.task_ids is None else self.task_ids[idx]
-            yield self._finish(self.x[idx], self.y[idx], tids, generator)
+            yield self._finish(self.x[idx], self.y[idx], tids, draw)
 
     def shuffled(self, batch_size: int, generator: torch.Generator) -> Iterator[Batch]:
         """One epoch in a random order drawn from `generator` (a CPU generator, for device independence)."""
-        return self._serve(self._epoch(batch_size, generator), generator)
+        return self._serve(self._epoch(batch_size, generator))
 
     def in_order(self, batch_size: int) -> Iterator[Batch]:
         """The data set in its stored order (for evaluation)."""
-        return self._serve(self._epoch(batch_size, None), None)
+        return self._serve(self._epoch(batch_size, None))
 
 
 class _IndexedTensors(Dataset):
@@ -114,10 +129,10 @@ class LoaderBatches(_Batches):
         self.num_workers = num_workers
         self.y = data.y  # host copy: evaluation only needs its length
 
-    def _serve(self, batches: list[torch.Tensor], generator: torch.Generator | None) -> Iterator[Batch]:
+    def _serve(self, batches: list[tuple[torch.Tensor, CropFlip | None]]) -> Iterator[Batch]:
         loader = DataLoader(
             self.dataset,
-            sampler=batches,
+            sampler=[idx for idx, _ in batches],
             batch_size=None,  # each item already is a batch
             num_workers=self.num_workers,
             pin_memory=self.device.type == "cuda",
@@ -125,16 +140,16 @@ class LoaderBatches(_Batches):
             # which would otherwise shift every later head initialisation (the workers draw nothing)
             generator=torch.Generator().manual_seed(0),
         )
-        for x, y, tids in loader:
+        for (x, y, tids), (_, draw) in zip(loader, batches):
             x = x.to(self.device, non_blocking=True)
             y = y.to(self.device, non_blocking=True)
             tids = tids.to(self.device, non_blocking=True) if self.has_task_ids else None
-            yield self._finish(x, y, tids, generator)
+            yield self._finish(x, y, tids, draw)
 
     def shuffled(self, batch_size: int, generator: torch.Generator) -> Iterator[Batch]:
         """One epoch in a random order drawn from `generator` (the same batches as `DeviceBatches`)."""
-        return self._serve(self._epoch(batch_size, generator), generator)
+        return self._serve(self._epoch(batch_size, generator))
 
     def in_order(self, batch_size: int) -> Iterator[Batch]:
         """The data set in its stored order (for evaluation)."""
-        return self._serve(self._epoch(batch_size, None), None)
+        return self._serve(self._epoch(batch_size, None))

@@ -18,6 +18,7 @@ from retain.scenarios.builders import (
     tasks_and_width,
 )
 from retain.scenarios.custom import from_tensors
+from retain.scenarios.sources import DEBIAN_FASHION_MNIST
 from retain.scenarios.task import Benchmark
 from tests.conftest import synthetic_source
 from tests.fakedata import write_all
@@ -141,3 +142,12 @@ def test_make_benchmark_from_your_own_tensors():
     assert permuted.num_tasks == 2 and permuted.tasks[1].num_classes == 6
     with pytest.raises(ConfigError, match="benchmark.num_tasks = 4 is not valid"):
         make_benchmark(source, num_tasks=4)
+
+
+@pytest.mark.skipif(not (DEBIAN_FASHION_MNIST / "train-images-idx3-ubyte.gz").exists(),
+                    reason="Debian's dataset-fashion-mnist is not installed")
+def test_real_split_fashion_mnist_sizes_and_validation():
+    bench = build_benchmark(BenchmarkConfig(name="split_fmnist", val_fraction=0.1), "til", 0)
+    assert [t.classes for t in bench.tasks] == [(0, 1), (2, 3), (4, 5), (6, 7), (8, 9)]
+    assert all(len(t.y_train) == 10800 and len(t.y_val) == 1200 and len(t.y_test) == 2000 for t in bench.tasks)
+    assert bench.mean == pytest.approx((0.2860,), abs=1e-4) and bench.std == pytest.approx((0.3530,), abs=1e-4)

@@ -71,5 +71,5 @@ def test_the_model_ends_each_task_with_its_best_validation_epoch():
 
 
 def test_without_validation_every_epoch_runs_and_no_val_acc_is_logged():
-    result, recorder, _ = _run(tiny_benchmark("til"), TrainConfig(epochs=2, batch_size=8, patience=1))
+    _, recorder, _ = _run(tiny_benchmark("til"), TrainConfig(epochs=2, batch_size=8, patience=1))
     assert len(recorder.epochs) == 4 and "val_acc" not in recorder.epochs[0][2]

@@ -36,14 +36,15 @@ def test_permuted_fashion_mnist_with_ten_tasks(tmp_path):
     assert summary["data_path_reason"] == "train.data_path = 'loader'"
 
 
-def test_custom_npz_with_validation_from_a_yaml_file(tmp_path):
+def test_custom_npz_with_validation_from_a_yaml_file(tmp_path, capsys):
     rng = np.random.default_rng(0)
     x, y = rng.integers(0, 255, (80, 6, 6), dtype=np.uint8), np.arange(80) % 4
     np.savez(tmp_path / "mine.npz", x_train=x, y_train=y, x_test=x[:20], y_test=y[:20])
     config = {"benchmark": {"name": "custom", "path": str(tmp_path / "mine.npz"), "num_tasks": 2, "val_fraction": 0.25},
               "train": {"epochs": 2}}
     (tmp_path / "exp.yaml").write_text(yaml.safe_dump(config))
-    assert main(["run", "--config", str(tmp_path / "exp.yaml"), "--quiet", "--out", str(tmp_path / "run")]) == 0
+    assert main(["run", "--config", str(tmp_path / "exp.yaml"), "--out", str(tmp_path / "run")]) == 0
+    assert "data path: device (auto: cpu trains from host memory" in capsys.readouterr().out.replace("\n", " ")
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["scenario"] == "til" and len(summary["best_epoch_per_task"]) == 2
     assert summary["data_path"] == "device" and "host memory" in summary["data_path_reason"]

@@ -99,6 +99,14 @@ def test_without_keeps_remaining_tasks_bit_identical_and_renumbers_them(scenario
     assert full.num_tasks == 3 and full.tasks[2].id == 3  # the original is untouched
 
 
+def test_without_shifts_cil_validation_labels_too():
+    full = _bench("cil")
+    validated = Benchmark("b", "cil", tuple(carve_validation(full.tasks, 0.25, 0)), full.input_shape, full.mean, full.std)
+    rest = validated.without([1])
+    assert torch.equal(rest.tasks[0].y_val, validated.tasks[1].y_val - 2)
+    assert rest.tasks[0].x_val is validated.tasks[1].x_val
+
+
 def test_without_rejects_unknown_tasks_and_can_chain():
     full = _bench("cil")
     with pytest.raises(KeyError, match="no task \\[7\\]"):
@@ -121,6 +129,14 @@ def test_every_registered_benchmark_builds_from_files_in_the_real_format(data_ro
     if spec.construction == "split":
         assert len(classes) == len(set(classes))  # disjoint classes across tasks
     assert all(t.x_train.dtype == torch.uint8 and len(t.y_train) for t in bench.tasks)
+
+
+def test_augmentation_default_can_be_overridden(data_root):
+    assert build_benchmark(BenchmarkConfig(name="split_cifar10", root=str(data_root)), "til", 0).augment
+    off = BenchmarkConfig(name="split_cifar10", root=str(data_root), augment=False)
+    assert not build_benchmark(off, "til", 0).augment
+    on = BenchmarkConfig(name="split_mnist", root=str(data_root), augment=True)
+    assert build_benchmark(on, "til", 0).augment
 
 
 def test_split_cifar100_task_counts_and_validation_from_config(data_root):

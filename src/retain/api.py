@@ -32,6 +32,7 @@ from retain.runs.store import RunFolder, default_run_name
 from retain.scenarios import Benchmark, build_benchmark
 from retain.scenarios.setting import make_heads
 from retain.training import resolve_device, run_sequence
+from retain.unlearning.requests import check_requests
 from retain.training.loop import LoopLogger, SequenceResult
 
 
@@ -59,6 +60,9 @@ def build(cfg: Config) -> tuple[Benchmark, Algorithm]:
     """Build the benchmark, the model and the algorithm of `cfg` (seeds the model's initialisation)."""
     cfg = cfg.resolved()
     benchmark = build_benchmark(cfg.benchmark, cfg.scenario, cfg.seed)
+    if cfg.unlearning.requests and cfg.benchmark.known_num_tasks() is None:  # checked now that the data is here
+        algorithm_cls = ALGORITHMS[cfg.algorithm.name]
+        check_requests(cfg.unlearning.requests, benchmark.num_tasks, cfg.algorithm.name, algorithm_cls.can_unlearn, False)
     return benchmark, build_algorithm(cfg, benchmark.input_shape)
 
 
@@ -134,12 +138,14 @@ def run(
         "scenario": cfg.scenario,
         "algorithm": cfg.algorithm.name,
         "unlearning_events": {str(t): list(us) for t, us in sorted(cfg.unlearning.requests.items())},
+        "data_path": result.data_path.name,
+        "data_path_reason": result.data_path.reason,
     }
+    if benchmark.tasks and benchmark.tasks[0].has_validation:
+        summary["best_epoch_per_task"] = result.best_epoch_per_task
     unlearning = None
     if cfg.unlearning.requests and cfg.unlearning.evaluate:
-        from retain.unlearning.workflow import (
-            evaluate_unlearning,  # it trains references through run()
-        )
+        from retain.unlearning.workflow import evaluate_unlearning  # it trains references through run()
 
         unlearning = evaluate_unlearning(cfg, benchmark, algorithm, result.accuracy_matrix[-1], device, folder, console)
     if folder:
@@ -150,6 +156,7 @@ def run(
             folder.write_json("unlearning.json", unlearning)
         folder.write_json("summary.json", summary)
     if progress:
+        console.print(f"data path: {result.data_path.name} ({result.data_path.reason})")
         console.print(matrix_table(result.accuracy_matrix, f"accuracy matrix: {label}", event_marks(cfg)))
         console.print(metrics_table({cfg.algorithm.name: summary}))
         if unlearning is not None:

@@ -78,10 +78,11 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
     console = Console()
     table = Table(title="benchmarks")
-    for header in ("name", "default tasks", "default scenario", "description"):
+    table.add_column("name", no_wrap=True, min_width=max(map(len, BENCHMARKS)))  # names are what users copy
+    for header in ("construction", "tasks", "scenario", "description"):
         table.add_column(header)
     for name, spec in BENCHMARKS.items():
-        table.add_row(name, str(spec.default_tasks), spec.default_scenario, spec.description)
+        table.add_row(name, spec.construction, str(spec.default_tasks), spec.default_scenario, spec.description)
     console.print(table)
     for title, registry in (("backbones", BACKBONES), ("algorithms", ALGORITHMS)):
         table = Table(title=title)

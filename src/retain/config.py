@@ -21,6 +21,9 @@ from retain.algorithms import ALGORITHMS
 from retain.errors import ConfigError, one_of
 from retain.models import BACKBONES
 from retain.scenarios import BENCHMARKS
+from retain.scenarios.benchmarks import CONSTRUCTION_SCENARIO, construction_of
+
+CUSTOM = "custom"  # the benchmark whose source is `benchmark.path`
 
 SCENARIOS = ("til", "dil", "cil")
 
@@ -37,15 +40,33 @@ def _non_negative(name: str, value: float) -> None:
 
 @dataclass(frozen=True)
 class BenchmarkConfig:
-    """Which benchmark to build (`retain list` shows the names) and where its data lives."""
+    """Which benchmark to build (`retain list` shows the names) and where its data lives.
+
+    `val_fraction` moves that fraction of each task's training set into a validation set; when it is
+    > 0 the loop keeps the weights of the epoch with the best validation accuracy (and stops early after
+    `train.patience` epochs without improvement). `path` and `construction` are for `name: custom`.
+    """
 
     name: str = "split_digits"
     num_tasks: int | None = None
-    class_order: Literal["fixed", "shuffle"] = "fixed"
+    classes_per_task: int | None = None
+    class_order: Literal["fixed", "shuffle"] | tuple[int, ...] = "fixed"
     seed: int | None = None
     root: str | None = None
     download: bool = False
     without: tuple[int, ...] = ()
+    val_fraction: float = 0.0
+    augment: bool | None = None
+    path: str | None = None
+    construction: Literal["split", "permuted", "rotated"] | None = None
+
+    def known_num_tasks(self) -> int | None:
+        """The number of tasks before `without`, when it is known without loading the data."""
+        if self.num_tasks is not None:
+            return self.num_tasks
+        if self.classes_per_task is not None or self.name == CUSTOM:
+            return None
+        return BENCHMARKS[self.name].default_tasks
 
     def __post_init__(self) -> None:
         if self.name not in BENCHMARKS:
@@ -54,6 +75,19 @@ class BenchmarkConfig:
             _positive("num_tasks", self.num_tasks)
         if len(set(self.without)) != len(self.without) or any(t < 1 for t in self.without):
             raise ConfigError("without", list(self.without), "distinct task ids >= 1 (the tasks left out)")
+        if self.classes_per_task is not None:
+            _positive("classes_per_task", self.classes_per_task)
+        if not 0 <= self.val_fraction < 1:
+            raise ConfigError("val_fraction", self.val_fraction, "expected 0 <= val_fraction < 1 (0: no validation)")
+        if self.name == CUSTOM:
+            if self.path is None:
+                raise ConfigError("path", None, "required with name 'custom': a .npz file or an ImageFolder directory")
+        else:
+            for key in ("path", "construction"):
+                if getattr(self, key) is not None:
+                    raise ConfigError(key, getattr(self, key), f"only used with name 'custom' (leave it null for {self.name!r})")
+        if self.classes_per_task is not None and construction_of(self) != "split":
+            raise ConfigError("classes_per_task", self.classes_per_task, "only for split benchmarks (leave it null)")
 
 
 @dataclass(frozen=True)
@@ -116,18 +150,30 @@ class OptimizerConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """How each task is trained: epochs, batch size, optimizer and device (`auto` picks CUDA if present)."""
+    """How each task is trained: epochs, batch size, optimizer and device (`auto` picks CUDA if present).
+
+    `data_path`: `device` keeps each task's uint8 data on the training device and batches by index;
+    `loader` streams batches through a `DataLoader` (`num_workers` processes, pinned memory on CUDA);
+    `auto` picks `device` when the benchmark fits in half the free device memory. `patience`: with a
+    validation split, stop a task after that many epochs without a better validation accuracy.
+    """
 
     epochs: int = 5
     batch_size: int = 64
     eval_batch_size: int = 1024
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    data_path: Literal["auto", "device", "loader"] = "auto"
+    num_workers: int = 2
+    patience: int | None = None
 
     def __post_init__(self) -> None:
         _positive("epochs", self.epochs)
         _positive("batch_size", self.batch_size)
         _positive("eval_batch_size", self.eval_batch_size)
+        _non_negative("num_workers", self.num_workers)
+        if self.patience is not None:
+            _positive("patience", self.patience)
 
 
 @dataclass(frozen=True)
@@ -165,11 +211,10 @@ class Config:
         from retain.unlearning.requests import check_requests
 
         algorithm = ALGORITHMS[self.algorithm.name]
-        spec = BENCHMARKS[self.benchmark.name]
-        total = self.benchmark.num_tasks or spec.default_tasks
-        if any(t > total for t in self.benchmark.without):
+        total = self.benchmark.known_num_tasks()
+        if total is not None and any(t > total for t in self.benchmark.without):
             raise ConfigError("benchmark.without", list(self.benchmark.without), f"task ids from 1 to {total}")
-        num_tasks = total - len(self.benchmark.without)
+        num_tasks = None if total is None else total - len(self.benchmark.without)
         check_requests(
             self.unlearning.requests,
             num_tasks,
@@ -182,6 +227,8 @@ class Config:
         """This config with every default that depends on another key filled in."""
         if self.scenario is not None:
             return self
+        if self.benchmark.name == CUSTOM:
+            return dataclasses.replace(self, scenario=CONSTRUCTION_SCENARIO[construction_of(self.benchmark)])
         return dataclasses.replace(self, scenario=BENCHMARKS[self.benchmark.name].default_scenario)
 
 

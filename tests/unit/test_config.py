@@ -108,3 +108,35 @@ def test_yaml_file_is_read_safely(tmp_path):
 
 def test_config_class_is_the_public_type():
     assert isinstance(load_config(), Config)
+
+
+def test_benchmark_keys_of_the_suite():
+    cfg = load_config(overrides=["benchmark.class_order=[3, 1, 2, 0]", "benchmark.val_fraction=0.1",
+                                 "benchmark.classes_per_task=2", "train.data_path=loader", "train.patience=2"])
+    assert cfg.benchmark.class_order == (3, 1, 2, 0) and cfg.benchmark.val_fraction == 0.1
+    assert cfg.train.data_path == "loader" and cfg.train.patience == 2
+    assert config_from_dict(config_to_dict(cfg)) == cfg
+
+
+@pytest.mark.parametrize(
+    "override, key",
+    [
+        ("benchmark.val_fraction=1.0", "benchmark.val_fraction"),
+        ("benchmark.class_order=backwards", "benchmark.class_order"),
+        ("benchmark.path=x.npz", "benchmark.path"),
+        ("benchmark.construction=rotated", "benchmark.construction"),
+        ("benchmark.name=custom", "benchmark.path"),
+        ("train.data_path=gpu", "train.data_path"),
+        ("train.num_workers=-1", "train.num_workers"),
+        ("train.patience=0", "train.patience"),
+    ],
+)
+def test_bad_benchmark_and_data_path_keys_are_named(override, key):
+    with pytest.raises(ConfigError) as info:
+        load_config(overrides=[override])
+    assert info.value.key == key
+
+
+def test_classes_per_task_only_for_split_benchmarks():
+    with pytest.raises(ConfigError, match="benchmark.classes_per_task = 2 is not valid: only for split"):
+        load_config(overrides=["benchmark.name=permuted_digits", "benchmark.classes_per_task=2"])

@@ -64,8 +64,8 @@ def count_teacher_calls(algo):
     return calls
 
 
-def data_of(bench, task):
-    return DeviceBatches(TrainingData(task.x_train, task.y_train), bench.mean, bench.std, torch.device("cpu"))
+def data_of(bench, task, augment=False):
+    return DeviceBatches(TrainingData(task.x_train, task.y_train), bench.mean, bench.std, torch.device("cpu"), augment)
 
 
 def test_cache_records_teacher_outputs_once_and_matches_live_teachers():
@@ -88,9 +88,7 @@ def test_cache_records_teacher_outputs_once_and_matches_live_teachers():
 ])
 def test_cache_modes(mode, augmented, expect_cache):
     algo, bench, task = lwf_with_teachers(cache_teacher=mode)
-    data = data_of(bench, task)
-    data.augmented = augmented
-    algo.on_training_data(data)
+    algo.on_training_data(data_of(bench, task, augmented))
     assert (algo._cache is not None) == expect_cache
 
 

@@ -27,7 +27,7 @@ def test_without_shifts_cil_labels_past_the_removed_classes():
 
 
 def test_without_unknown_task_is_an_error():
-    with pytest.raises(ValueError, match=r"tasks \[7\]"):
+    with pytest.raises(KeyError, match=r"has no task \[7\]"):
         tiny_benchmark("til").without([7])
 
 

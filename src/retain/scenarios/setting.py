@@ -29,6 +29,13 @@ def task_labels(scenario: str, local: torch.Tensor, offset: int) -> torch.Tensor
     return local + offset if scenario == "cil" else local
 
 
+def reoffset_labels(scenario: str, labels: torch.Tensor, old_offset: int, new_offset: int) -> torch.Tensor:
+    """Labels of a task whose earlier tasks now hold `new_offset` classes instead of `old_offset`
+    (used when tasks are removed): only CIL labels depend on the earlier tasks."""
+    check_scenario(scenario)
+    return labels - old_offset + new_offset if scenario == "cil" else labels
+
+
 def make_heads(scenario: str, input_dim: int) -> Heads:
     """The heads container of the scenario, for features of size `input_dim`."""
     check_scenario(scenario)

@@ -102,6 +102,11 @@ def read_idx(path: Path) -> np.ndarray:
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
 
 
+def default_root() -> Path:
+    """Where downloads go when `benchmark.root` is not set."""
+    return Path.home() / ".cache" / "retain"
+
+
 def _find_idx(folder: Path, stem: str) -> Path | None:
     for candidate in (folder / f"{stem}.gz", folder / stem):
         if candidate.is_file():
@@ -109,23 +114,118 @@ def _find_idx(folder: Path, stem: str) -> Path | None:
     return None
 
 
-def load_idx_folder(name: str, folder: Path, num_classes: int = 10) -> SourceData | None:
-    """Load the four MNIST-style idx files from `folder` (flat or torchvision's `<Name>/raw` layout)."""
-    paths = {key: _find_idx(folder, stem) for key, stem in IDX_FILES.items()}
+def load_idx_folder(
+    name: str,
+    folder: Path,
+    num_classes: int = 10,
+    files: dict[str, str] = IDX_FILES,
+    label_offset: int = 0,
+    transpose: bool = False,
+) -> SourceData | None:
+    """Load four MNIST-style idx files (each plain or gzipped) from `folder`; None if any is absent."""
+    paths = {key: _find_idx(folder, stem) for key, stem in files.items()}
     if any(p is None for p in paths.values()):
         return None
     arrays = {key: read_idx(p) for key, p in paths.items()}  # type: ignore[arg-type]
     for split in ("train", "test"):
         if len(arrays[f"x_{split}"]) != len(arrays[f"y_{split}"]):
             raise DataError(f"{folder}: {split} images and labels differ in count")
-    return SourceData(
-        name,
-        torch.from_numpy(arrays["x_train"].copy())[:, None],
-        torch.from_numpy(arrays["y_train"].astype(np.int64)),
-        torch.from_numpy(arrays["x_test"].copy())[:, None],
-        torch.from_numpy(arrays["y_test"].astype(np.int64)),
-        num_classes,
+
+    def images(key: str) -> torch.Tensor:
+        x = torch.from_numpy(arrays[key].copy())[:, None]  # (N, 1, H, W)
+        # EMNIST stores images column-major: transpose them upright
+        return x.transpose(2, 3).contiguous() if transpose else x
+
+    def labels(key: str) -> torch.Tensor:
+        y = torch.from_numpy(arrays[key].astype(np.int64)) - label_offset
+        if y.min() < 0 or y.max() >= num_classes:
+            raise DataError(f"{paths[key]}: labels outside 0..{num_classes - 1} (after offset {label_offset})")
+        return y
+
+    return SourceData(name, images("x_train"), labels("y_train"), images("x_test"), labels("y_test"), num_classes)
+
+
+@dataclass(frozen=True)
+class IdxDataset:
+    """One member of the MNIST family as torchvision stores it: `<root>/<folder>/raw/<idx files>`.
+
+    `torchvision_class` names the torchvision dataset class that downloads it (and whose name is the
+    folder); `split` is passed to it when it has splits (EMNIST).
+    """
+
+    name: str
+    title: str
+    torchvision_class: str
+    num_classes: int
+    files: dict[str, str]
+    label_offset: int = 0
+    transpose: bool = False
+    split: str | None = None
+    extra_folders: tuple[Path, ...] = ()
+    how_to_get: str = ""
+
+
+def _emnist_files(split: str) -> dict[str, str]:
+    return {
+        "x_train": f"emnist-{split}-train-images-idx3-ubyte",
+        "y_train": f"emnist-{split}-train-labels-idx1-ubyte",
+        "x_test": f"emnist-{split}-test-images-idx3-ubyte",
+        "y_test": f"emnist-{split}-test-labels-idx1-ubyte",
+    }
+
+
+def idx_datasets() -> dict[str, IdxDataset]:
+    """The MNIST family (built on call so that tests can move Debian's folder)."""
+    return {
+        "mnist": IdxDataset("mnist", "MNIST", "MNIST", 10, IDX_FILES),
+        "fashion_mnist": IdxDataset(
+            "fashion_mnist", "Fashion-MNIST", "FashionMNIST", 10, IDX_FILES,
+            extra_folders=(DEBIAN_FASHION_MNIST,), how_to_get="`apt-get install dataset-fashion-mnist` (Debian) or ",
+        ),
+        "kmnist": IdxDataset("kmnist", "KMNIST", "KMNIST", 10, IDX_FILES),
+        # EMNIST letters: labels 1..26 (0 is an unused "N/A"), shifted to 0..25
+        "emnist_letters": IdxDataset(
+            "emnist_letters", "EMNIST (letters)", "EMNIST", 26, _emnist_files("letters"),
+            label_offset=1, transpose=True, split="letters",
+        ),
+    }
+
+
+def load_idx_dataset(spec: IdxDataset, root: str | None = None, download: bool = False) -> SourceData:
+    """Load a member of the MNIST family from `root` (flat or torchvision's layout), then from its known
+    system folders (Debian's Fashion-MNIST), then download it through torchvision when allowed."""
+    base = Path(root) if root is not None else default_root()
+    candidates = [base, base / spec.torchvision_class / "raw", *spec.extra_folders]
+    for folder in candidates:
+        data = load_idx_folder(spec.name, folder, spec.num_classes, spec.files, spec.label_offset, spec.transpose)
+        if data is not None:
+            return data
+    if download:
+        _torchvision_download(spec, base)
+        data = load_idx_folder(
+            spec.name, base / spec.torchvision_class / "raw", spec.num_classes, spec.files,
+            spec.label_offset, spec.transpose,
+        )
+        if data is not None:
+            return data
+    looked = ", ".join(str(c) for c in candidates)
+    raise DataError(
+        f"{spec.title} not found (looked in: {looked}; expected {spec.files['x_train']}[.gz] and its three "
+        f"companions). Get it with {spec.how_to_get}benchmark.download=true (optionally with "
+        f"benchmark.root=DIR) to download it through torchvision into DIR/{spec.torchvision_class}/raw."
     )
+
+
+def _torchvision_download(spec: IdxDataset, target: Path) -> None:
+    import torchvision.datasets
+
+    cls = getattr(torchvision.datasets, spec.torchvision_class)
+    kwargs = {"split": spec.split} if spec.split else {}
+    try:
+        for train in (True, False):
+            cls(str(target), train=train, download=True, **kwargs)
+    except Exception as err:  # torchvision raises plain RuntimeError/URLError on network failures
+        raise DataError(f"downloading {spec.title} into {target} failed: {err}") from None
 
 
 def fashion_mnist(root: str | None = None, download: bool = False) -> SourceData:
@@ -134,33 +234,19 @@ def fashion_mnist(root: str | None = None, download: bool = False) -> SourceData
     Looks in `root` (flat idx files or torchvision's `FashionMNIST/raw`), then in Debian's
     `dataset-fashion-mnist` location, then downloads through torchvision into `root` when allowed.
     """
-    candidates = []
-    if root is not None:
-        candidates += [Path(root), Path(root) / "FashionMNIST" / "raw"]
-    candidates.append(DEBIAN_FASHION_MNIST)
-    for folder in candidates:
-        data = load_idx_folder("fashion_mnist", folder)
-        if data is not None:
-            return data
-    if download:
-        target = Path(root) if root is not None else Path.home() / ".cache" / "retain"
-        _torchvision_download(target)
-        data = load_idx_folder("fashion_mnist", target / "FashionMNIST" / "raw")
-        if data is not None:
-            return data
-    looked = ", ".join(str(c) for c in candidates)
-    raise DataError(
-        f"Fashion-MNIST not found (looked in: {looked}). Get it either with "
-        f"`apt-get install dataset-fashion-mnist` (Debian) or by setting benchmark.download=true "
-        f"(optionally with benchmark.root=DIR) to download it through torchvision."
-    )
+    return load_idx_dataset(idx_datasets()["fashion_mnist"], root, download)
 
 
-def _torchvision_download(target: Path) -> None:
-    from torchvision.datasets import FashionMNIST
+def mnist(root: str | None = None, download: bool = False) -> SourceData:
+    """MNIST (LeCun et al. 1998): 60k/10k 28×28 greyscale handwritten digits."""
+    return load_idx_dataset(idx_datasets()["mnist"], root, download)
 
-    try:
-        for train in (True, False):
-            FashionMNIST(str(target), train=train, download=True)
-    except Exception as err:  # torchvision raises plain RuntimeError/URLError on network failures
-        raise DataError(f"downloading Fashion-MNIST into {target} failed: {err}") from None
+
+def kmnist(root: str | None = None, download: bool = False) -> SourceData:
+    """Kuzushiji-MNIST (Clanuwat et al. 2018): 60k/10k 28×28 greyscale cursive Japanese characters, 10 classes."""
+    return load_idx_dataset(idx_datasets()["kmnist"], root, download)
+
+
+def emnist_letters(root: str | None = None, download: bool = False) -> SourceData:
+    """EMNIST letters (Cohen et al. 2017): 124.8k/20.8k 28×28 greyscale letters, 26 classes (a–z)."""
+    return load_idx_dataset(idx_datasets()["emnist_letters"], root, download)

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import torch
 
+from retain.scenarios.setting import reoffset_labels
+
 
 @dataclass(frozen=True, eq=False)
 class Task:
@@ -18,6 +20,9 @@ class Task:
 
     `num_classes` is the number of outputs this task needs from its head: TIL and CIL add that many
     outputs; DIL shares one head of that size. `classes` are the source's original class ids.
+    `x_val`/`y_val` hold the validation split carved from the training set (`benchmark.val_fraction`),
+    None when there is none. `source_id` is the task's id in the benchmark as first built: it equals
+    `id` except in a benchmark returned by `Benchmark.without`, where tasks are renumbered 1..k.
     """
 
     id: int
@@ -27,7 +32,13 @@ class Task:
     y_train: torch.Tensor
     x_test: torch.Tensor
     y_test: torch.Tensor
+    x_val: torch.Tensor | None = None
+    y_val: torch.Tensor | None = None
     source_id: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.source_id is None:
+            object.__setattr__(self, "source_id", self.id)
 
     @property
     def name(self) -> str:
@@ -36,12 +47,33 @@ class Task:
     @property
     def origin(self) -> int:
         """The task's id in the full benchmark (differs from `id` in a benchmark built with `without`)."""
-        return self.id if self.source_id is None else self.source_id
+        return self.source_id  # type: ignore[return-value]  (set in __post_init__)
+
+    @property
+    def has_validation(self) -> bool:
+        return self.x_val is not None and len(self.x_val) > 0
+
+
+def _relabel(task: Task, new_id: int, scenario: str, old_offset: int, new_offset: int) -> Task:
+    """`task` as task `new_id`; in CIL its labels move from `old_offset` to `new_offset` (images shared)."""
+
+    def shift(y: torch.Tensor | None) -> torch.Tensor | None:
+        if y is None or old_offset == new_offset:
+            return y
+        return reoffset_labels(scenario, y, old_offset, new_offset)
+
+    return dataclasses.replace(
+        task, id=new_id, y_train=shift(task.y_train), y_test=shift(task.y_test), y_val=shift(task.y_val)
+    )
 
 
 @dataclass(frozen=True, eq=False)
 class Benchmark:
-    """A benchmark in one scenario: the tasks in order, the input shape and the normalisation."""
+    """A benchmark in one scenario: the tasks in order, the input shape and the normalisation.
+
+    `augment` switches on the standard random crop (padding 4) and horizontal flip while training
+    (CIFAR and TinyImageNet); it never applies to testing or validation.
+    """
 
     name: str
     scenario: str
@@ -49,37 +81,11 @@ class Benchmark:
     input_shape: tuple[int, int, int]
     mean: tuple[float, ...]
     std: tuple[float, ...]
+    augment: bool = False
 
     @property
     def num_tasks(self) -> int:
         return len(self.tasks)
-
-    def without(self, task_ids: Iterable[int]) -> "Benchmark":
-        """The same benchmark with the tasks `task_ids` left out (e.g. an unlearning retrain reference).
-
-        The remaining tasks keep their data bit-identical and their order; they are renumbered 1..k so
-        that heads stay contiguous, and `Task.origin` keeps each one's id in the full benchmark. In CIL the
-        global labels are shifted down by the classes of the removed earlier tasks.
-        """
-        removed = set(task_ids)
-        unknown = sorted(removed - {t.id for t in self.tasks})
-        if unknown:
-            raise ValueError(f"without: tasks {unknown} are not in {self.name} (tasks {[t.id for t in self.tasks]})")
-        kept, shift = [], 0
-        for task in self.tasks:
-            if task.id in removed:
-                shift += task.num_classes if self.scenario == "cil" else 0
-                continue
-            kept.append(
-                dataclasses.replace(
-                    task,
-                    id=len(kept) + 1,
-                    source_id=task.origin,
-                    y_train=task.y_train - shift if shift else task.y_train,
-                    y_test=task.y_test - shift if shift else task.y_test,
-                )
-            )
-        return dataclasses.replace(self, tasks=tuple(kept))
 
     def task(self, task_id: int) -> Task:
         """The task with 1-based id `task_id`."""
@@ -87,3 +93,27 @@ class Benchmark:
             if task.id == task_id:
                 return task
         raise KeyError(f"{self.name} has no task {task_id} (tasks: {[t.id for t in self.tasks]})")
+
+    def without(self, task_ids: Iterable[int]) -> "Benchmark":
+        """The same benchmark with the tasks `task_ids` removed (e.g. the retrain reference of unlearning).
+
+        The remaining tasks keep their order and are renumbered 1..k, so heads stay contiguous; each keeps
+        its original id in `Task.source_id`. Their images are the very same tensors (bit-identical) and
+        their labels are unchanged in TIL and DIL; in CIL labels are global class indices in order of
+        arrival, so they shift down past the removed tasks' classes — exactly the labels the benchmark
+        would have had if it had been built without those tasks.
+
+        Raises:
+            KeyError: an id in `task_ids` is not a task of this benchmark.
+        """
+        drop = set(task_ids)
+        unknown = drop - {t.id for t in self.tasks}
+        if unknown:
+            raise KeyError(f"{self.name} has no task {sorted(unknown)} (tasks: {[t.id for t in self.tasks]})")
+        kept, old_offset, new_offset = [], 0, 0
+        for task in self.tasks:
+            if task.id not in drop:
+                kept.append(_relabel(task, len(kept) + 1, self.scenario, old_offset, new_offset))
+                new_offset += task.num_classes
+            old_offset += task.num_classes
+        return dataclasses.replace(self, tasks=tuple(kept))

@@ -1,11 +1,21 @@
-"""The task loop, device-resident batches, optimizers and evaluation."""
+"""The task loop, the two data paths (device-resident, DataLoader), optimizers and evaluation."""
 
-from retain.training.data import DeviceBatches
+from retain.training.data import DeviceBatches, LoaderBatches
 from retain.training.loop import (
     LoopLogger,
     SequenceResult,
     resolve_device,
     run_sequence,
 )
+from retain.training.placement import DataPath, choose_data_path
 
-__all__ = ["DeviceBatches", "LoopLogger", "SequenceResult", "resolve_device", "run_sequence"]
+__all__ = [
+    "DataPath",
+    "DeviceBatches",
+    "LoaderBatches",
+    "LoopLogger",
+    "SequenceResult",
+    "choose_data_path",
+    "resolve_device",
+    "run_sequence",
+]

@@ -8,6 +8,7 @@ Every section is a frozen dataclass that validates itself. `load_config` turns a
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -25,14 +26,26 @@ from retain.scenarios import BENCHMARKS
 SCENARIOS = ("til", "dil", "cil")
 
 
+SEED_RANGE = 2**32  # numpy's seeding limit; torch accepts more, but one range for every consumer
+
+
+def _finite(value: float) -> bool:
+    return isinstance(value, int) or math.isfinite(value)  # math.isfinite overflows on huge ints
+
+
 def _positive(name: str, value: float) -> None:
-    if value <= 0:
-        raise ConfigError(name, value, "must be > 0")
+    if not (value > 0 and _finite(value)):  # `not >` also rejects NaN
+        raise ConfigError(name, value, "must be a finite number > 0")
 
 
 def _non_negative(name: str, value: float) -> None:
-    if value < 0:
-        raise ConfigError(name, value, "must be >= 0")
+    if not (value >= 0 and _finite(value)):
+        raise ConfigError(name, value, "must be a finite number >= 0")
+
+
+def _seed(name: str, value: int | None) -> None:
+    if value is not None and not 0 <= value < SEED_RANGE:
+        raise ConfigError(name, value, f"an integer from 0 to {SEED_RANGE - 1}")
 
 
 @dataclass(frozen=True)
@@ -51,6 +64,7 @@ class BenchmarkConfig:
             raise ConfigError("name", self.name, one_of(BENCHMARKS, self.name))
         if self.num_tasks is not None:
             _positive("num_tasks", self.num_tasks)
+        _seed("seed", self.seed)
 
 
 @dataclass(frozen=True)
@@ -120,11 +134,27 @@ class TrainConfig:
     eval_batch_size: int = 1024
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    on_nan: Literal["stop", "skip_batch"] = "stop"
 
     def __post_init__(self) -> None:
         _positive("epochs", self.epochs)
         _positive("batch_size", self.batch_size)
         _positive("eval_batch_size", self.eval_batch_size)
+
+
+@dataclass(frozen=True)
+class CheckpointConfig:
+    """Checkpoints in `RUN/checkpoints/`: always one per finished task; optionally mid-task ones.
+
+    `every_epochs: N` (> 0) also writes `progress.pt` every N epochs inside a task (optimizer
+    included); 0 writes task checkpoints only. `keep: last` deletes older task checkpoints.
+    """
+
+    every_epochs: int = 0
+    keep: Literal["all", "last"] = "all"
+
+    def __post_init__(self) -> None:
+        _non_negative("every_epochs", self.every_epochs)
 
 
 @dataclass(frozen=True)
@@ -137,7 +167,11 @@ class Config:
     backbone: BackboneConfig = field(default_factory=BackboneConfig)
     algorithm: AlgorithmConfig = field(default_factory=AlgorithmConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     out: str | None = None
+
+    def __post_init__(self) -> None:
+        _seed("seed", self.seed)
 
     def resolved(self) -> "Config":
         """This config with every default that depends on another key filled in."""

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 import torch.nn.functional as F
 
-from retain.algorithms.base import Algorithm, Batch, frozen_copy
+from retain.algorithms.base import Algorithm, Batch, frozen_copy, snapshot_from_state, snapshot_state
 from retain.algorithms.distillation import DistillationReg
 from retain.errors import ConfigError
 from retain.models.model import ContinualModel
@@ -40,8 +41,8 @@ class LwFParams:
     def __post_init__(self) -> None:
         for name in ("distillation_reg_factor", "distillation_reg_temperature"):
             value = getattr(self, name)
-            if not value > 0:
-                raise ConfigError(name, value, "must be > 0")
+            if not 0 < value < math.inf:  # also rejects NaN and inf
+                raise ConfigError(name, value, "must be > 0 and finite")
 
 
 class LwF(Algorithm):
@@ -77,6 +78,13 @@ class LwF(Algorithm):
         if self.params.teacher == "previous":
             self.teachers.clear()
         self.teachers[task.id] = frozen_copy(self.model)
+
+    def state_dict(self) -> dict[str, Any]:
+        """The teachers, as plain weights keyed by the task after which each was taken."""
+        return {"teachers": {p: snapshot_state(snap) for p, snap in self.teachers.items()}}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.teachers = {int(p): snapshot_from_state(self.model, s) for p, s in state["teachers"].items()}
 
     def distillation_pairs(self) -> list[tuple[ContinualModel, list[int]]]:
         """(teacher, head ids it distils) for every stored teacher."""

@@ -37,10 +37,14 @@ class DeviceBatches:
         tids = None if self.task_ids is None else self.task_ids[idx]
         return Batch(normalise(self.x[idx], self.mean, self.std), self.y[idx], tids)
 
-    def shuffled(self, batch_size: int, generator: torch.Generator) -> Iterator[Batch]:
-        """One epoch in a random order drawn from `generator` (a CPU generator, for device independence)."""
+    def shuffled(self, batch_size: int, generator: torch.Generator, skip: int = 0) -> Iterator[Batch]:
+        """One epoch in a random order drawn from `generator` (a CPU generator, for device independence).
+
+        `skip` leaves out the first `skip` batches of that order (a resumed epoch); the generator
+        advances exactly as for a whole epoch.
+        """
         order = torch.randperm(len(self), generator=generator).to(self.y.device)
-        for start in range(0, len(self), batch_size):
+        for start in range(skip * batch_size, len(self), batch_size):
             yield self._batch(order[start : start + batch_size])
 
     def in_order(self, batch_size: int) -> Iterator[Batch]:

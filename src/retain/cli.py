@@ -140,7 +140,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RetainError as err:
         if getattr(args, "debug", False):
             raise
-        print(f"retain: error: {err}", file=sys.stderr)
+        print("retain: error: " + " ".join(str(err).split()), file=sys.stderr)  # always one line
         return 2
     except KeyboardInterrupt:
         print("retain: interrupted", file=sys.stderr)

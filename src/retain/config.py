@@ -299,10 +299,17 @@ def read_config_data(path: str | Path | None, overrides: Sequence[str] = ()) -> 
         except OSError as err:
             raise ConfigError("--config", str(path), f"cannot be read ({err.strerror})") from None
         except yaml.YAMLError as err:
-            raise ConfigError("--config", str(path), f"is not valid YAML: {err}") from None
+            raise ConfigError("--config", str(path), f"is not valid YAML ({_yaml_problem(err)})") from None
         if not isinstance(data, Mapping):
             raise ConfigError("--config", str(path), "must hold a mapping of top-level keys")
     return apply_overrides(data, overrides)
+
+
+def _yaml_problem(err: yaml.YAMLError) -> str:
+    """One line for a YAML error: where, and what (PyYAML's own message spans several lines)."""
+    mark = getattr(err, "problem_mark", None)
+    problem = getattr(err, "problem", None) or type(err).__name__
+    return f"line {mark.line + 1}, column {mark.column + 1}: {problem}" if mark else str(problem)
 
 
 def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -> Config:

@@ -16,6 +16,7 @@ import os
 import pickle
 import random
 import re
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
@@ -90,16 +91,19 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
             a retain checkpoint of a known version.
     """
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns about foreign pickle protocols; the error below says it all
+            warnings.simplefilter("ignore")
+            payload = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise CheckpointError(f"checkpoint {path} does not exist") from None
+    except PermissionError as err:
+        raise CheckpointError(f"checkpoint {path} cannot be read ({err.strerror})") from None
     except pickle.UnpicklingError as err:
-        first = str(err).strip().splitlines()
-        detail = next((line for line in first if "GLOBAL" in line or "Unsupported" in line), first[0] if first else "")
-        raise CheckpointError(
-            f"checkpoint {path} refused: it is not plain tensors and data and loading it would need arbitrary "
-            f"unpickling, which could run code ({detail.strip()})"
-        ) from None
+        lines = str(err).strip().splitlines()
+        detail = next((line for line in lines if "GLOBAL" in line or "Unsupported" in line), lines[0] if lines else "")
+        why = ("it is not plain tensors and data: loading it would need arbitrary unpickling, which could run code"
+               if "GLOBAL" in detail else "it is corrupt or not plain tensors and data")
+        raise CheckpointError(f"checkpoint {path} refused: {why} ({detail.strip()})") from None
     except Exception as err:  # torch raises RuntimeError, EOFError, ValueError... for a damaged file
         raise CheckpointError(
             f"checkpoint {path} is truncated or corrupt ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})"

@@ -10,7 +10,7 @@ Public API (nothing runs at import time):
 from retain.algorithms import ALGORITHMS, Algorithm, DistillationReg, Finetuning, Independent, Joint, LwF, LwFParams
 from retain.api import RunResult, build, compare, run
 from retain.config import Config, load_config
-from retain.errors import ConfigError, DataError, RetainError
+from retain.errors import CheckpointError, ConfigError, DataError, NumericalError, RetainError, RunInterrupted
 from retain.models import BACKBONES, ContinualModel, HeadDIL, HeadsCIL, HeadsTIL
 from retain.scenarios import BENCHMARKS, Benchmark, Task, build_benchmark
 
@@ -22,6 +22,7 @@ __all__ = [
     "BACKBONES",
     "BENCHMARKS",
     "Benchmark",
+    "CheckpointError",
     "Config",
     "ConfigError",
     "ContinualModel",
@@ -35,7 +36,9 @@ __all__ = [
     "Joint",
     "LwF",
     "LwFParams",
+    "NumericalError",
     "RetainError",
+    "RunInterrupted",
     "RunResult",
     "Task",
     "build",

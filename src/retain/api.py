@@ -23,7 +23,7 @@ from retain.models import ContinualModel, build_backbone
 from retain.runs.checkpoint import CheckpointSession
 from retain.runs.loggers import JsonlLogger, Loggers, ProgressLogger
 from retain.runs.report import matrix_table, metrics_table, plot_accuracy_matrix
-from retain.runs.resume import open_run, restore
+from retain.runs.resume import ResumedRun, open_run, restore
 from retain.runs.signals import stop_on_signals
 from retain.runs.store import RunFolder, default_run_name
 from retain.scenarios import Benchmark, build_benchmark
@@ -113,19 +113,12 @@ def run(
     device = resolve_device(cfg.train.device)
     benchmark, algorithm = build(cfg)
     generator = torch.Generator().manual_seed(cfg.seed)
-    folder, start_at, elapsed = None, None, 0.0
+    start_at, elapsed = None, 0.0
     if resumed:
         folder = resumed.folder
-        if resumed.changed:  # forced: keep the config it started with next to the new one
-            shutil.copyfile(folder.path / "config.yaml", folder.path / "config.previous.yaml")
-            folder.write_yaml("config.yaml", config_to_dict(cfg))
-        start_at = restore(resumed, algorithm, benchmark, generator, device)
-        elapsed = resumed.checkpoint["elapsed_seconds"] if resumed.checkpoint else 0.0
-    elif write:
-        name = default_run_name(benchmark.name, cfg.scenario, cfg.algorithm.name, cfg.seed)
-        folder = RunFolder(out or cfg.out or Path("runs") / name)
-        folder.write_yaml("config.yaml", config_to_dict(cfg))
-        folder.write_json("env.json", environment(device))
+        start_at, elapsed = _continue(resumed, cfg, algorithm, benchmark, generator, device)
+    else:
+        folder = _new_folder(cfg, benchmark, device, out) if write else None
     console = console or Console(stderr=False)
     loggers: list[LoopLogger] = [JsonlLogger(folder)] if folder else []
     session = (
@@ -160,6 +153,27 @@ def run(
         if folder:
             console.print(f"run folder: {folder.path}")
     return RunResult(summary, cfg, folder.path if folder else None)
+
+
+def _new_folder(cfg: Config, benchmark: Benchmark, device: torch.device, out: str | Path | None) -> RunFolder:
+    """A fresh run folder holding the resolved config and the environment."""
+    name = default_run_name(benchmark.name, cfg.scenario, cfg.algorithm.name, cfg.seed)
+    folder = RunFolder(out or cfg.out or Path("runs") / name)
+    folder.write_yaml("config.yaml", config_to_dict(cfg))
+    folder.write_json("env.json", environment(device))
+    return folder
+
+
+def _continue(
+    resumed: ResumedRun, cfg: Config, algorithm: Algorithm, benchmark: Benchmark, generator: torch.Generator,
+    device: torch.device,
+) -> tuple[ResumePoint | None, float]:
+    """Restore a resumed run (see `retain.runs.resume`); returns where to start and the time spent so far."""
+    if resumed.changed:  # forced: keep the config it started with next to the new one
+        shutil.copyfile(resumed.folder.path / "config.yaml", resumed.folder.path / "config.previous.yaml")
+        resumed.folder.write_yaml("config.yaml", config_to_dict(cfg))
+    start_at = restore(resumed, algorithm, benchmark, generator, device)
+    return start_at, resumed.checkpoint["elapsed_seconds"] if resumed.checkpoint else 0.0
 
 
 def _epochs_done(start_at: ResumePoint | None, epochs: int) -> int:

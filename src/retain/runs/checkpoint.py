@@ -16,6 +16,7 @@ import os
 import pickle
 import random
 import re
+import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -157,8 +158,6 @@ class CheckpointSession(LoopSession):
         elapsed: float = 0.0,
         step_hook: Callable[[int, int, int], None] | None = None,
     ) -> None:
-        import time
-
         self.folder = folder
         self.dir = folder.path / "checkpoints"
         self.config = config
@@ -166,12 +165,12 @@ class CheckpointSession(LoopSession):
         self.every_epochs = every_epochs
         self.keep = keep
         self.step_hook = step_hook
-        self._clock = time.perf_counter
-        self._started = self._clock() - elapsed
+        self._started = time.perf_counter() - elapsed
         self.stop_signal: int | None = None
 
     def elapsed(self) -> float:
-        return self._clock() - self._started
+        """Wall-clock seconds of the run so far, earlier sessions included."""
+        return time.perf_counter() - self._started
 
     def before_step(self, task_id: int, epoch: int, step: int) -> None:
         if self.step_hook is not None:

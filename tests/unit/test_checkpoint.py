@@ -194,3 +194,13 @@ def test_a_signal_during_evaluation_stops_after_the_task_checkpoint(tmp_path):
                      torch.Generator().manual_seed(0), torch.device("cpu"), None, session)
     assert info.value.exit_code == 143
     assert load_checkpoint(folder.path / "checkpoints" / "task_01.pt")["tasks_done"] == 1
+
+
+@pytest.mark.parametrize("keep,left", [("all", ["task_01.pt", "task_02.pt", "task_03.pt", "task_04.pt"]),
+                                       ("last", ["task_04.pt"])])
+def test_keep_decides_which_task_checkpoints_stay(tmp_path, keep, left):
+    folder = RunFolder(tmp_path / "run")
+    session = CheckpointSession(folder, {"seed": 0}, every_epochs=1, keep=keep)
+    run_sequence(Finetuning(tiny_model("til")), tiny_benchmark("til", num_tasks=4), TrainConfig(epochs=2, batch_size=8),
+                 torch.Generator().manual_seed(0), torch.device("cpu"), None, session)
+    assert sorted(p.name for p in (folder.path / "checkpoints").iterdir()) == left  # progress.pt gone too

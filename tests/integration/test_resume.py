@@ -151,3 +151,25 @@ def test_checkpoint_holds_plain_data_and_every_random_state(reference):
     assert sorted(payload["algorithm"]["teachers"]) == [1, 2, 3, 4, 5]  # LwF per-task teachers
     assert payload["accuracy_matrix"] == json.loads((reference / "summary.json").read_text())["accuracy_matrix"]
     assert payload["config"] == yaml.safe_load((reference / "config.yaml").read_text())
+
+
+def test_ctrl_c_from_outside_stops_with_a_checkpoint_and_resumes_exactly(tmp_path):
+    """A real SIGINT sent by another process, as a terminal's Ctrl-C would."""
+    import time
+
+    args = ["--set", "train.epochs=5", "--set", "backbone.hidden=[16]", "--set", "train.device=cpu", "--quiet"]
+    out, reference = tmp_path / "run", tmp_path / "reference"
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    env.pop(KILL_AT_ENV, None)
+    proc = subprocess.Popen([sys.executable, "-m", "retain", "run", *args, "--out", str(out)], env=env,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (out / "checkpoints" / "task_01.pt").exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    err = proc.communicate(timeout=120)[1]
+    assert proc.returncode == 128 + signal.SIGINT, err
+    assert "stopped by SIGINT" in err and f"retain run --resume {out}" in err and "Traceback" not in err
+    assert main(["run", "--resume", str(out), "--quiet"]) == 0
+    assert main(["run", *args, "--out", str(reference)]) == 0
+    assert summary_without_timing(out) == summary_without_timing(reference)

@@ -19,7 +19,7 @@ from retain.algorithms import (
 )
 from retain.api import RunResult, build, compare, run
 from retain.config import Config, load_config
-from retain.errors import ConfigError, DataError, RetainError
+from retain.errors import CheckpointError, ConfigError, DataError, NumericalError, RetainError, RunInterrupted
 from retain.models import BACKBONES, ContinualModel, HeadDIL, HeadsCIL, HeadsTIL
 from retain.scenarios import BENCHMARKS, Benchmark, Task, build_benchmark
 
@@ -31,6 +31,7 @@ __all__ = [
     "BACKBONES",
     "BENCHMARKS",
     "Benchmark",
+    "CheckpointError",
     "Config",
     "ConfigError",
     "ContinualModel",
@@ -44,7 +45,9 @@ __all__ = [
     "Joint",
     "LwF",
     "LwFParams",
+    "NumericalError",
     "RetainError",
+    "RunInterrupted",
     "RunResult",
     "Task",
     "build",

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import platform
+import shutil
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,21 +21,20 @@ from retain.config import Config, config_from_dict, config_to_dict, read_config_
 from retain.errors import ConfigError, DataError
 from retain.metrics import summarise
 from retain.models import ContinualModel, build_backbone
+from retain.runs.checkpoint import CheckpointSession
 from retain.runs.loggers import JsonlLogger, Loggers, ProgressLogger
 from retain.runs.model_file import FILENAME as MODEL_FILE
-from retain.runs.model_file import load_model_file, restore, save_model
-from retain.runs.report import (
-    matrix_table,
-    metrics_table,
-    plot_accuracy_matrix,
-    unlearning_table,
-)
+from retain.runs.model_file import load_model_file, save_model
+from retain.runs.model_file import restore as restore_model
+from retain.runs.report import matrix_table, metrics_table, plot_accuracy_matrix, unlearning_table
+from retain.runs.resume import ResumedRun, open_run, restore
+from retain.runs.signals import stop_on_signals
 from retain.runs.store import RunFolder, default_run_name
 from retain.scenarios import Benchmark, build_benchmark
 from retain.scenarios.setting import make_heads
 from retain.training import resolve_device, run_sequence
+from retain.training.loop import LoopLogger, LoopSession, ResumePoint
 from retain.unlearning.requests import check_requests
-from retain.training.loop import LoopLogger, SequenceResult
 
 
 @dataclass(frozen=True)
@@ -103,36 +104,62 @@ def run(
     write: bool = True,
     console: Console | None = None,
     progress: bool = True,
+    resume: str | Path | None = None,
+    force: bool = False,
+    step_hook: Callable[[int, int, int], None] | None = None,
 ) -> RunResult:
     """Run one experiment: train the tasks in order, test after each, return and save the results.
 
-    With unlearning requests (and `unlearning.evaluate`), the unlearned model is judged against the
-    retrain and original references and `unlearning.json` is written.
+    A written run checkpoints after every task (`RUN/checkpoints/`); SIGINT/SIGTERM stop it after the
+    current step with a checkpoint (`RunInterrupted`), and `resume=RUN` continues it. With unlearning
+    requests (and `unlearning.evaluate`), the unlearned model is judged against the retrain and
+    original references and `unlearning.json` is written.
 
     Args:
-        config: the experiment (a Config, a mapping as in YAML, or None for the defaults).
+        config: the experiment (a Config, a mapping as in YAML, or None for the defaults; with
+            `resume`, None means the run's own config).
         out: the run folder; default `config.out`, else `runs/<benchmark>-<scenario>-<algorithm>-seed<S>-<time>`.
-        write: False runs without writing any file.
+        write: False runs without writing any file (and without checkpoints).
         console: where tables and the progress bar go (default: the terminal).
         progress: show the progress bar and print the tables.
+        resume: an earlier run's folder to continue from its last complete checkpoint.
+        force: with `resume`, accept a config that differs from the checkpoint's.
+        step_hook: called before every training step with (task id, epoch, step); for tests.
     """
-    cfg = as_config(config)
+    resumed = None
+    if resume is not None:
+        if out is not None or not write:
+            raise ConfigError("--out", out, "not used with --resume: a resumed run continues in its own folder")
+        resumed = open_run(resume, None if config is None else as_config(config), force)
+    cfg = resumed.config if resumed else as_config(config)
     device = resolve_device(cfg.train.device)
     benchmark, algorithm = build(cfg)
-    folder = None
-    if write:
-        name = default_run_name(benchmark.name, cfg.scenario, cfg.algorithm.name, cfg.seed)
-        folder = RunFolder(out or cfg.out or Path("runs") / name)
-        folder.write_yaml("config.yaml", config_to_dict(cfg))
-        folder.write_json("env.json", environment(device))
-    console = console or Console()
+    generator = torch.Generator().manual_seed(cfg.seed)
+    start_at, elapsed = None, 0.0
+    if resumed:
+        folder = resumed.folder
+        start_at, elapsed = _continue(resumed, cfg, algorithm, benchmark, generator, device)
+    else:
+        folder = _new_folder(cfg, benchmark, device, out) if write else None
+    console = console or Console(stderr=False)
+    loggers: list[LoopLogger] = [JsonlLogger(folder)] if folder else []
+    session = (
+        CheckpointSession(folder, config_to_dict(cfg), cfg.checkpoint.every_epochs, cfg.checkpoint.keep, elapsed, step_hook)
+        if folder else LoopSession()
+    )
+    clock = time.perf_counter() - elapsed
     label = f"{cfg.algorithm.name} on {benchmark.name} ({cfg.scenario})"
-    start = time.perf_counter()
-    result = _train(cfg, benchmark, algorithm, device, folder, console, label if progress else None)
+    with stop_on_signals(session) if folder else contextlib.nullcontext():
+        if progress:
+            with ProgressLogger(console, benchmark.num_tasks, cfg.train.epochs, label) as bar:
+                bar.skip(_epochs_done(start_at, cfg.train.epochs))
+                result = run_sequence(algorithm, benchmark, cfg.train, generator, device, Loggers(*loggers, bar), session, start_at)
+        else:
+            result = run_sequence(algorithm, benchmark, cfg.train, generator, device, Loggers(*loggers), session, start_at)
     summary = {
         **summarise(result.accuracy_matrix),
         "train_seconds_per_task": result.train_seconds_per_task,
-        "total_seconds": time.perf_counter() - start,
+        "total_seconds": time.perf_counter() - clock,
         "seed": cfg.seed,
         "benchmark": benchmark.name,
         "scenario": cfg.scenario,
@@ -154,7 +181,7 @@ def run(
         plot_accuracy_matrix(result.accuracy_matrix, folder.path / "plots", label, event_marks(cfg))
         if unlearning is not None:
             folder.write_json("unlearning.json", unlearning)
-        folder.write_json("summary.json", summary)
+        folder.write_json("summary.json", summary)  # last: its presence marks the run complete
     if progress:
         console.print(f"data path: {result.data_path.name} ({result.data_path.reason})")
         console.print(matrix_table(result.accuracy_matrix, f"accuracy matrix: {label}", event_marks(cfg)))
@@ -164,24 +191,6 @@ def run(
         if folder:
             console.print(f"run folder: {folder.path}")
     return RunResult(summary, cfg, folder.path if folder else None, algorithm, benchmark, unlearning)
-
-
-def _train(
-    cfg: Config,
-    benchmark: Benchmark,
-    algorithm: Algorithm,
-    device: torch.device,
-    folder: RunFolder | None,
-    console: Console,
-    label: str | None,
-) -> SequenceResult:
-    """The task loop with the run's loggers (JSONL when writing; a progress bar when `label` is given)."""
-    loggers: list[LoopLogger] = [JsonlLogger(folder)] if folder else []
-    generator = torch.Generator().manual_seed(cfg.seed)
-    if label is None:
-        return run_sequence(algorithm, benchmark, cfg.train, generator, device, Loggers(*loggers))
-    with ProgressLogger(console, benchmark.num_tasks, cfg.train.epochs, label) as bar:
-        return run_sequence(algorithm, benchmark, cfg.train, generator, device, Loggers(*loggers, bar))
 
 
 def event_marks(cfg: Config) -> dict[int, str]:
@@ -197,12 +206,39 @@ def load_run(path: str | Path, device: torch.device | None = None) -> RunResult:
     cfg = config_from_dict(read_config_data(folder / "config.yaml"))
     device = device or resolve_device(cfg.train.device)
     benchmark, algorithm = build(cfg)
-    restore(algorithm, load_model_file(folder / MODEL_FILE), device)
+    restore_model(algorithm, load_model_file(folder / MODEL_FILE), device)
     try:
         summary = json.loads((folder / "summary.json").read_text())
     except (OSError, ValueError) as err:
         raise DataError(f"{folder / 'summary.json'} cannot be read: {err}") from None
     return RunResult(summary, cfg, folder, algorithm, benchmark)
+
+
+def _new_folder(cfg: Config, benchmark: Benchmark, device: torch.device, out: str | Path | None) -> RunFolder:
+    """A fresh run folder holding the resolved config and the environment."""
+    name = default_run_name(benchmark.name, cfg.scenario, cfg.algorithm.name, cfg.seed)
+    folder = RunFolder(out or cfg.out or Path("runs") / name)
+    folder.write_yaml("config.yaml", config_to_dict(cfg))
+    folder.write_json("env.json", environment(device))
+    return folder
+
+
+def _continue(
+    resumed: ResumedRun, cfg: Config, algorithm: Algorithm, benchmark: Benchmark, generator: torch.Generator,
+    device: torch.device,
+) -> tuple[ResumePoint | None, float]:
+    """Restore a resumed run (see `retain.runs.resume`); returns where to start and the time spent so far."""
+    if resumed.changed:  # forced: keep the config it started with next to the new one
+        shutil.copyfile(resumed.folder.path / "config.yaml", resumed.folder.path / "config.previous.yaml")
+        resumed.folder.write_yaml("config.yaml", config_to_dict(cfg))
+    start_at = restore(resumed, algorithm, benchmark, generator, device)
+    return start_at, resumed.checkpoint["elapsed_seconds"] if resumed.checkpoint else 0.0
+
+
+def _epochs_done(start_at: ResumePoint | None, epochs: int) -> int:
+    if start_at is None:
+        return 0
+    return len(start_at.result.accuracy_matrix) * epochs + (start_at.progress.epoch if start_at.progress else 0)
 
 
 UPPER_BOUND = {"til": "independent", "dil": "joint", "cil": "joint"}

@@ -7,15 +7,17 @@ one line on stderr with exit code 2; `--debug` shows the traceback instead.
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
-from retain.errors import RetainError
+from retain.errors import ConfigError, RetainError, RunInterrupted
 
 
 def _add_config_args(parser: argparse.ArgumentParser) -> None:
@@ -32,6 +34,10 @@ def parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run one experiment")
     _add_config_args(run)
     run.add_argument("--quiet", action="store_true", help="no progress bar or tables")
+    run.add_argument("--resume", type=Path, metavar="RUN_DIR",
+                     help="continue an interrupted run from its last complete checkpoint (--config/--set change "
+                          "its saved config, which needs --force)")
+    run.add_argument("--force", action="store_true", help="with --resume: accept a config that differs from the run's")
     compare = sub.add_parser("compare", help="run several algorithms on one config and print one table")
     _add_config_args(compare)
     compare.add_argument("--algorithms", help="comma-separated (default: finetuning,lwf and the scenario's upper bound)")
@@ -54,12 +60,47 @@ def _raw_config(args: argparse.Namespace) -> dict[str, Any]:
     return read_config_data(args.config, args.overrides)
 
 
+KILL_AT_ENV = "RETAIN_TEST_KILL_AT"
+
+
+def _test_kill_hook() -> Callable[[int, int, int], None] | None:
+    """For tests only: `RETAIN_TEST_KILL_AT=TASK.EPOCH.STEP[:SIGNAL]` sends this process SIGNAL (`KILL`
+    by default; `INT`, `TERM`) just before that step (1-based task and epoch, 0-based step), so a test
+    can stop a run at an exact point. Read here, by the CLI, and nowhere else."""
+    value = os.environ.get(KILL_AT_ENV)
+    if not value:
+        return None
+    point, _, name = value.partition(":")
+    try:
+        target = tuple(int(part) for part in point.split("."))
+        signum = getattr(signal, f"SIG{name or 'KILL'}")
+    except (ValueError, AttributeError):
+        raise ConfigError(KILL_AT_ENV, value, "TASK.EPOCH.STEP[:KILL|INT|TERM], e.g. 3.1.0:INT") from None
+
+    def hook(task_id: int, epoch: int, step: int) -> None:
+        if (task_id, epoch, step) == target:
+            os.kill(os.getpid(), signum)
+
+    return hook
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from retain.api import run
-    from retain.config import config_from_dict
+    from retain.config import config_from_dict, read_config_data
 
+    if args.resume is None and args.force:
+        raise ConfigError("--force", True, "only used with --resume")
+    if args.resume is not None:
+        if args.out is not None:
+            raise ConfigError("--out", args.out, "not used with --resume: a resumed run continues in its own folder")
+        changes = args.config is not None or bool(args.overrides)
+        # --set applies on top of the run's saved config, unless --config names another base
+        base = args.config if args.config is not None else args.resume / "config.yaml"
+        cfg = config_from_dict(read_config_data(base, args.overrides)) if changes else None
+        run(cfg, resume=args.resume, force=args.force, progress=not args.quiet, step_hook=_test_kill_hook())
+        return 0
     cfg = config_from_dict(_raw_config(args))  # every error surfaces here, before any training
-    run(cfg, out=args.out, progress=not args.quiet)
+    run(cfg, out=args.out, progress=not args.quiet, step_hook=_test_kill_hook())
     return 0
 
 
@@ -121,10 +162,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)
+    except RunInterrupted as err:
+        if getattr(args, "debug", False):
+            raise
+        print(f"retain: {err}", file=sys.stderr)
+        return err.exit_code
     except RetainError as err:
         if getattr(args, "debug", False):
             raise
-        print(f"retain: error: {err}", file=sys.stderr)
+        print("retain: error: " + " ".join(str(err).split()), file=sys.stderr)  # always one line
         return 2
     except KeyboardInterrupt:
         print("retain: interrupted", file=sys.stderr)

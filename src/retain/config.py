@@ -8,6 +8,7 @@ Every section is a frozen dataclass that validates itself. `load_config` turns a
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -28,14 +29,26 @@ CUSTOM = "custom"  # the benchmark whose source is `benchmark.path`
 SCENARIOS = ("til", "dil", "cil")
 
 
+SEED_RANGE = 2**32  # numpy's seeding limit; torch accepts more, but one range for every consumer
+
+
+def _finite(value: float) -> bool:
+    return isinstance(value, int) or math.isfinite(value)  # math.isfinite overflows on huge ints
+
+
 def _positive(name: str, value: float) -> None:
-    if value <= 0:
-        raise ConfigError(name, value, "must be > 0")
+    if not (value > 0 and _finite(value)):  # `not >` also rejects NaN
+        raise ConfigError(name, value, "must be a finite number > 0")
 
 
 def _non_negative(name: str, value: float) -> None:
-    if value < 0:
-        raise ConfigError(name, value, "must be >= 0")
+    if not (value >= 0 and _finite(value)):
+        raise ConfigError(name, value, "must be a finite number >= 0")
+
+
+def _seed(name: str, value: int | None) -> None:
+    if value is not None and not 0 <= value < SEED_RANGE:
+        raise ConfigError(name, value, f"an integer from 0 to {SEED_RANGE - 1}")
 
 
 @dataclass(frozen=True)
@@ -88,6 +101,7 @@ class BenchmarkConfig:
                     raise ConfigError(key, getattr(self, key), f"only used with name 'custom' (leave it null for {self.name!r})")
         if self.classes_per_task is not None and construction_of(self) != "split":
             raise ConfigError("classes_per_task", self.classes_per_task, "only for split benchmarks (leave it null)")
+        _seed("seed", self.seed)
 
 
 @dataclass(frozen=True)
@@ -166,6 +180,7 @@ class TrainConfig:
     data_path: Literal["auto", "device", "loader"] = "auto"
     num_workers: int = 2
     patience: int | None = None
+    on_nan: Literal["stop", "skip_batch"] = "stop"
 
     def __post_init__(self) -> None:
         _positive("epochs", self.epochs)
@@ -195,6 +210,21 @@ class UnlearningConfig:
 
 
 @dataclass(frozen=True)
+class CheckpointConfig:
+    """Checkpoints in `RUN/checkpoints/`: always one per finished task; optionally mid-task ones.
+
+    `every_epochs: N` (> 0) also writes `progress.pt` every N epochs inside a task (optimizer
+    included); 0 writes task checkpoints only. `keep: last` deletes older task checkpoints.
+    """
+
+    every_epochs: int = 0
+    keep: Literal["all", "last"] = "all"
+
+    def __post_init__(self) -> None:
+        _non_negative("every_epochs", self.every_epochs)
+
+
+@dataclass(frozen=True)
 class Config:
     """One experiment. `scenario: null` takes the benchmark's default (split → til, permuted → dil)."""
 
@@ -205,11 +235,13 @@ class Config:
     algorithm: AlgorithmConfig = field(default_factory=AlgorithmConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     unlearning: UnlearningConfig = field(default_factory=UnlearningConfig)
+    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     out: str | None = None
 
     def __post_init__(self) -> None:
         from retain.unlearning.requests import check_requests
 
+        _seed("seed", self.seed)
         algorithm = ALGORITHMS[self.algorithm.name]
         total = self.benchmark.known_num_tasks()
         if total is not None and any(t > total for t in self.benchmark.without):
@@ -351,10 +383,17 @@ def read_config_data(path: str | Path | None, overrides: Sequence[str] = ()) -> 
         except OSError as err:
             raise ConfigError("--config", str(path), f"cannot be read ({err.strerror})") from None
         except yaml.YAMLError as err:
-            raise ConfigError("--config", str(path), f"is not valid YAML: {err}") from None
+            raise ConfigError("--config", str(path), f"is not valid YAML ({_yaml_problem(err)})") from None
         if not isinstance(data, Mapping):
             raise ConfigError("--config", str(path), "must hold a mapping of top-level keys")
     return apply_overrides(data, overrides)
+
+
+def _yaml_problem(err: yaml.YAMLError) -> str:
+    """One line for a YAML error: where, and what (PyYAML's own message spans several lines)."""
+    mark = getattr(err, "problem_mark", None)
+    problem = getattr(err, "problem", None) or type(err).__name__
+    return f"line {mark.line + 1}, column {mark.column + 1}: {problem}" if mark else str(problem)
 
 
 def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -> Config:

@@ -29,6 +29,27 @@ class DataError(RetainError):
     """A data set could not be found or read; the message says where retain looked and how to get it."""
 
 
+class CheckpointError(RetainError):
+    """A checkpoint or run folder cannot be used: missing, corrupt, unsafe, or made for another config."""
+
+
+class NumericalError(RetainError):
+    """Training produced a non-finite loss; the message names task, epoch and step."""
+
+
+class RunInterrupted(RetainError):
+    """A run stopped on SIGINT/SIGTERM after writing a checkpoint; the message says how to resume."""
+
+    def __init__(self, message: str, signal_number: int) -> None:
+        super().__init__(message)
+        self.signal_number = signal_number
+
+    @property
+    def exit_code(self) -> int:
+        """128 + the signal number: the shell's convention for a process ended by a signal."""
+        return 128 + self.signal_number
+
+
 def one_of(choices: Iterable[str], given: object | None = None) -> str:
     """Describe the valid choices, suggesting the nearest one to a misspelt `given`."""
     names = sorted(str(c) for c in choices)

@@ -91,10 +91,17 @@ class Algorithm:
         """Drop whatever the algorithm keeps of `task_ids` besides the weights (called on unlearning)."""
 
     def state_dict(self) -> dict[str, Any]:
-        """Everything besides the model needed to continue after the current task."""
+        """Everything besides the model needed to continue the run from here (teachers, records, ...).
+
+        Called at a task boundary or between two steps of a task (after `on_task_start`), so it must
+        capture whatever `on_task_start` set up. Only plain data: tensors, numbers, strings, None and
+        lists/tuples/dicts of them (checkpoints are read with `torch.load(weights_only=True)`); store a
+        model as `snapshot_state(model)`. The model's own weights are saved by the checkpoint.
+        """
         return {}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore `state_dict()`; `self.model` already has its weights and the heads of every task so far."""
         if state:
             raise ValueError(f"{type(self).__name__} keeps no state, got keys {sorted(state)}")
 
@@ -111,4 +118,21 @@ def frozen_copy(model: ContinualModel) -> ContinualModel:
     snapshot = copy.deepcopy(model).eval()
     for p in snapshot.parameters():
         p.requires_grad_(False)
+    return snapshot
+
+
+def snapshot_state(snapshot: ContinualModel) -> dict[str, Any]:
+    """A model snapshot as plain data: how many heads it had, and its weights."""
+    return {"num_heads": snapshot.heads.num_tasks, "weights": snapshot.state_dict()}
+
+
+def snapshot_from_state(template: ContinualModel, state: dict[str, Any]) -> ContinualModel:
+    """Rebuild a frozen snapshot saved by `snapshot_state`, using `template` (the current model) for the
+    architecture: heads grow per task, so the copy keeps only the snapshot's first `num_heads` heads."""
+    snapshot = frozen_copy(template)
+    heads = snapshot.heads.heads
+    if not 1 <= state["num_heads"] <= len(heads):
+        raise ValueError(f"snapshot has {state['num_heads']} heads, the model {len(heads)}")
+    snapshot.heads.heads = torch.nn.ModuleList(list(heads)[: state["num_heads"]])
+    snapshot.load_state_dict(state["weights"])
     return snapshot

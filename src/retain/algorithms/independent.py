@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 
-from retain.algorithms.base import Algorithm, Batch, classification_terms, frozen_copy
+from retain.algorithms.base import (
+    Algorithm,
+    Batch,
+    classification_terms,
+    frozen_copy,
+    snapshot_from_state,
+    snapshot_state,
+)
 from retain.models.model import ContinualModel
 
 if TYPE_CHECKING:
@@ -41,6 +48,13 @@ class Independent(Algorithm):
 
     def on_task_end(self, task: "Task") -> None:
         self.models[task.id] = frozen_copy(self.model)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Each finished task's own model, as plain weights keyed by task id."""
+        return {"models": {t: snapshot_state(m) for t, m in self.models.items()}}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.models = {int(t): snapshot_from_state(self.model, s) for t, s in state["models"].items()}
 
     def eval_logits(self, x: torch.Tensor, task_id: int, seen: int) -> torch.Tensor:
         own = self.models[task_id]

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 import torch.nn.functional as F
 
-from retain.algorithms.base import Algorithm, Batch, frozen_copy
+from retain.algorithms.base import Algorithm, Batch, frozen_copy, snapshot_from_state, snapshot_state
 from retain.algorithms.distillation import DistillationReg
 from retain.algorithms.teachers import StackedBackbones
 from retain.errors import ConfigError
@@ -52,8 +53,8 @@ class LwFParams:
     def __post_init__(self) -> None:
         for name in ("distillation_reg_factor", "distillation_reg_temperature"):
             value = getattr(self, name)
-            if not value > 0:
-                raise ConfigError(name, value, "must be > 0")
+            if not 0 < value < math.inf:  # also rejects NaN and inf
+                raise ConfigError(name, value, "must be > 0 and finite")
 
 
 class LwF(Algorithm):
@@ -134,6 +135,14 @@ class LwF(Algorithm):
                     features = teacher.features(x, p)
                 out.append((p, teacher.heads(features, p)))
         return out
+
+    def state_dict(self) -> dict[str, Any]:
+        """The teachers, as plain weights keyed by the task after which each was taken."""
+        return {"teachers": {p: snapshot_state(snap) for p, snap in self.teachers.items()}}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.teachers = {int(p): snapshot_from_state(self.model, s) for p, s in state["teachers"].items()}
+        self._restack()
 
     def distillation_pairs(self) -> list[tuple[ContinualModel, list[int]]]:
         """(teacher, head ids it distils) for every stored teacher."""

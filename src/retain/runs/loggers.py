@@ -46,6 +46,10 @@ class ProgressLogger(LoopLogger):
     def __exit__(self, *exc: object) -> None:
         self.progress.stop()
 
+    def skip(self, epochs: int) -> None:
+        """Mark `epochs` as done already (a resumed run)."""
+        self.progress.update(self.bar, completed=epochs)
+
     def on_epoch(self, task_id: int, epoch: int, terms: dict[str, float], seconds: float) -> None:
         self.progress.update(self.bar, advance=1, info=f"task {task_id} epoch {epoch} loss {terms.get('loss', 0):.4f}")
 

@@ -54,16 +54,28 @@ def default_run_name(benchmark: str, scenario: str, algorithm: str, seed: int) -
 
 
 class RunFolder:
-    """One run's folder; created on construction, refused if it already holds files."""
+    """One run's folder; created on construction, refused if it already holds files.
 
-    def __init__(self, path: str | Path) -> None:
+    `RunFolder.existing(path)` opens the folder of an earlier run instead: the only way back in, used
+    by `retain run --resume`.
+    """
+
+    def __init__(self, path: str | Path, *, existing: bool = False) -> None:
         self.path = Path(path)
-        if self.path.exists() and (not self.path.is_dir() or any(self.path.iterdir())):
+        if existing:
+            if not (self.path / "config.yaml").is_file():
+                raise RunFolderExists(f"'{self.path}' is not a retain run folder (no config.yaml in it)")
+        elif self.path.exists() and (not self.path.is_dir() or any(self.path.iterdir())):
             raise RunFolderExists(
-                f"out = '{self.path}' already exists and is not empty: choose another --out "
-                f"(a run never overwrites an earlier one)"
+                f"out = '{self.path}' already exists and is not empty: choose another --out, or continue "
+                f"that run with `retain run --resume {self.path}` (a run never overwrites an earlier one)"
             )
         (self.path / "plots").mkdir(parents=True, exist_ok=True)
+
+    @classmethod
+    def existing(cls, path: str | Path) -> "RunFolder":
+        """The folder of an earlier run (it must hold the run's `config.yaml`)."""
+        return cls(path, existing=True)
 
     def write_json(self, name: str, data: Any) -> Path:
         path = self.path / name
@@ -92,3 +104,18 @@ class RunFolder:
         with open(self.path / name, "a", encoding="utf-8") as fh:
             fh.write(json.dumps(record) + "\n")
             fh.flush()
+
+    def sync_jsonl(self, name: str) -> int:
+        """fsync the log `name` and return its size in bytes (a checkpoint records where the log stood)."""
+        path = self.path / name
+        if not path.exists():
+            return 0
+        with open(path, "rb+") as fh:
+            os.fsync(fh.fileno())
+            return fh.seek(0, os.SEEK_END)
+
+    def truncate_jsonl(self, name: str, size: int) -> None:
+        """Cut the log `name` back to `size` bytes: records written after a checkpoint are dropped on resume."""
+        path = self.path / name
+        if path.exists() and path.stat().st_size > size:
+            os.truncate(path, size)

@@ -7,6 +7,7 @@ Sources never download unless asked (`benchmark.download: true`); a missing or c
 from __future__ import annotations
 
 import gzip
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,7 +90,7 @@ def read_idx(path: Path) -> np.ndarray:
         opener = gzip.open if path.suffix == ".gz" else open
         with opener(path, "rb") as fh:
             raw = fh.read()
-    except (OSError, EOFError) as err:
+    except (OSError, EOFError, zlib.error) as err:  # zlib.error: a damaged gzip stream
         raise DataError(f"cannot read {path}: {err}; delete it and obtain the file again") from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
         raise DataError(f"{path} is not an idx file of unsigned bytes (bad magic number)")
@@ -128,7 +129,13 @@ def load_idx_folder(
         return None
     arrays = {key: read_idx(p) for key, p in paths.items()}  # type: ignore[arg-type]
     for split in ("train", "test"):
-        if len(arrays[f"x_{split}"]) != len(arrays[f"y_{split}"]):
+        images, labels = arrays[f"x_{split}"], arrays[f"y_{split}"]
+        if images.ndim != 3 or labels.ndim != 1 or len(images) == 0:
+            raise DataError(
+                f"{folder}: {split} files have shapes {list(images.shape)} and {list(labels.shape)}; expected "
+                f"images (N, H, W) and labels (N,) with N > 0"
+            )
+        if len(images) != len(labels):
             raise DataError(f"{folder}: {split} images and labels differ in count")
 
     def images(key: str) -> torch.Tensor:

@@ -90,9 +90,13 @@ class DeviceBatches(_Batches):
             tids = None if self.task_ids is None else self.task_ids[idx]
             yield self._finish(self.x[idx], self.y[idx], tids, draw, idx)
 
-    def shuffled(self, batch_size: int, generator: torch.Generator) -> Iterator[Batch]:
-        """One epoch in a random order drawn from `generator` (a CPU generator, for device independence)."""
-        return self._serve(self._epoch(batch_size, generator))
+    def shuffled(self, batch_size: int, generator: torch.Generator, skip: int = 0) -> Iterator[Batch]:
+        """One epoch in a random order drawn from `generator` (a CPU generator, for device independence).
+
+        `skip` leaves out the first `skip` batches of that order (a resumed epoch); the generator
+        advances exactly as for a whole epoch.
+        """
+        return self._serve(self._epoch(batch_size, generator)[skip:])
 
     def in_order(self, batch_size: int) -> Iterator[Batch]:
         """The data set in its stored order (for evaluation)."""
@@ -153,9 +157,10 @@ class LoaderBatches(_Batches):
             tids = tids.to(self.device, non_blocking=True) if self.has_task_ids else None
             yield self._finish(x, y, tids, draw, idx.to(self.device, non_blocking=True))
 
-    def shuffled(self, batch_size: int, generator: torch.Generator) -> Iterator[Batch]:
-        """One epoch in a random order drawn from `generator` (the same batches as `DeviceBatches`)."""
-        return self._serve(self._epoch(batch_size, generator))
+    def shuffled(self, batch_size: int, generator: torch.Generator, skip: int = 0) -> Iterator[Batch]:
+        """One epoch in a random order drawn from `generator` (the same batches as `DeviceBatches`);
+        `skip` leaves out the first batches, as for `DeviceBatches`."""
+        return self._serve(self._epoch(batch_size, generator)[skip:])
 
     def in_order(self, batch_size: int) -> Iterator[Batch]:
         """The data set in its stored order (for evaluation)."""

@@ -1,4 +1,9 @@
-"""The task loop: train each task in turn, then test every task seen so far (one accuracy-matrix row)."""
+"""The task loop: train each task in turn, then test every task seen so far (one accuracy-matrix row).
+
+The loop knows nothing about files: it reports to a `LoopLogger` and hands checkpoints and stop
+requests to a `LoopSession` (`retain.runs.checkpoint.CheckpointSession` writes them to a run folder).
+A run can start from a `ResumePoint`: the tasks already done, and how far the next task got.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +11,12 @@ import copy
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import torch
 
 from retain.algorithms.base import Algorithm, TrainingData
+from retain.errors import NumericalError
 from retain.scenarios.task import Benchmark, Task
 from retain.training.data import DeviceBatches, LoaderBatches
 from retain.training.evaluate import accuracy
@@ -44,6 +50,67 @@ class SequenceResult:
     best_epoch_per_task: list[int] = field(default_factory=list)
 
 
+@dataclass
+class TaskProgress:
+    """How far the training of one task got, with what continuing it exactly needs.
+
+    Attributes:
+        epoch: epochs finished.
+        step: steps finished in epoch `epoch + 1` (0 at an epoch boundary).
+        optimizer: the optimizer's `state_dict()` (momentum buffers, Adam moments).
+        generator_state: the shuffling generator's state at the start of epoch `epoch + 1`, so that
+            the epoch's order can be drawn again and its first `step` batches skipped.
+        sums: the running sums of the logged terms over the finished steps of that epoch.
+        counted: samples in `sums`; skipped: batches skipped for a non-finite loss in that epoch.
+        seconds: training time spent on the task so far.
+    """
+
+    epoch: int = 0
+    step: int = 0
+    optimizer: dict[str, Any] | None = None
+    generator_state: torch.Tensor | None = None
+    sums: dict[str, torch.Tensor] = field(default_factory=dict)
+    counted: int = 0
+    skipped: int = 0
+    seconds: float = 0.0
+
+
+@dataclass
+class ResumePoint:
+    """Where a resumed run starts: the results of the finished tasks and, optionally, a task in progress."""
+
+    result: SequenceResult
+    progress: TaskProgress | None = None
+
+
+class LoopSession:
+    """The loop's link to the world between steps: checkpoints and stop requests (no-ops here).
+
+    `stop_signal` is set (by a signal handler) to ask the loop to stop after the current step; the
+    loop then calls `interrupt`, which must save and raise. Reading an attribute costs no host sync.
+    """
+
+    stop_signal: int | None = None
+
+    def before_step(self, task_id: int, epoch: int, step: int) -> None:
+        """Called before every step (tests use it to kill the process at a chosen point)."""
+
+    def after_epoch(
+        self, task: Task, algorithm: Algorithm, result: SequenceResult, generator: torch.Generator, progress: TaskProgress
+    ) -> None:
+        """Called after each epoch but the last of a task (mid-task checkpoints)."""
+
+    def after_task(self, task: Task, algorithm: Algorithm, result: SequenceResult, generator: torch.Generator) -> None:
+        """Called after a task is trained and evaluated (the task checkpoint)."""
+
+    def interrupt(
+        self, task: Task, algorithm: Algorithm, result: SequenceResult, generator: torch.Generator,
+        progress: TaskProgress | None,
+    ) -> NoReturn:
+        """Stop the run on `stop_signal`; `progress` is None between tasks."""
+        raise KeyboardInterrupt
+
+
 def resolve_device(name: str) -> torch.device:
     """`auto` → CUDA when available, else CPU; `cuda` without a GPU is an error."""
     if name == "auto":
@@ -62,6 +129,50 @@ def _batch_factory(
     return lambda data, augment: DeviceBatches(data, benchmark.mean, benchmark.std, device, augment)
 
 
+class _BestEpoch:
+    """Model selection on a validation set: the epoch of best validation accuracy (the first on ties).
+
+    Not part of a mid-task checkpoint: a run resumed inside a task tracks the best epoch from there on.
+    """
+
+    def __init__(self, val: Batches | None, epochs: int) -> None:
+        self.val, self.acc, self.epoch, self.state = val, -1.0, epochs, None
+
+    def update(self, algorithm: Algorithm, task: Task, epoch: int, batch_size: int) -> float | None:
+        if self.val is None:
+            return None
+        acc = accuracy(algorithm, self.val, task.id, task.id, batch_size)
+        if acc > self.acc:
+            self.acc, self.epoch, self.state = acc, epoch, copy.deepcopy(algorithm.model.state_dict())
+        return acc
+
+    def patience_exhausted(self, epoch: int, patience: int | None) -> bool:
+        return self.val is not None and patience is not None and epoch - self.epoch >= patience
+
+    def restore(self, algorithm: Algorithm) -> int:
+        if self.state is not None:
+            algorithm.model.load_state_dict(self.state)
+        return self.epoch
+
+
+@dataclass
+class _TaskContext:
+    """What `train_task` needs besides the data to checkpoint or interrupt (kept together to stay short)."""
+
+    session: LoopSession
+    result: SequenceResult
+    started: float  # perf_counter value at which this task's (possibly resumed) training time began
+
+
+def _check_finite(first_bad: float, task: Task, epoch: int) -> None:
+    if first_bad >= 0:
+        raise NumericalError(
+            f"non-finite loss at task {task.id}, epoch {epoch}, step {int(first_bad) + 1} (1-based): the run "
+            f"stopped; the checkpoint of the last good task is kept (lower train.optimizer.lr, or set "
+            f"train.on_nan=skip_batch, then resume with --resume RUN --force)"
+        )
+
+
 def train_task(
     algorithm: Algorithm,
     data: Batches,
@@ -69,41 +180,75 @@ def train_task(
     cfg: "TrainConfig",
     generator: torch.Generator,
     logger: LoopLogger,
+    progress: TaskProgress | None = None,
+    context: _TaskContext | None = None,
     val: Batches | None = None,
 ) -> int:
     """Run up to `cfg.epochs` epochs of `algorithm.training_step` on `data` with a fresh optimizer.
 
+    With `progress`, continue a task from where a checkpoint left it (optimizer state, epoch, step).
     With a validation set `val`, each epoch also reports `val_acc`; at the end the model is restored to
-    the epoch of best validation accuracy (the first on ties), and training stops early after
-    `cfg.patience` epochs without improvement. Returns the epoch whose weights the model ends with.
+    the epoch of best validation accuracy, and training stops early after `cfg.patience` epochs without
+    improvement. Returns the epoch whose weights the model ends with.
+    Non-finite losses: `train.on_nan = stop` tracks the first bad step on the device (no host sync per
+    step) and raises `NumericalError` at the end of the epoch, before any checkpoint of it is written;
+    `skip_batch` checks each loss on the host (one sync per step) and skips that update.
     """
-    model = algorithm.model
+    context = context or _TaskContext(LoopSession(), SequenceResult(), time.perf_counter())
+    session, model = context.session, algorithm.model
     optimizer = make_optimizer(model, cfg.optimizer)
+    progress = progress or TaskProgress()
+    if progress.optimizer is not None:
+        optimizer.load_state_dict(progress.optimizer)
+    skip_bad = cfg.on_nan == "skip_batch"
+    best = _BestEpoch(val, cfg.epochs)
     model.train()
-    best_acc, best_epoch, best_state = -1.0, cfg.epochs, None
-    for epoch in range(1, cfg.epochs + 1):
+    for epoch in range(progress.epoch + 1, cfg.epochs + 1):
         start = time.perf_counter()
-        sums: dict[str, torch.Tensor] = {}
-        for batch in data.shuffled(cfg.batch_size, generator):
+        epoch_generator_state = generator.get_state()  # lets a checkpoint replay this epoch's order
+        resumed = epoch == progress.epoch + 1
+        first_step = progress.step if resumed else 0
+        sums = dict(progress.sums) if resumed else {}
+        counted, skipped = (progress.counted, progress.skipped) if resumed else (0, 0)
+        first_bad = torch.full((), -1.0, device=data.device)
+        for step, batch in enumerate(data.shuffled(cfg.batch_size, generator, first_step), start=first_step):
+            session.before_step(task.id, epoch, step)
+            if session.stop_signal is not None:
+                _check_finite(first_bad.item(), task, epoch)
+                state = TaskProgress(epoch - 1, step, optimizer.state_dict(), epoch_generator_state, sums,
+                                     counted, skipped, time.perf_counter() - context.started)
+                session.interrupt(task, algorithm, context.result, generator, state)
             out = algorithm.training_step(batch, task)
+            loss = out["loss"]
+            if skip_bad and not bool(torch.isfinite(loss)):  # host sync: the price of skip_batch
+                skipped += 1
+                continue
+            if not skip_bad:  # device-side record of the first non-finite step: no host sync
+                first_bad = torch.where((first_bad < 0) & ~torch.isfinite(loss.detach()), float(step), first_bad)
             optimizer.zero_grad(set_to_none=True)
-            out["loss"].backward()
+            loss.backward()
             optimizer.step()
             n = len(batch.y)
+            counted += n
             for key, value in out.items():
                 if key != "preds":  # sums stay on the device: no host sync per step
                     sums[key] = sums.get(key, 0.0) + value.detach() * n
-        means = dict(zip(sums, torch.stack(list(sums.values())).div(len(data)).tolist()))  # one sync per epoch
-        if val is not None:
-            means["val_acc"] = accuracy(algorithm, val, task.id, task.id, cfg.eval_batch_size)
-            if means["val_acc"] > best_acc:
-                best_acc, best_epoch, best_state = means["val_acc"], epoch, copy.deepcopy(model.state_dict())
-        logger.on_epoch(task.id, epoch, means, time.perf_counter() - start)
-        if val is not None and cfg.patience is not None and epoch - best_epoch >= cfg.patience:
+        *means, bad = torch.stack([*sums.values(), first_bad]).tolist() if sums else [first_bad.item()]
+        _check_finite(bad, task, epoch)
+        terms = dict(zip(sums, [m / max(counted, 1) for m in means]))
+        if skip_bad:
+            terms["skipped_batches"] = float(skipped)
+        val_acc = best.update(algorithm, task, epoch, cfg.eval_batch_size)
+        if val_acc is not None:
+            terms["val_acc"] = val_acc
+        logger.on_epoch(task.id, epoch, terms, time.perf_counter() - start)
+        if best.patience_exhausted(epoch, cfg.patience):
             break
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    return best_epoch
+        if epoch < cfg.epochs:
+            state = TaskProgress(epoch, 0, optimizer.state_dict(), generator.get_state(), {}, 0, 0,
+                                 time.perf_counter() - context.started)
+            session.after_epoch(task, algorithm, context.result, generator, state)
+    return best.restore(algorithm)
 
 
 def run_sequence(
@@ -113,35 +258,56 @@ def run_sequence(
     generator: torch.Generator,
     device: torch.device,
     logger: LoopLogger | None = None,
+    session: LoopSession | None = None,
+    resume: ResumePoint | None = None,
 ) -> SequenceResult:
     """Learn the tasks of `benchmark` in order and fill the accuracy matrix.
 
     The data path (`cfg.data_path`: device-resident or `DataLoader`) is chosen once for the run and
     recorded in the result with its reason.
+
+    Args:
+        session: checkpoints and stop requests (default: none).
+        resume: continue after the tasks in `resume.result`; the model, the algorithm and every
+            random state must already be restored (`retain.runs.resume`), including the head of a
+            task in progress, whose `on_task_start` is then not called again.
     """
     logger = logger or LoopLogger()
+    session = session or LoopSession()
     model = algorithm.model.to(device)
     path = choose_data_path(benchmark, cfg.data_path, device)
     batches = _batch_factory(path, benchmark, cfg, device)
-    result = SequenceResult(data_path=path)
-    tests: dict[int, Batches] = {}
-    for task in benchmark.tasks:
+    result = resume.result if resume else SequenceResult()
+    result.data_path = path
+    done = len(result.accuracy_matrix)
+
+    def test_set(task: Task) -> Batches:
+        return batches(TrainingData(task.x_test, task.y_test), False)
+
+    tests = {task.id: test_set(task) for task in benchmark.tasks[:done]}
+    for index, task in enumerate(benchmark.tasks[done:], start=done):
+        progress = resume.progress if resume and index == done else None
         logger.on_task_start(task.id, cfg.epochs)
-        model.heads.setup_task(task.id, task.num_classes)
+        model.heads.setup_task(task.id, task.num_classes)  # a no-op for a resumed task: its head exists
         model.heads.to(device)
-        start = time.perf_counter()
-        algorithm.on_task_start(task)
+        start = time.perf_counter() - (progress.seconds if progress else 0.0)
+        if progress is None:
+            algorithm.on_task_start(task)
         data = batches(algorithm.training_data(benchmark, task), benchmark.augment)
         algorithm.on_training_data(data)
         val = batches(TrainingData(task.x_val, task.y_val), False) if task.has_validation else None
-        result.best_epoch_per_task.append(train_task(algorithm, data, task, cfg, generator, logger, val))
+        context = _TaskContext(session, result, start)
+        result.best_epoch_per_task.append(train_task(algorithm, data, task, cfg, generator, logger, progress, context, val))
         algorithm.on_task_end(task)
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         result.train_seconds_per_task.append(time.perf_counter() - start)
         del data, val
-        tests[task.id] = batches(TrainingData(task.x_test, task.y_test), False)
+        tests[task.id] = test_set(task)
         row = [accuracy(algorithm, tests[j], j, task.id, cfg.eval_batch_size) for j in sorted(tests)]
         result.accuracy_matrix.append(row)
         logger.on_evaluation(task.id, row)
+        session.after_task(task, algorithm, result, generator)
+        if session.stop_signal is not None and index + 1 < benchmark.num_tasks:
+            session.interrupt(task, algorithm, result, generator, None)
     return result

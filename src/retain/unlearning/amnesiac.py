@@ -62,10 +62,12 @@ class UpdateRecorder:
                     params[name].sub_(delta)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"updates": {str(t): dict(d) for t, d in self.updates.items()}}
+        """The recorded updates and, inside a task, its start parameters (a mid-task resume needs them)."""
+        return {"updates": {str(t): dict(d) for t, d in self.updates.items()}, "start": dict(self._start)}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self.updates = {int(t): dict(d) for t, d in state["updates"].items()}
+        self._start = dict(state.get("start", {}))
 
 
 class Amnesiac(Algorithm):

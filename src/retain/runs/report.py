@@ -1,0 +1,77 @@
+"""Terminal tables and plots drawn from a run's results."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+
+from retain.runs.store import atomic_write_bytes
+
+
+def _fmt(value: Any) -> str:
+    return "–" if value is None else f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+def matrix_table(matrix: Sequence[Sequence[float]], title: str = "accuracy matrix") -> Table:
+    """The accuracy matrix as a rich table (rows: after task t, columns: tested task j)."""
+    table = Table(title=title)
+    table.add_column("after task", justify="right")
+    for j in range(len(matrix)):
+        table.add_column(f"task {j + 1}", justify="right")
+    for t, row in enumerate(matrix):
+        table.add_row(str(t + 1), *[f"{v:.4f}" for v in row], *[""] * (len(matrix) - len(row)))
+    return table
+
+
+METRIC_COLUMNS = (
+    ("final_average_accuracy", "final avg acc"),
+    ("average_incremental_accuracy", "avg incremental acc"),
+    ("bwt", "BWT"),
+    ("forgetting", "forgetting"),
+)
+
+
+def metrics_table(rows: Mapping[str, Mapping[str, Any]], title: str = "results") -> Table:
+    """One row per run label with the headline metrics and the total training time."""
+    table = Table(title=title)
+    table.add_column("run")
+    for _, header in METRIC_COLUMNS:
+        table.add_column(header, justify="right")
+    table.add_column("train s", justify="right")
+    for label, summary in rows.items():
+        seconds = sum(summary.get("train_seconds_per_task", []))
+        table.add_row(label, *[_fmt(summary.get(key)) for key, _ in METRIC_COLUMNS], f"{seconds:.1f}")
+    return table
+
+
+def plot_accuracy_matrix(matrix: Sequence[Sequence[float]], folder: Path, title: str) -> list[Path]:
+    """Heatmap of the accuracy matrix as PNG and SVG in `folder`; returns the paths written."""
+    import numpy as np
+    from matplotlib.figure import Figure  # a bare Figure: no pyplot state, no backend switch
+
+    num = len(matrix)
+    grid = np.full((num, num), np.nan)
+    for t, row in enumerate(matrix):
+        grid[t, : len(row)] = row
+    fig = Figure(figsize=(1.0 + 0.7 * num, 0.8 + 0.6 * num), layout="constrained")
+    ax = fig.add_subplot()
+    image = ax.imshow(grid, vmin=0.0, vmax=1.0, cmap="viridis")
+    for t in range(num):
+        for j in range(t + 1):
+            ax.text(j, t, f"{grid[t, j]:.2f}", ha="center", va="center", color="white" if grid[t, j] < 0.6 else "black", fontsize=8)
+    ax.set_xticks(range(num), [str(j + 1) for j in range(num)])
+    ax.set_yticks(range(num), [str(t + 1) for t in range(num)])
+    ax.set_xlabel("tested task")
+    ax.set_ylabel("after training task")
+    ax.set_title(title, fontsize=9)
+    fig.colorbar(image, ax=ax, shrink=0.8)
+    paths = [folder / "accuracy_matrix.png", folder / "accuracy_matrix.svg"]
+    for path in paths:
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format=path.suffix[1:], dpi=120)
+        atomic_write_bytes(path, buffer.getvalue())
+    return paths

@@ -18,7 +18,7 @@ from retain.config import Config, config_from_dict, config_to_dict
 from retain.errors import ConfigError
 from retain.metrics import summarise
 from retain.models import ContinualModel, build_backbone
-from retain.runs.loggers import JsonlLogger, Loggers, ProgressLogger
+from retain.runs.loggers import JsonlLogger, Loggers, ProgressLogger, TensorBoardLogger, require_tensorboard
 from retain.runs.report import matrix_table, metrics_table, plot_accuracy_matrix
 from retain.runs.store import RunFolder, default_run_name
 from retain.scenarios import Benchmark, build_benchmark
@@ -90,6 +90,10 @@ def run(
         progress: show the progress bar and print the tables.
     """
     cfg = as_config(config)
+    if cfg.logging.tensorboard and not write:
+        raise ConfigError("logging.tensorboard", True, "needs a run folder to write to (write=True)")
+    if cfg.logging.tensorboard:
+        require_tensorboard()  # fail before the run folder exists, not after
     device = resolve_device(cfg.train.device)
     benchmark, algorithm = build(cfg)
     folder = None
@@ -100,14 +104,21 @@ def run(
         folder.write_json("env.json", environment(device))
     console = console or Console(stderr=False)
     loggers: list[LoopLogger] = [JsonlLogger(folder)] if folder else []
+    board = TensorBoardLogger(folder.path / "tensorboard") if folder and cfg.logging.tensorboard else None
+    if board:
+        loggers.append(board)
     generator = torch.Generator().manual_seed(cfg.seed)
     start = time.perf_counter()
     label = f"{cfg.algorithm.name} on {benchmark.name} ({cfg.scenario})"
-    if progress:
-        with ProgressLogger(console, benchmark.num_tasks, cfg.train.epochs, label) as bar:
-            result = run_sequence(algorithm, benchmark, cfg.train, generator, device, Loggers(*loggers, bar))
-    else:
-        result = run_sequence(algorithm, benchmark, cfg.train, generator, device, Loggers(*loggers))
+    try:
+        if progress:
+            with ProgressLogger(console, benchmark.num_tasks, cfg.train.epochs, label) as bar:
+                result = run_sequence(algorithm, benchmark, cfg.train, generator, device, Loggers(*loggers, bar))
+        else:
+            result = run_sequence(algorithm, benchmark, cfg.train, generator, device, Loggers(*loggers))
+    finally:
+        if board:
+            board.close()
     summary = {
         **summarise(result.accuracy_matrix),
         "train_seconds_per_task": result.train_seconds_per_task,

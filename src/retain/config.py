@@ -128,6 +128,14 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
+class LoggingConfig:
+    """Optional loggers on top of `metrics.jsonl` (always written). `tensorboard: true` writes the run's
+    losses, accuracies and accuracy matrix to `<run folder>/tensorboard` (needs `pip install tensorboard`)."""
+
+    tensorboard: bool = False
+
+
+@dataclass(frozen=True)
 class Config:
     """One experiment. `scenario: null` takes the benchmark's default (split → til, permuted → dil)."""
 
@@ -137,6 +145,7 @@ class Config:
     backbone: BackboneConfig = field(default_factory=BackboneConfig)
     algorithm: AlgorithmConfig = field(default_factory=AlgorithmConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
     out: str | None = None
 
     def resolved(self) -> "Config":

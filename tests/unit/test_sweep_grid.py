@@ -48,3 +48,11 @@ def test_an_invalid_point_is_named_before_anything_runs():
     points = expand({}, parse_grid(["train.epochs=1,0"]))
     with pytest.raises(ConfigError, match=r"train.epochs.*sweep point train.epochs-0"):
         validate(points)
+
+
+def test_sweeping_algorithms_drops_hyperparameters_the_algorithm_lacks():
+    base = {"algorithm": {"name": "lwf", "distillation_reg_temperature": 2.0}}
+    points = expand(base, parse_grid(["algorithm.name=finetuning,lwf"]))
+    assert points[0].data["algorithm"] == {"name": "finetuning"}
+    assert points[1].data["algorithm"] == {"name": "lwf", "distillation_reg_temperature": 2.0}
+    validate(points)

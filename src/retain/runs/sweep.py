@@ -109,12 +109,29 @@ def expand(base: Mapping[str, Any], grid: Sequence[tuple[str, Sequence[Any]]]) -
         for key, value in assignments:
             data = _set_path(data, key.split("."), value)
         data["out"] = None  # the sweep decides where each point writes
+        if "algorithm.name" in keys:
+            data = _only_own_params(data)
         points.append(SweepPoint(point_name(assignments), assignments, data))
     names = [p.name for p in points]
     clash = next((n for n in names if names.count(n) > 1), None)
     if clash:
         raise ConfigError("--grid", clash, "two points get the same folder name: make the values differ in letters or digits")
     return points
+
+
+def _only_own_params(data: dict[str, Any]) -> dict[str, Any]:
+    """Keep only the hyperparameters the point's algorithm has (as `retain compare` does), so that a
+    config written for LwF can sweep `algorithm.name=finetuning,lwf`."""
+    import dataclasses
+
+    from retain.algorithms import ALGORITHMS
+
+    section = dict(data.get("algorithm") or {})
+    name = section.get("name")
+    if name not in ALGORITHMS:
+        return data  # validation reports the unknown name
+    own = {f.name for f in dataclasses.fields(ALGORITHMS[name].Params)}
+    return {**data, "algorithm": {k: v for k, v in section.items() if k == "name" or k in own}}
 
 
 def _set_path(data: dict[str, Any], parts: list[str], value: Any) -> dict[str, Any]:

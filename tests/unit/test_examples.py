@@ -50,3 +50,10 @@ def test_ewc_params_are_validated():
     ewc = load_example()
     with pytest.raises(ValueError, match="ewc_lambda"):
         ewc.EWCParams(ewc_lambda=-1)
+
+
+def test_custom_dataset_example_runs():
+    spec = importlib.util.spec_from_file_location("custom_dataset_example", EXAMPLE.with_name("custom_dataset.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert [len(row) for row in module.main()] == [1, 2, 3]

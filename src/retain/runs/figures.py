@@ -115,9 +115,25 @@ def forgetting_figure(rows: Sequence[Row], title: str) -> Figure:
 
 
 def unlearning_figure(rows: Sequence[Row], keys: Sequence[str], title: str) -> Figure:
-    """Every numeric value of `unlearning.json`, one group per key, mean ± std over seeds."""
-    values = [[row_stat(row, key) for key in keys] for row in rows]
-    return bars_figure(rows, values, list(keys), "value", title)
+    """Every numeric value of `unlearning.json`: one panel per key (own scale), a bar per row, ± std."""
+    cols = min(4, len(keys))
+    nrows = -(-len(keys) // cols)
+    fig = Figure(figsize=(2.6 * cols, 2.4 * nrows + 0.4), layout="constrained")
+    axes = fig.subplots(nrows, cols, squeeze=False).ravel()
+    colours = [f"C{i % 10}" for i in range(len(rows))]
+    for ax, key in zip(axes, keys):
+        stats = [row_stat(row, key) for row in rows]
+        means = [np.nan if s.mean is None else s.mean for s in stats]
+        errs = [0.0 if s.std is None else s.std for s in stats]
+        ax.bar(range(len(rows)), means, yerr=errs, capsize=2, color=colours)
+        ax.set_xticks(range(len(rows)), [row.label for row in rows], fontsize=6, rotation=20)
+        ax.axhline(0, color="black", linewidth=0.6)
+        ax.set_title(key, fontsize=8)
+        ax.grid(alpha=0.3, axis="y")
+    for ax in axes[len(keys):]:
+        ax.set_visible(False)
+    fig.suptitle(f"unlearning — {title}", fontsize=9)
+    return fig
 
 
 def row_stat(row: Row, key: str) -> Stat:

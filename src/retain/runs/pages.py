@@ -26,7 +26,7 @@ from retain.runs.store import atomic_write_bytes, atomic_write_text
 
 
 @dataclass(frozen=True)
-class Figure:
+class ReportFigure:
     """One rendered figure of the report."""
 
     title: str
@@ -39,7 +39,7 @@ class Section:
     """One table of the report with its figures."""
 
     table: Table
-    figures: tuple[Figure, ...]
+    figures: tuple[ReportFigure, ...]
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,7 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower()
 
 
-def draw(table: Table, folder: Path) -> tuple[Figure, ...]:
+def draw(table: Table, folder: Path) -> tuple[ReportFigure, ...]:
     """Render every figure of one table into `folder` (PNG) and return them."""
     rows, base = table.rows, _slug(table.title)
     specs = [(f"average accuracy after each task — {table.title}", "average-accuracy", figures.average_accuracy_figure(rows, table.title))]
@@ -83,7 +83,7 @@ def draw(table: Table, folder: Path) -> tuple[Figure, ...]:
         path = folder / f"{base}-{name}.png"
         png = figures.png_bytes(fig)
         atomic_write_bytes(path, png)
-        out.append(Figure(title, path, png))
+        out.append(ReportFigure(title, path, png))
     return tuple(out)
 
 

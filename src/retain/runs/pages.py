@@ -131,7 +131,7 @@ def markdown(sections: Sequence[Section], out: Path, sources: Sequence[Path]) ->
 CSS = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; padding: 0 1em; }
 table { border-collapse: collapse; margin: 1em 0; font-size: 0.92em; }
-th, td { border: 1px solid #ccc; padding: 4px 10px; text-align: right; }
+th, td { border: 1px solid #ccc; padding: 4px 10px; text-align: right; white-space: nowrap; }
 th { background: #f0f0f0; } td:first-child, th:first-child { text-align: left; }
 img { max-width: 100%; border: 1px solid #eee; display: block; }
 .figures { display: flex; flex-wrap: wrap; gap: 1em; align-items: flex-start; }

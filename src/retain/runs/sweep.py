@@ -99,13 +99,13 @@ def point_name(assignments: Sequence[tuple[str, Any]]) -> str:
 
 def expand(base: Mapping[str, Any], grid: Sequence[tuple[str, Sequence[Any]]]) -> list[SweepPoint]:
     """Every combination of the grid applied to `base` (the last grid axis varies fastest)."""
-    from retain.config import apply_overrides  # the same `a.b.c` semantics as `--set`
+    from retain.config import apply_overrides
 
     keys = [k for k, _ in grid]
     points = []
     for combo in itertools.product(*(values for _, values in grid)):
         assignments = tuple(zip(keys, combo))
-        data = apply_overrides(base, [])
+        data = apply_overrides(base, [])  # no overrides: a deep copy, the caller's mapping stays as it is
         for key, value in assignments:
             data = _set_path(data, key.split("."), value)
         data["out"] = None  # the sweep decides where each point writes

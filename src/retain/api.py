@@ -22,7 +22,7 @@ from retain.errors import ConfigError, DataError
 from retain.metrics import summarise
 from retain.models import ContinualModel, build_backbone
 from retain.runs.checkpoint import CheckpointSession
-from retain.runs.loggers import JsonlLogger, Loggers, ProgressLogger
+from retain.runs.loggers import JsonlLogger, Loggers, ProgressLogger, TensorBoardLogger, require_tensorboard
 from retain.runs.model_file import FILENAME as MODEL_FILE
 from retain.runs.model_file import load_model_file, save_model
 from retain.runs.model_file import restore as restore_model
@@ -132,6 +132,10 @@ def run(
             raise ConfigError("--out", out, "not used with --resume: a resumed run continues in its own folder")
         resumed = open_run(resume, None if config is None else as_config(config), force)
     cfg = resumed.config if resumed else as_config(config)
+    if cfg.logging.tensorboard and not write:
+        raise ConfigError("logging.tensorboard", True, "needs a run folder to write to (write=True)")
+    if cfg.logging.tensorboard:
+        require_tensorboard()  # fail before the run folder exists, not after
     device = resolve_device(cfg.train.device)
     benchmark, algorithm = build(cfg)
     generator = torch.Generator().manual_seed(cfg.seed)
@@ -143,19 +147,26 @@ def run(
         folder = _new_folder(cfg, benchmark, device, out) if write else None
     console = console or Console(stderr=False)
     loggers: list[LoopLogger] = [JsonlLogger(folder)] if folder else []
+    board = TensorBoardLogger(folder.path / "tensorboard") if folder and cfg.logging.tensorboard else None
+    if board:
+        loggers.append(board)
     session = (
         CheckpointSession(folder, config_to_dict(cfg), cfg.checkpoint.every_epochs, cfg.checkpoint.keep, elapsed, step_hook)
         if folder else LoopSession()
     )
     clock = time.perf_counter() - elapsed
     label = f"{cfg.algorithm.name} on {benchmark.name} ({cfg.scenario})"
-    with stop_on_signals(session) if folder else contextlib.nullcontext():
-        if progress:
-            with ProgressLogger(console, benchmark.num_tasks, cfg.train.epochs, label) as bar:
-                bar.skip(_epochs_done(start_at, cfg.train.epochs))
-                result = run_sequence(algorithm, benchmark, cfg.train, generator, device, Loggers(*loggers, bar), session, start_at)
-        else:
-            result = run_sequence(algorithm, benchmark, cfg.train, generator, device, Loggers(*loggers), session, start_at)
+    try:
+        with stop_on_signals(session) if folder else contextlib.nullcontext():
+            if progress:
+                with ProgressLogger(console, benchmark.num_tasks, cfg.train.epochs, label) as bar:
+                    bar.skip(_epochs_done(start_at, cfg.train.epochs))
+                    result = run_sequence(algorithm, benchmark, cfg.train, generator, device, Loggers(*loggers, bar), session, start_at)
+            else:
+                result = run_sequence(algorithm, benchmark, cfg.train, generator, device, Loggers(*loggers), session, start_at)
+    finally:
+        if board:
+            board.close()
     summary = {
         **summarise(result.accuracy_matrix),
         "train_seconds_per_task": result.train_seconds_per_task,

@@ -1,4 +1,4 @@
-"""The `retain` command line: `run`, `compare` and `list`.
+"""The `retain` command line: `run`, `compare`, `sweep`, `report` and `list`.
 
 Any error retain raises on purpose (bad config, missing data, existing output folder) is printed as
 one line on stderr with exit code 2; `--debug` shows the traceback instead.
@@ -41,6 +41,16 @@ def parser() -> argparse.ArgumentParser:
     compare = sub.add_parser("compare", help="run several algorithms on one config and print one table")
     _add_config_args(compare)
     compare.add_argument("--algorithms", help="comma-separated (default: finetuning,lwf and the scenario's upper bound)")
+    sweep = sub.add_parser("sweep", help="run every combination of a grid (e.g. algorithms x seeds), resumable")
+    _add_config_args(sweep)
+    sweep.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2,...",
+                       help="a key and its values, e.g. --grid seed=1,2,3 (repeatable; every combination runs)")
+    sweep.add_argument("--jobs", type=int, default=1, help="runs at once (default 1: one after another, in this process)")
+    sweep.add_argument("--launcher", default="local", help="local (default: this machine) or submitit (SLURM; pip install submitit)")
+    report = sub.add_parser("report", help="tables (mean +- std over seeds) and plots from run or sweep folders")
+    report.add_argument("folders", nargs="+", type=Path, metavar="DIR", help="run or sweep folders")
+    report.add_argument("--out", type=Path, help="report folder (default: DIR/report for one DIR)")
+    report.add_argument("--debug", action="store_true", help="show tracebacks")
     sub.add_parser("list", help="list the registered benchmarks, backbones and algorithms")
     bench = sub.add_parser("bench", help="benchmark harnesses: `retain bench speed --help`")
     bench.add_argument("harness", choices=["speed"])
@@ -112,6 +122,44 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    import time
+
+    from retain.runs.collect import find_runs, group
+    from retain.runs.pages import terminal_tables
+    from retain.runs.sweep import parse_grid, sweep
+
+    data = _raw_config(args)
+    grid = parse_grid(args.grid)
+    out = args.out or data.get("out") or Path("runs") / f"sweep-{time.strftime('%Y%m%d-%H%M%S')}"
+    console = Console()
+
+    def done(name: str, error: str | None) -> None:
+        console.log(f"{name}: " + ("done" if error is None else f"[red]failed[/red]: {error}"))
+
+    outcome = sweep({k: v for k, v in data.items() if k != "out"}, grid, out, jobs=args.jobs,
+                    launcher=args.launcher, on_done=done)
+    console.print(f"sweep {outcome.root}: {len(outcome.ran)} run, {len(outcome.skipped)} already finished "
+                  f"(skipped), {len(outcome.failed)} failed")
+    if len(outcome.ran) + len(outcome.skipped):
+        for table in terminal_tables(group(find_runs([outcome.root]))):
+            console.print(table)
+        console.print(f"plots and HTML: retain report {outcome.root}")
+    if outcome.failed:
+        for name, error in outcome.failed.items():
+            print(f"retain: error: sweep point {name} failed: {error}", file=sys.stderr)
+        print(f"retain: re-run the same command to retry the {len(outcome.failed)} failed point(s)", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from retain.runs.pages import write_report
+
+    write_report(args.folders, args.out)
+    return 0
+
+
 def _cmd_list(args: argparse.Namespace) -> int:
     from retain.algorithms import ALGORITHMS
     from retain.models import BACKBONES
@@ -155,7 +203,15 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return speed(args.options)
 
 
-COMMANDS = {"bench": _cmd_bench, "run": _cmd_run, "compare": _cmd_compare, "list": _cmd_list, "unlearn": _cmd_unlearn}
+COMMANDS = {
+    "run": _cmd_run,
+    "compare": _cmd_compare,
+    "sweep": _cmd_sweep,
+    "report": _cmd_report,
+    "list": _cmd_list,
+    "unlearn": _cmd_unlearn,
+    "bench": _cmd_bench,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -225,6 +225,14 @@ class CheckpointConfig:
 
 
 @dataclass(frozen=True)
+class LoggingConfig:
+    """Optional loggers on top of `metrics.jsonl` (always written). `tensorboard: true` writes the run's
+    losses, accuracies and accuracy matrix to `<run folder>/tensorboard` (needs `pip install tensorboard`)."""
+
+    tensorboard: bool = False
+
+
+@dataclass(frozen=True)
 class Config:
     """One experiment. `scenario: null` takes the benchmark's default (split → til, permuted → dil)."""
 
@@ -236,6 +244,7 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     unlearning: UnlearningConfig = field(default_factory=UnlearningConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
     out: str | None = None
 
     def __post_init__(self) -> None:

@@ -75,25 +75,9 @@ def plot_accuracy_matrix(
     matrix: Sequence[Sequence[float]], folder: Path, title: str, marks: Mapping[int, str] | None = None
 ) -> list[Path]:
     """Heatmap of the accuracy matrix as PNG and SVG in `folder`; rows in `marks` get a * label."""
-    import numpy as np
-    from matplotlib.figure import Figure  # a bare Figure: no pyplot state, no backend switch
+    from retain.runs.figures import accuracy_matrix_figure  # matplotlib only when a plot is drawn
 
-    num = len(matrix)
-    grid = np.full((num, num), np.nan)
-    for t, row in enumerate(matrix):
-        grid[t, : len(row)] = row
-    fig = Figure(figsize=(1.0 + 0.7 * num, 0.8 + 0.6 * num), layout="constrained")
-    ax = fig.add_subplot()
-    image = ax.imshow(grid, vmin=0.0, vmax=1.0, cmap="viridis")
-    for t in range(num):
-        for j in range(t + 1):
-            ax.text(j, t, f"{grid[t, j]:.2f}", ha="center", va="center", color="white" if grid[t, j] < 0.6 else "black", fontsize=8)
-    ax.set_xticks(range(num), [str(j + 1) for j in range(num)])
-    ax.set_yticks(range(num), [f"{t + 1}*" if marks and t + 1 in marks else str(t + 1) for t in range(num)])
-    ax.set_xlabel("tested task")
-    ax.set_ylabel("after training task" + (" (* = unlearning)" if marks else ""))
-    ax.set_title(title, fontsize=9)
-    fig.colorbar(image, ax=ax, shrink=0.8)
+    fig = accuracy_matrix_figure(matrix, title, marks)
     paths = [folder / "accuracy_matrix.png", folder / "accuracy_matrix.svg"]
     for path in paths:
         buffer = io.BytesIO()

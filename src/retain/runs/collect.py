@@ -1,0 +1,207 @@
+"""Read finished run folders from disk and group them into report rows (mean ± std over seeds).
+
+Only files are read (`summary.json`, `config.yaml`, optional `unlearning.json`): a report never
+imports training code and works on run folders copied from another machine.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from retain.errors import RetainError
+
+# Keys that vary between the seeds of one row and so never split rows.
+PER_SEED_KEYS = ("seed", "out", "benchmark.seed")
+
+# (summary key, header) of the table's metric columns, in order.
+METRICS = (
+    ("final_average_accuracy", "final avg acc"),
+    ("average_incremental_accuracy", "avg incremental acc"),
+    ("bwt", "BWT"),
+    ("forgetting", "forgetting"),
+    ("train_seconds", "train s"),
+)
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One finished run as read from its folder."""
+
+    path: Path
+    summary: dict[str, Any]
+    config: dict[str, Any]
+    unlearning: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def seed(self) -> Any:
+        return self.summary.get("seed", self.config.get("seed"))
+
+    def value(self, key: str) -> float | None:
+        """A metric of this run; `train_seconds` is the sum of the per-task training times."""
+        if key == "train_seconds":
+            return float(sum(self.summary.get("train_seconds_per_task") or [])) or None
+        value = self.summary.get(key)
+        return None if value is None else float(value)
+
+
+@dataclass(frozen=True)
+class Stat:
+    """Mean, sample standard deviation (n − 1; 0 for one value) and count of the values that exist."""
+
+    mean: float | None
+    std: float | None
+    n: int
+
+    def format(self, digits: int = 4) -> str:
+        if self.mean is None:
+            return "–"
+        return f"{self.mean:.{digits}f} ± {self.std:.{digits}f}"
+
+
+def stat(values: Iterable[float | None]) -> Stat:
+    """Mean ± sample standard deviation of the values that are not None."""
+    present = [float(v) for v in values if v is not None]
+    if not present:
+        return Stat(None, None, 0)
+    mean = sum(present) / len(present)
+    var = sum((v - mean) ** 2 for v in present) / (len(present) - 1) if len(present) > 1 else 0.0
+    return Stat(mean, math.sqrt(var), len(present))
+
+
+@dataclass(frozen=True)
+class Row:
+    """Runs that share everything but the seed: one algorithm (with its settings) in one table."""
+
+    label: str
+    runs: tuple[RunRecord, ...]
+
+    @property
+    def seeds(self) -> list[Any]:
+        return [r.seed for r in self.runs]
+
+    def metric(self, key: str) -> Stat:
+        return stat(r.value(key) for r in self.runs)
+
+    def mean_matrix(self) -> tuple[list[list[float]], list[list[float]]]:
+        """Element-wise mean and std of the accuracy matrices (the lower triangle)."""
+        matrices = [r.summary["accuracy_matrix"] for r in self.runs]
+        num = min(len(m) for m in matrices)
+        mean = [[stat(m[t][j] for m in matrices).mean for j in range(t + 1)] for t in range(num)]
+        std = [[stat(m[t][j] for m in matrices).std for j in range(t + 1)] for t in range(num)]
+        return mean, std  # type: ignore[return-value]
+
+    def per_task(self, key: str) -> list[Stat]:
+        """Mean ± std over seeds of a per-task list in `summary.json` (e.g. `forgetting_per_task`)."""
+        lists = [r.summary.get(key) or [] for r in self.runs]
+        num = min(len(values) for values in lists)
+        return [stat(values[i] for values in lists) for i in range(num)]
+
+    def unlearning_keys(self) -> list[str]:
+        return sorted({k for r in self.runs for k in r.unlearning})
+
+
+@dataclass(frozen=True)
+class Table:
+    """One benchmark × scenario: its rows in a stable order."""
+
+    benchmark: str
+    scenario: str
+    rows: tuple[Row, ...]
+
+    @property
+    def title(self) -> str:
+        return f"{self.benchmark} · {self.scenario}"
+
+
+def find_runs(folders: Sequence[str | Path]) -> list[RunRecord]:
+    """Every finished run (a folder with `summary.json`) in or below `folders`.
+
+    Folders moved aside by a sweep (`*.incomplete-N`) are skipped; a folder named twice counts once.
+    """
+    seen: dict[Path, RunRecord] = {}
+    for folder in folders:
+        folder = Path(folder)
+        if not folder.is_dir():
+            raise RetainError(f"report: '{folder}' is not a folder (expected a run or sweep folder)")
+        candidates = [folder / "summary.json"] if (folder / "summary.json").exists() else sorted(folder.rglob("summary.json"))
+        found = [c.parent for c in candidates if not any(".incomplete-" in part for part in c.parent.parts)]
+        if not found:
+            raise RetainError(f"report: '{folder}' holds no finished run (no summary.json in it or below it)")
+        for path in found:
+            seen.setdefault(path.resolve(), read_run(path))
+    return list(seen.values())
+
+
+def read_run(path: Path) -> RunRecord:
+    """Read one run folder; a broken file is an error naming it."""
+    try:
+        summary = json.loads((path / "summary.json").read_text())
+        config_path = path / "config.yaml"
+        config = yaml.safe_load(config_path.read_text()) if config_path.exists() else {}
+        unlearning_path = path / "unlearning.json"
+        unlearning = json.loads(unlearning_path.read_text()) if unlearning_path.exists() else {}
+    except (OSError, ValueError, yaml.YAMLError) as err:
+        raise RetainError(f"report: cannot read run folder '{path}': {err}") from None
+    return RunRecord(path, summary, config or {}, numeric_leaves(unlearning))
+
+
+def numeric_leaves(data: Any, prefix: str = "") -> dict[str, float]:
+    """Every number in a nested mapping, keyed by its dotted path (lists index as `key.0`)."""
+    if isinstance(data, bool):
+        return {}
+    if isinstance(data, int | float):
+        return {prefix: float(data)} if prefix and math.isfinite(data) else {}
+    items = data.items() if isinstance(data, Mapping) else enumerate(data) if isinstance(data, list) else ()
+    out: dict[str, float] = {}
+    for key, value in items:
+        out.update(numeric_leaves(value, f"{prefix}.{key}" if prefix else str(key)))
+    return out
+
+
+def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A nested config mapping as `{dotted.key: value}` (lists become tuples, so they compare)."""
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        name = f"{prefix}.{key}" if prefix else str(key)
+        if isinstance(value, Mapping):
+            out.update(flatten(value, name))
+        else:
+            out[name] = tuple(value) if isinstance(value, list) else value
+    return out
+
+
+def group(runs: Sequence[RunRecord]) -> list[Table]:
+    """Tables per (benchmark, scenario); within one, a row per config that differs in more than the seed.
+
+    A row is labelled with its algorithm, plus the config keys that tell it apart from other rows of the
+    same algorithm (e.g. `lwf (algorithm.distillation_reg_temperature=4.0)`).
+    """
+    by_table: dict[tuple[str, str], dict[tuple, list[RunRecord]]] = {}
+    for run in runs:
+        table_key = (str(run.summary.get("benchmark", "?")), str(run.summary.get("scenario", "?")))
+        identity = tuple(sorted((k, repr(v)) for k, v in flatten(run.config).items() if k not in PER_SEED_KEYS))
+        identity = identity or (("algorithm.name", run.summary.get("algorithm")),)
+        by_table.setdefault(table_key, {}).setdefault(identity, []).append(run)
+    tables = []
+    for (benchmark, scenario), rows in sorted(by_table.items()):
+        labelled = [Row(_label(identity, rows), tuple(sorted(runs, key=lambda r: str(r.seed)))) for identity, runs in rows.items()]
+        tables.append(Table(benchmark, scenario, tuple(sorted(labelled, key=lambda r: r.label))))
+    return tables
+
+
+def _label(identity: tuple, rows: Mapping[tuple, list[RunRecord]]) -> str:
+    mine = dict(identity)
+    algorithm = rows[identity][0].summary.get("algorithm") or str(mine.get("algorithm.name", "?")).strip("'")
+    siblings = [dict(other) for other, runs in rows.items() if runs[0].summary.get("algorithm") == algorithm]
+    differing = sorted(k for k in set().union(*siblings) if len({s.get(k) for s in siblings}) > 1)
+    if not differing:
+        return str(algorithm)
+    settings = ", ".join(f"{k}={mine.get(k, 'unset')}" for k in differing)
+    return f"{algorithm} ({settings})".replace("'", "")

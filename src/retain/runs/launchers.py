@@ -1,0 +1,72 @@
+"""Launchers run a sweep's pending points: `local` (this machine) and `submitit` (SLURM, optional).
+
+A launcher is a function `(root, points, jobs, record)`; it runs each point into `root / point.name`
+and calls `record(name, error message or None)` as each one ends. A failing point never stops the others.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from multiprocessing import get_context
+from pathlib import Path
+
+from retain.errors import RetainError
+from retain.runs.sweep import SweepPoint, default_threads, run_point
+
+Record = Callable[[str, str | None], None]
+
+
+def _message(err: BaseException) -> str:
+    return f"{err}" if isinstance(err, RetainError) else f"{type(err).__name__}: {err}"
+
+
+def launch_local(root: Path, points: Sequence[SweepPoint], jobs: int, record: Record) -> None:
+    """Run the points on this machine: in this process when `jobs == 1`, else in `jobs` spawned workers."""
+    if jobs == 1:
+        for point in points:
+            try:
+                run_point(point.data, str(root / point.name))
+            except Exception as err:  # noqa: BLE001 - one failed point must not stop the sweep
+                record(point.name, _message(err))
+            else:
+                record(point.name, None)
+        return
+    # spawn, not fork: a forked child would inherit torch's thread pools and any CUDA state.
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
+        futures = {pool.submit(run_point, p.data, str(root / p.name), default_threads(jobs)): p.name for p in points}
+        for future in as_completed(futures):
+            err = future.exception()
+            record(futures[future], None if err is None else _message(err))
+
+
+def launch_submitit(root: Path, points: Sequence[SweepPoint], jobs: int, record: Record) -> None:
+    """Submit one SLURM job per point through submitit (`pip install submitit`) and wait for them.
+
+    submitit's `AutoExecutor` falls back to local processes where no SLURM is found. Its logs go to
+    `root/.submitit/`. `jobs` caps how many run at once (`slurm_array_parallelism`).
+    """
+    try:
+        import submitit
+    except ImportError:
+        raise RetainError(
+            "--launcher = 'submitit' is not valid: the submitit package is not installed "
+            "(pip install submitit, or use --launcher local)"
+        ) from None
+    executor = submitit.AutoExecutor(folder=root / ".submitit")
+    executor.update_parameters(timeout_min=24 * 60, slurm_array_parallelism=jobs, name=f"retain-{root.name}")
+    with executor.batch():
+        jobs_by_name = {p.name: executor.submit(run_point, p.data, str(root / p.name)) for p in points}
+    for name, job in jobs_by_name.items():
+        try:
+            job.result()
+        except Exception as err:  # noqa: BLE001 - report it and wait for the others
+            record(name, _message(err))
+        else:
+            record(name, None)
+
+
+LAUNCHERS: dict[str, Callable[[Path, Sequence[SweepPoint], int, Record], None]] = {
+    "local": launch_local,
+    "submitit": launch_submitit,
+}

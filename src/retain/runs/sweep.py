@@ -1,0 +1,260 @@
+"""Sweeps: one run folder per combination of grid values, run by a launcher, resumable after a crash.
+
+A sweep folder holds `sweep.json` (the base config, the grid and the point names) and one run folder
+per point, named from the point's grid values (`algorithm.name-lwf_seed-1`). Re-running the same sweep
+skips every point whose `summary.json` exists (written last, atomically, so it marks a finished run).
+A point folder without `summary.json` was left by a crash or a kill: it is moved aside to
+`<name>.incomplete-<n>` (kept for inspection, never read by `retain report`) and the point runs again.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from retain.errors import ConfigError, RetainError
+from retain.runs.store import atomic_write_text
+
+
+@dataclass(frozen=True)
+class SweepPoint:
+    """One combination: its folder name, the `key=value` assignments and the full config mapping."""
+
+    name: str
+    assignments: tuple[tuple[str, Any], ...]
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class SweepOutcome:
+    """What a sweep did: the points it ran, skipped as finished, and the failures (name → message)."""
+
+    root: Path
+    ran: tuple[str, ...]
+    skipped: tuple[str, ...]
+    failed: dict[str, str]
+
+
+def parse_grid(items: Sequence[str]) -> list[tuple[str, list[Any]]]:
+    """Parse `--grid key=v1,v2,...` items; each value is read as YAML (`seed=1,2` gives integers).
+
+    A value holding a comma (a list such as `[400,400]`) is written inside brackets: commas inside
+    `[...]` do not split values.
+    """
+    grid: list[tuple[str, list[Any]]] = []
+    for item in items:
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep or not key or not text.strip():
+            raise ConfigError("--grid", item, "expected KEY=V1,V2,..., e.g. --grid seed=1,2,3")
+        if key in (k for k, _ in grid):
+            raise ConfigError("--grid", item, f"{key} is given twice: list all its values in one --grid")
+        if key == "out":
+            raise ConfigError("--grid", item, "out cannot be swept: every point gets its own folder")
+        values = []
+        for part in _split_top_level(text):
+            try:
+                values.append(yaml.safe_load(part))
+            except yaml.YAMLError:
+                raise ConfigError(f"--grid {key}", part, "not readable as YAML") from None
+        if len(set(map(repr, values))) != len(values):
+            raise ConfigError(f"--grid {key}", text, "a value is repeated")
+        grid.append((key, values))
+    return grid
+
+
+def _split_top_level(text: str) -> list[str]:
+    parts, depth, current = [], 0, ""
+    for char in text:
+        depth += char in "[{"
+        depth -= char in "]}"
+        if char == "," and depth == 0:
+            parts.append(current.strip())
+            current = ""
+        else:
+            current += char
+    parts.append(current.strip())
+    if any(not p for p in parts):
+        raise ConfigError("--grid", text, "an empty value (two commas in a row?)")
+    return parts
+
+
+def _slug(value: Any) -> str:
+    text = json.dumps(value) if isinstance(value, list | dict) else str(value)
+    return re.sub(r"[^A-Za-z0-9.+-]+", "-", text).strip("-") or "empty"
+
+
+def point_name(assignments: Sequence[tuple[str, Any]]) -> str:
+    """The folder name of one point: `key-value` pairs in grid order, joined by `_`."""
+    return "_".join(f"{key}-{_slug(value)}" for key, value in assignments) or "run"
+
+
+def expand(base: Mapping[str, Any], grid: Sequence[tuple[str, Sequence[Any]]]) -> list[SweepPoint]:
+    """Every combination of the grid applied to `base` (the last grid axis varies fastest)."""
+    from retain.config import apply_overrides
+
+    keys = [k for k, _ in grid]
+    points = []
+    for combo in itertools.product(*(values for _, values in grid)):
+        assignments = tuple(zip(keys, combo))
+        data = apply_overrides(base, [])  # no overrides: a deep copy, the caller's mapping stays as it is
+        for key, value in assignments:
+            data = _set_path(data, key.split("."), value)
+        data["out"] = None  # the sweep decides where each point writes
+        if "algorithm.name" in keys:
+            data = _only_own_params(data)
+        points.append(SweepPoint(point_name(assignments), assignments, data))
+    names = [p.name for p in points]
+    clash = next((n for n in names if names.count(n) > 1), None)
+    if clash:
+        raise ConfigError("--grid", clash, "two points get the same folder name: make the values differ in letters or digits")
+    return points
+
+
+def _only_own_params(data: dict[str, Any]) -> dict[str, Any]:
+    """Keep only the hyperparameters the point's algorithm has (as `retain compare` does), so that a
+    config written for LwF can sweep `algorithm.name=finetuning,lwf`."""
+    import dataclasses
+
+    from retain.algorithms import ALGORITHMS
+
+    section = dict(data.get("algorithm") or {})
+    name = section.get("name")
+    if name not in ALGORITHMS:
+        return data  # validation reports the unknown name
+    own = {f.name for f in dataclasses.fields(ALGORITHMS[name].Params)}
+    return {**data, "algorithm": {k: v for k, v in section.items() if k == "name" or k in own}}
+
+
+def _set_path(data: dict[str, Any], parts: list[str], value: Any) -> dict[str, Any]:
+    result = dict(data)
+    if len(parts) == 1:
+        result[parts[0]] = value
+        return result
+    child = result.get(parts[0]) or {}
+    if not isinstance(child, Mapping):
+        raise ConfigError(parts[0], child, "is a value, not a section")
+    result[parts[0]] = _set_path(dict(child), parts[1:], value)
+    return result
+
+
+def validate(points: Sequence[SweepPoint]) -> None:
+    """Check every point's config before anything runs; the error names the point."""
+    from retain.config import config_from_dict
+
+    for point in points:
+        try:
+            config_from_dict(point.data)
+        except ConfigError as err:
+            raise ConfigError(err.key, err.value, f"{err.valid} (in sweep point {point.name})") from None
+
+
+def prepare_folder(root: Path, base: Mapping[str, Any], grid: Sequence[tuple[str, Sequence[Any]]], points: Sequence[SweepPoint]) -> None:
+    """Write `sweep.json`, refusing a folder that holds a different sweep (another base config or grid)."""
+    record = {"base": base, "grid": [[k, list(v)] for k, v in grid], "points": [p.name for p in points]}
+    path = root / "sweep.json"
+    if path.exists():
+        old = json.loads(path.read_text())
+        if old.get("base") != json.loads(json.dumps(base)) or old.get("grid") != json.loads(json.dumps(record["grid"])):
+            raise RetainError(
+                f"out = '{root}' holds a different sweep (its sweep.json has another config or grid): "
+                f"choose another --out, or re-run with the same --config/--set/--grid to resume it"
+            )
+    elif root.exists() and any(p for p in root.iterdir() if not p.name.startswith(".")):
+        raise RetainError(f"out = '{root}' exists, is not empty and holds no sweep.json: choose another --out")
+    atomic_write_text(path, json.dumps(record, indent=2) + "\n")
+
+
+def pending(root: Path, points: Sequence[SweepPoint]) -> tuple[list[SweepPoint], list[SweepPoint]]:
+    """Split points into (to run, finished); move aside any folder a crashed run left without summary.json."""
+    todo, done = [], []
+    for point in points:
+        folder = root / point.name
+        if (folder / "summary.json").exists():
+            done.append(point)
+            continue
+        if folder.exists():
+            folder.rename(_aside_name(folder))
+        todo.append(point)
+    return todo, done
+
+
+def _aside_name(folder: Path) -> Path:
+    for n in itertools.count(1):
+        candidate = folder.with_name(f"{folder.name}.incomplete-{n}")
+        if not candidate.exists():
+            return candidate
+    raise AssertionError("unreachable")
+
+
+def run_point(data: dict[str, Any], out: str, threads: int | None = None) -> dict[str, Any]:
+    """Run one point into `out` and return its summary (top level, so that spawned workers can pickle it)."""
+    import torch
+
+    from retain.api import run
+    from retain.config import config_from_dict
+
+    if threads:
+        torch.set_num_threads(threads)  # N workers share the cores instead of each taking all of them
+    return run(config_from_dict(data), out=out, progress=False).summary
+
+
+def sweep(
+    base: Mapping[str, Any],
+    grid: Sequence[tuple[str, Sequence[Any]]],
+    root: str | Path,
+    *,
+    jobs: int = 1,
+    launcher: str = "local",
+    on_done: Callable[[str, str | None], None] | None = None,
+) -> SweepOutcome:
+    """Run every point of `grid` over `base` into `root`, skipping points that already finished.
+
+    Args:
+        base: the config mapping every point starts from (as read from YAML with `--set` applied).
+        grid: `(key, values)` pairs; every combination is one run.
+        root: the sweep folder.
+        jobs: how many runs at once (local launcher: worker processes; 1 runs them in this process).
+        launcher: a name in `LAUNCHERS` (`local` or `submitit`).
+        on_done: called with (point name, error message or None) as each point finishes.
+
+    Returns:
+        What ran, what was skipped and what failed. Failures do not stop the other points.
+    """
+    from retain.runs.launchers import LAUNCHERS
+
+    if launcher not in LAUNCHERS:
+        from retain.errors import one_of
+
+        raise ConfigError("--launcher", launcher, one_of(LAUNCHERS, launcher))
+    if jobs < 1:
+        raise ConfigError("--jobs", jobs, "must be >= 1")
+    root = Path(root)
+    points = expand(base, grid)
+    validate(points)
+    prepare_folder(root, base, grid, points)
+    todo, done = pending(root, points)
+    failed: dict[str, str] = {}
+
+    def record(name: str, error: str | None) -> None:
+        if error is not None:
+            failed[name] = error
+        if on_done:
+            on_done(name, error)
+
+    if todo:
+        LAUNCHERS[launcher](root, todo, jobs, record)
+    return SweepOutcome(root, tuple(p.name for p in todo if p.name not in failed), tuple(p.name for p in done), failed)
+
+
+def default_threads(jobs: int) -> int:
+    """Torch threads per worker so that `jobs` workers together use the machine's cores once."""
+    return max(1, (os.cpu_count() or 1) // jobs)

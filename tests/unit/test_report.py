@@ -1,0 +1,100 @@
+"""`retain report` on hand-made run folders: grouping, mean ± std over seeds, seed counts, pages."""
+
+import io
+import re
+import statistics
+
+import pytest
+from rich.console import Console
+
+from retain.cli import main
+from retain.errors import RetainError
+from retain.runs.collect import find_runs, group, stat
+from retain.runs.pages import write_report
+from tests.runfolders import make_run
+
+
+def two_task(final_first: float, final_second: float = 0.9, first: float = 1.0) -> list[list[float]]:
+    return [[first], [final_first, final_second]]
+
+
+@pytest.fixture
+def runs(tmp_path):
+    root = tmp_path / "sweep"
+    for seed, acc in zip((0, 1, 2), (0.5, 0.6, 0.7)):
+        make_run(root / f"lwf-{seed}", "lwf", seed, two_task(acc), seconds=[1.0, float(seed)],
+                 unlearning={"AG": -0.1 * seed, "DD": {"euclidean": 2.0}, "note": "text is ignored"})
+    make_run(root / "ft-0", "finetuning", 0, two_task(0.2))
+    make_run(root / "lwf-T4-0", "lwf", 0, two_task(0.8), params={"distillation_reg_temperature": 4.0})
+    make_run(root / "cil-0", "lwf", 0, two_task(0.0), scenario="cil")
+    make_run(root / "crashed.incomplete-1", "lwf", 9, two_task(0.0))
+    return root
+
+
+def test_stat_is_mean_and_sample_std():
+    values = [0.5, 0.6, 0.7]
+    s = stat(values)
+    assert s.mean == pytest.approx(statistics.mean(values)) and s.std == pytest.approx(statistics.stdev(values))
+    assert s.n == 3 and s.format() == "0.6000 ± 0.1000"
+    assert stat([0.3]).format() == "0.3000 ± 0.0000" and stat([None]).format() == "–"
+
+
+def test_rows_group_seeds_and_split_on_settings(runs):
+    tables = group(find_runs([runs]))
+    assert [(t.benchmark, t.scenario) for t in tables] == [("split_digits", "cil"), ("split_digits", "til")]
+    til = {row.label: row for row in tables[1].rows}
+    assert set(til) == {"finetuning", "lwf (algorithm.distillation_reg_temperature=unset)",
+                        "lwf (algorithm.distillation_reg_temperature=4.0)"}
+    lwf = til["lwf (algorithm.distillation_reg_temperature=unset)"]
+    assert lwf.seeds == [0, 1, 2]  # the .incomplete folder (seed 9) is not read
+    # final average accuracy = (A[2,1] + A[2,2]) / 2 = (acc + 0.9) / 2
+    expected = [(a + 0.9) / 2 for a in (0.5, 0.6, 0.7)]
+    final = lwf.metric("final_average_accuracy")
+    assert final.mean == pytest.approx(statistics.mean(expected)) and final.std == pytest.approx(statistics.stdev(expected))
+    forgetting = lwf.metric("forgetting")  # F_1 = 1.0 - acc
+    assert forgetting.mean == pytest.approx(0.4) and forgetting.std == pytest.approx(0.1)
+    assert lwf.metric("train_seconds").mean == pytest.approx(statistics.mean([1.0, 2.0, 3.0]))
+    mean, std = lwf.mean_matrix()
+    assert mean[1][0] == pytest.approx(0.6) and std[1][0] == pytest.approx(0.1)
+    assert set(lwf.unlearning_keys()) == {"AG", "DD.euclidean"}
+
+
+def test_report_pages_show_mean_std_and_seed_count(runs, tmp_path):
+    console = Console(file=io.StringIO(), width=200)
+    report = write_report([runs], tmp_path / "rep", console=console)
+    md = report.markdown.read_text()
+    page = report.html.read_text()
+    line = next(l for l in md.splitlines() if l.startswith("| lwf (algorithm.distillation_reg_temperature=unset)"))
+    assert "| 3 (0, 1, 2) |" in line and "0.7500 ± 0.0500" in line and "0.4000 ± 0.1000" in line  # final acc, forgetting
+    assert "(../sweep/lwf-0/config.yaml)" in line
+    assert "| finetuning | 1 (0) | 0.5500 ± 0.0000" in md
+    assert "## split_digits · cil" in md and "## split_digits · til" in md
+    assert "-0.1000 ± 0.1000" in md  # AG over seeds 0, 1, 2: 0, -0.1, -0.2
+    for fig in re.findall(r"\]\((figures/[^)]+\.png)\)", md):
+        assert (report.markdown.parent / fig).stat().st_size > 1000
+    assert "3 (0, 1, 2)" in console.file.getvalue() and "0.7500 ± 0.0500" in console.file.getvalue()
+    assert "<table class='results'>" in page and "0.7500 ± 0.0500" in page
+    images = re.findall(r"<img [^>]*src='([^']+)'", page)
+    # til: average accuracy, a matrix per row, per-task curves, forgetting, unlearning; cil: no unlearning.json
+    assert len(images) == (1 + 3 + 1 + 1 + 1) + (1 + 1 + 1 + 1)
+    assert all(src.startswith("data:image/png;base64,") for src in images)  # self-contained
+    assert "distillation_reg_temperature: 4.0" in page  # the row's exact config, inline
+
+
+def test_report_refuses_folders_without_runs(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(RetainError, match="no finished run"):
+        write_report([tmp_path / "empty"])
+    assert main(["report", str(tmp_path / "missing")]) == 2
+    assert "is not a folder" in capsys.readouterr().err
+
+
+def test_report_on_one_run_folder_defaults_out_inside_it(tmp_path):
+    run = make_run(tmp_path / "run", "finetuning", 3, two_task(0.4))
+    assert main(["report", str(run)]) == 0
+    assert "1 (3)" in (run / "report" / "report.md").read_text()
+
+
+def test_several_folders_need_out(runs, tmp_path):
+    with pytest.raises(RetainError, match="--out"):
+        write_report([runs / "ft-0", runs / "lwf-0"])

@@ -33,6 +33,7 @@ from retain.runs.store import RunFolder, default_run_name
 from retain.scenarios import Benchmark, build_benchmark
 from retain.scenarios.setting import make_heads
 from retain.training import resolve_device, run_sequence
+from retain.training.distributed import from_environment
 from retain.training.loop import LoopLogger, LoopSession, ResumePoint
 from retain.unlearning.requests import check_requests
 
@@ -136,7 +137,9 @@ def run(
         raise ConfigError("logging.tensorboard", True, "needs a run folder to write to (write=True)")
     if cfg.logging.tensorboard:
         require_tensorboard()  # fail before the run folder exists, not after
-    device = resolve_device(cfg.train.device)
+    ranks, device = from_environment(resolve_device(cfg.train.device))
+    if ranks.rank > 0:  # under torchrun only rank 0 writes files and prints
+        write, progress = False, False
     benchmark, algorithm = build(cfg)
     generator = torch.Generator().manual_seed(cfg.seed)
     start_at, elapsed = None, 0.0
@@ -161,9 +164,9 @@ def run(
             if progress:
                 with ProgressLogger(console, benchmark.num_tasks, cfg.train.epochs, label) as bar:
                     bar.skip(_epochs_done(start_at, cfg.train.epochs))
-                    result = run_sequence(algorithm, benchmark, cfg.train, generator, device, Loggers(*loggers, bar), session, start_at)
+                    result = run_sequence(algorithm, benchmark, cfg.train, generator, device, Loggers(*loggers, bar), session, start_at, ranks)
             else:
-                result = run_sequence(algorithm, benchmark, cfg.train, generator, device, Loggers(*loggers), session, start_at)
+                result = run_sequence(algorithm, benchmark, cfg.train, generator, device, Loggers(*loggers), session, start_at, ranks)
     finally:
         if board:
             board.close()

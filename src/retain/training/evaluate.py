@@ -6,18 +6,28 @@ import torch
 
 from retain.algorithms.base import Algorithm
 from retain.training.data import DeviceBatches, LoaderBatches
+from retain.training.distributed import Distributed
 
 
 @torch.no_grad()
 def accuracy(
-    algorithm: Algorithm, test: DeviceBatches | LoaderBatches, task_id: int, seen: int, batch_size: int
+    algorithm: Algorithm,
+    test: DeviceBatches | LoaderBatches,
+    task_id: int,
+    seen: int,
+    batch_size: int,
+    dist: Distributed | None = None,
 ) -> float:
-    """Fraction of `test` classified correctly when testing task `task_id` after `seen` tasks."""
+    """Fraction of `test` classified correctly when testing task `task_id` after `seen` tasks.
+
+    Under torchrun each rank tests its shard of every batch and the counts are summed over the ranks."""
     model = algorithm.model
     was_training = model.training
     model.eval()
+    dist = dist or Distributed()
     correct = torch.zeros((), dtype=torch.long, device=test.device)
     for batch in test.in_order(batch_size):
-        correct += (algorithm.eval_logits(batch.x, task_id, seen).argmax(dim=1) == batch.y).sum()
+        part = slice(dist.rank, None, dist.world_size)
+        correct += (algorithm.eval_logits(batch.x[part], task_id, seen).argmax(dim=1) == batch.y[part]).sum()
     model.train(was_training)
-    return correct.item() / max(len(test), 1)  # one host sync per task
+    return dist.sum_(correct).item() / max(len(test), 1)  # one host sync per task

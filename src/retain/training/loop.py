@@ -19,6 +19,7 @@ from retain.algorithms.base import Algorithm, TrainingData
 from retain.errors import NumericalError
 from retain.scenarios.task import Benchmark, Task
 from retain.training.data import DeviceBatches, LoaderBatches
+from retain.training.distributed import Distributed, step_function
 from retain.training.evaluate import accuracy
 from retain.training.optim import make_optimizer
 from retain.training.placement import DataPath, choose_data_path
@@ -138,10 +139,10 @@ class _BestEpoch:
     def __init__(self, val: Batches | None, epochs: int) -> None:
         self.val, self.acc, self.epoch, self.state = val, -1.0, epochs, None
 
-    def update(self, algorithm: Algorithm, task: Task, epoch: int, batch_size: int) -> float | None:
+    def update(self, algorithm: Algorithm, task: Task, epoch: int, batch_size: int, ranks: Distributed) -> float | None:
         if self.val is None:
             return None
-        acc = accuracy(algorithm, self.val, task.id, task.id, batch_size)
+        acc = accuracy(algorithm, self.val, task.id, task.id, batch_size, ranks)
         if acc > self.acc:
             self.acc, self.epoch, self.state = acc, epoch, copy.deepcopy(algorithm.model.state_dict())
         return acc
@@ -162,6 +163,7 @@ class _TaskContext:
     session: LoopSession
     result: SequenceResult
     started: float  # perf_counter value at which this task's (possibly resumed) training time began
+    dist: Distributed = field(default_factory=Distributed)
 
 
 def _check_finite(first_bad: float, task: Task, epoch: int) -> None:
@@ -195,7 +197,8 @@ def train_task(
     `skip_batch` checks each loss on the host (one sync per step) and skips that update.
     """
     context = context or _TaskContext(LoopSession(), SequenceResult(), time.perf_counter())
-    session, model = context.session, algorithm.model
+    session, model, ranks = context.session, algorithm.model, context.dist
+    step_fn = step_function(algorithm, ranks)
     optimizer = make_optimizer(model, cfg.optimizer)
     progress = progress or TaskProgress()
     if progress.optimizer is not None:
@@ -218,8 +221,9 @@ def train_task(
                 state = TaskProgress(epoch - 1, step, optimizer.state_dict(), epoch_generator_state, sums,
                                      counted, skipped, time.perf_counter() - context.started)
                 session.interrupt(task, algorithm, context.result, generator, state)
-            out = algorithm.training_step(batch, task)
-            loss = out["loss"]
+            batch, share = ranks.shard(batch)
+            out = step_fn(batch, task)
+            loss = out["loss"] if share == 1.0 else out["loss"] * share
             if skip_bad and not bool(torch.isfinite(loss)):  # host sync: the price of skip_batch
                 skipped += 1
                 continue
@@ -228,17 +232,21 @@ def train_task(
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            n = len(batch.y)
+            n = len(batch.y) if share else 0
             counted += n
             for key, value in out.items():
                 if key != "preds":  # sums stay on the device: no host sync per step
                     sums[key] = sums.get(key, 0.0) + value.detach() * n
+        if ranks.active:  # every rank logs the whole batch's means
+            totals = ranks.sum_(torch.stack([*sums.values(), torch.tensor(float(counted), device=data.device)]))
+            sums, counted = dict(zip(sums, totals[:-1])), int(totals[-1].item())
+            ranks.max_(first_bad)
         *means, bad = torch.stack([*sums.values(), first_bad]).tolist() if sums else [first_bad.item()]
         _check_finite(bad, task, epoch)
         terms = dict(zip(sums, [m / max(counted, 1) for m in means]))
         if skip_bad:
             terms["skipped_batches"] = float(skipped)
-        val_acc = best.update(algorithm, task, epoch, cfg.eval_batch_size)
+        val_acc = best.update(algorithm, task, epoch, cfg.eval_batch_size, ranks)
         if val_acc is not None:
             terms["val_acc"] = val_acc
         logger.on_epoch(task.id, epoch, terms, time.perf_counter() - start)
@@ -260,6 +268,7 @@ def run_sequence(
     logger: LoopLogger | None = None,
     session: LoopSession | None = None,
     resume: ResumePoint | None = None,
+    dist: Distributed | None = None,
 ) -> SequenceResult:
     """Learn the tasks of `benchmark` in order and fill the accuracy matrix.
 
@@ -268,6 +277,7 @@ def run_sequence(
 
     Args:
         session: checkpoints and stop requests (default: none).
+        dist: the data-parallel ranks when launched by torchrun (default: one process).
         resume: continue after the tasks in `resume.result`; the model, the algorithm and every
             random state must already be restored (`retain.runs.resume`), including the head of a
             task in progress, whose `on_task_start` is then not called again.
@@ -296,7 +306,7 @@ def run_sequence(
         data = batches(algorithm.training_data(benchmark, task), benchmark.augment)
         algorithm.on_training_data(data)
         val = batches(TrainingData(task.x_val, task.y_val), False) if task.has_validation else None
-        context = _TaskContext(session, result, start)
+        context = _TaskContext(session, result, start, dist or Distributed())
         result.best_epoch_per_task.append(train_task(algorithm, data, task, cfg, generator, logger, progress, context, val))
         algorithm.on_task_end(task)
         if device.type == "cuda":
@@ -304,7 +314,7 @@ def run_sequence(
         result.train_seconds_per_task.append(time.perf_counter() - start)
         del data, val
         tests[task.id] = test_set(task)
-        row = [accuracy(algorithm, tests[j], j, task.id, cfg.eval_batch_size) for j in sorted(tests)]
+        row = [accuracy(algorithm, tests[j], j, task.id, cfg.eval_batch_size, dist) for j in sorted(tests)]
         result.accuracy_matrix.append(row)
         logger.on_evaluation(task.id, row)
         session.after_task(task, algorithm, result, generator)

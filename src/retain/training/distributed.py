@@ -1,0 +1,105 @@
+"""Data-parallel training across processes started by `torchrun` (DDP: gloo on CPU, nccl on GPU).
+
+Every rank builds the same model, teachers and data from the same seed and draws the same batch order;
+each trains on its shard of every global batch (rank r takes samples r, r + W, r + 2W, ...) through
+`torch.nn.parallel.DistributedDataParallel`, which averages the gradients. Each rank's loss is scaled by
+its shard's share of the batch, so the averaged gradient is exactly that of the whole batch's mean loss.
+Evaluation is sharded the same way and the correct counts are all-reduced. Only rank 0 writes files.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from retain.algorithms.base import Batch
+
+if TYPE_CHECKING:
+    from retain.algorithms.base import Algorithm
+    from retain.scenarios.task import Task
+
+StepFn = Callable[[Batch, "Task"], dict[str, torch.Tensor]]
+
+
+@dataclass(frozen=True)
+class Distributed:
+    """This process's place among the data-parallel ranks (a single process: rank 0 of 1)."""
+
+    rank: int = 0
+    world_size: int = 1
+
+    @property
+    def active(self) -> bool:
+        return self.world_size > 1
+
+    def shard(self, batch: Batch) -> tuple[Batch, float]:
+        """This rank's part of a global batch, and the factor that makes DDP's gradient average equal the
+        gradient of the whole batch's mean loss. A rank left without a sample (a last batch smaller than
+        the world size) takes one sample with factor 0, so that every rank joins the gradient exchange."""
+        if not self.active:
+            return batch, 1.0
+        local = _take(batch, slice(self.rank, None, self.world_size))
+        if len(local.y) == 0:
+            return _take(batch, slice(0, 1)), 0.0
+        return local, len(local.y) * self.world_size / len(batch.y)
+
+    def sum_(self, tensor: torch.Tensor) -> torch.Tensor:
+        """Sum `tensor` over the ranks, in place (no-op for one process)."""
+        if self.active:
+            dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+        return tensor
+
+    def max_(self, tensor: torch.Tensor) -> torch.Tensor:
+        if self.active:
+            dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
+        return tensor
+
+
+def _take(batch: Batch, part: slice) -> Batch:
+    def pick(t: torch.Tensor | None) -> torch.Tensor | None:
+        return None if t is None else t[part]
+
+    return replace(batch, x=batch.x[part], y=batch.y[part], task_ids=pick(batch.task_ids), index=pick(batch.index))
+
+
+def from_environment(device: torch.device) -> tuple[Distributed, torch.device]:
+    """Join the process group when launched by torchrun (WORLD_SIZE > 1); returns the context and the
+    device of this rank (`cuda:LOCAL_RANK` on GPUs)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return Distributed(), device
+    if device.type == "cuda":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(device)
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return Distributed(dist.get_rank(), dist.get_world_size()), device
+
+
+class _Step(nn.Module):
+    """Makes `algorithm.training_step` the forward of a module, so that DDP sees every parameter it uses."""
+
+    def __init__(self, algorithm: "Algorithm") -> None:
+        super().__init__()
+        self.model = algorithm.model
+        self.algorithm = [algorithm]  # a list: not a submodule (its teachers are not trained)
+
+    def forward(self, batch: Batch, task: "Task") -> dict[str, torch.Tensor]:
+        return self.algorithm[0].training_step(batch, task)
+
+
+def step_function(algorithm: "Algorithm", context: Distributed) -> StepFn:
+    """The training step of one task: the algorithm's own, or the same step wrapped in DDP.
+
+    Built per task because the heads grow; after the first task old heads may get no gradient
+    (`find_unused_parameters`)."""
+    if not context.active:
+        return algorithm.training_step
+    later_task = algorithm.model.heads.num_tasks > 1
+    return nn.parallel.DistributedDataParallel(_Step(algorithm), find_unused_parameters=later_task)

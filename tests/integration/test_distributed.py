@@ -1,0 +1,51 @@
+"""torchrun with 2 CPU processes (gloo) gives the accuracy matrix of one process with the same global batch."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from retain.algorithms.base import Batch
+from retain.training.distributed import Distributed
+
+SRC = str(Path(__file__).resolve().parents[2] / "src")
+ARGS = ["--set", "train.epochs=2", "--set", "backbone.hidden=[32]", "--set", "benchmark.num_tasks=2", "--quiet"]
+
+
+def retain(prefix, *args, out):
+    env = {**os.environ, "PYTHONPATH": SRC, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([*prefix, "-m", "retain", "run", *args, *ARGS, "--out", str(out)],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return json.loads((out / "summary.json").read_text())
+
+
+@pytest.mark.parametrize("algorithm", ["lwf", "joint"])
+def test_two_processes_match_one(tmp_path, algorithm):
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+    two = retain(torchrun, "--set", f"algorithm.name={algorithm}", "--set", "train.batch_size=63", out=tmp_path / "two")
+    one = retain([sys.executable], "--set", f"algorithm.name={algorithm}", "--set", "train.batch_size=63", out=tmp_path / "one")
+    for row_two, row_one in zip(two["accuracy_matrix"], one["accuracy_matrix"]):
+        assert row_two == pytest.approx(row_one, abs=1e-4)
+    assert not (tmp_path / "two" / "rank1").exists()
+
+
+def test_shards_cover_the_batch_and_weights_average_to_the_mean():
+    batch = Batch(torch.arange(10.0).view(10, 1), torch.arange(10), None, torch.arange(10))
+    parts = [Distributed(r, 3).shard(batch) for r in range(3)]
+    assert sorted(torch.cat([p.y for p, _ in parts]).tolist()) == list(range(10))
+    # DDP averages the ranks' gradients: Σ_r share_r · mean_r / W must be the batch mean
+    values = torch.arange(10.0)
+    total = sum(share * values[p.y].mean() for p, share in parts) / 3
+    assert total.item() == pytest.approx(values.mean().item())
+
+
+def test_a_rank_without_samples_joins_with_weight_zero():
+    batch = Batch(torch.zeros(1, 1), torch.zeros(1, dtype=torch.long))
+    local, share = Distributed(1, 2).shard(batch)
+    assert len(local.y) == 1 and share == 0.0
+    assert Distributed().shard(batch) == (batch, 1.0)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -32,6 +32,7 @@ def minimal_lwf(
     epochs: int,
     batch_size: int,
     hidden: Sequence[int] = (256, 256),
+    backbone: Callable[[], nn.Module] | None = None,
     lr: float = 0.01,
     momentum: float = 0.9,
     temperature: float = 2.0,
@@ -41,13 +42,19 @@ def minimal_lwf(
 ) -> tuple[float, float]:
     """Train (x_train, y_train, x_test, y_test) tasks in order; `mode`: none | previous | per_task.
 
+    The model is `backbone()` (a module with `output_dim`) or an MLP of `hidden` widths, plus one head.
     Returns (seconds of the last task's training / epochs, final average accuracy)."""
     torch.manual_seed(seed)
-    width, layers = tasks[0][0][0].numel(), [nn.Flatten()]
-    for size in hidden:
-        layers += [nn.Linear(width, size), nn.ReLU()]
-        width = size
-    model = nn.Sequential(*layers, nn.Linear(width, int(tasks[0][1].max()) + 1))
+    if backbone is None:
+        width, layers = tasks[0][0][0].numel(), [nn.Flatten()]
+        for size in hidden:
+            layers += [nn.Linear(width, size), nn.ReLU()]
+            width = size
+        body = nn.Sequential(*layers)
+    else:
+        body = backbone()
+        width = body.output_dim
+    model = nn.Sequential(body, nn.Linear(width, int(tasks[0][1].max()) + 1)).to(tasks[0][0].device)
     teachers: list[nn.Module] = []
     generator = torch.Generator().manual_seed(seed)
     seconds = 0.0

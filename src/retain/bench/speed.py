@@ -49,10 +49,31 @@ def _benchmark(name: str, tasks: int, samples: int, seed: int):
     from retain.scenarios.builders import permute_pixels
     from retain.scenarios.task import Benchmark
 
-    source = BENCHMARKS[name].source(BenchmarkConfig(name=name))
+    source = synthetic_cifar100(samples, seed) if name == SYNTHETIC else BENCHMARKS[name].source(BenchmarkConfig(name=name))
     source = dataclasses.replace(source, x_train=source.x_train[:samples], y_train=source.y_train[:samples])
     mean, std = source.channel_stats()
     return Benchmark(name, "dil", tuple(permute_pixels(source, "dil", tasks, seed)), source.input_shape, mean, std)
+
+
+SYNTHETIC = "synthetic_cifar100"
+
+
+def synthetic_cifar100(samples: int, seed: int):
+    """Random uint8 images shaped like CIFAR-100 (3×32×32, 100 classes): for timing only, no data needed."""
+    import torch
+
+    from retain.scenarios.sources import SourceData
+
+    gen = torch.Generator().manual_seed(seed)
+    tests = max(samples // 5, 100)
+
+    def images(n: int) -> torch.Tensor:
+        return torch.randint(0, 256, (n, 3, 32, 32), generator=gen, dtype=torch.uint8)
+
+    def labels(n: int) -> torch.Tensor:
+        return torch.randint(0, 100, (n,), generator=gen)
+
+    return SourceData(SYNTHETIC, images(samples), labels(samples), images(tests), labels(tests), 100)
 
 
 def _peak_memory(device: str) -> float:
@@ -70,11 +91,14 @@ def _run_case(case: str, args: dict[str, Any], queue: Any) -> None:
     bench = _benchmark(args["benchmark"], args["tasks"], args["samples"], args["seed"])
     if case in FLOORS:
         from retain.bench.floor import minimal_lwf
+        from retain.config import BackboneConfig
+        from retain.models import build_backbone
 
         device = torch.device(args["device"])
         tasks = [tuple(v.to(device) for v in (t.x_train, t.y_train, t.x_test, t.y_test)) for t in bench.tasks]
+        backbone = lambda: build_backbone(BackboneConfig(name=args["backbone"]), bench.input_shape)  # noqa: E731
         seconds, final = minimal_lwf(tasks, FLOORS[case], epochs=args["epochs"], batch_size=args["batch_size"],
-                                     mean=bench.mean[0], std=bench.std[0], seed=args["seed"])
+                                     backbone=backbone, mean=bench.mean[0], std=bench.std[0], seed=args["seed"])
     else:
         from retain.api import build_algorithm
         from retain.config import config_from_dict
@@ -82,7 +106,8 @@ def _run_case(case: str, args: dict[str, Any], queue: Any) -> None:
         from retain.training import resolve_device, run_sequence
 
         cfg = config_from_dict({
-            "seed": args["seed"], "scenario": "dil", "benchmark": {"name": args["benchmark"], "num_tasks": args["tasks"]},
+            "seed": args["seed"], "scenario": "dil", "backbone": {"name": args["backbone"]},
+            "benchmark": {"name": "permuted_fmnist" if args["benchmark"] == SYNTHETIC else args["benchmark"], "num_tasks": args["tasks"]},
             "algorithm": CASES[case], "train": {"epochs": args["epochs"], "batch_size": args["batch_size"], "device": args["device"]},
         })
         algorithm = build_algorithm(cfg, bench.input_shape)
@@ -111,13 +136,13 @@ def table(rows: list[dict[str, Any]], epochs: int) -> str:
         "|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
-        base = next(r for r in rows if r["tasks"] == row["tasks"] and r["case"] == "floor finetuning")
-        ratio = row["seconds_per_epoch"] / base["seconds_per_epoch"]
-        name = row["case"].removeprefix("floor ")
-        floor = floor_units(name, row["tasks"], epochs) / 3.0
+        base = next((r for r in rows if r["tasks"] == row["tasks"] and r["case"] == "floor finetuning"), None)
+        floor = floor_units(row["case"].removeprefix("floor "), row["tasks"], epochs) / 3.0
+        ratio = row["seconds_per_epoch"] / base["seconds_per_epoch"] if base else None
+        shown = ("–", "–") if ratio is None else (f"{ratio:.2f}", f"{ratio / floor:.2f}")
         lines.append(
-            f"| {row['tasks']} | {row['case']} | {row['seconds_per_epoch']:.3f} | {ratio:.2f} | {floor:.2f} | "
-            f"{ratio / floor:.2f} | {row['peak_memory_mib']:.0f} | {row['final_average_accuracy']:.4f} |"
+            f"| {row['tasks']} | {row['case']} | {row['seconds_per_epoch']:.3f} | {shown[0]} | {floor:.2f} | "
+            f"{shown[1]} | {row['peak_memory_mib']:.0f} | {row['final_average_accuracy']:.4f} |"
         )
     return "\n".join(lines)
 
@@ -126,7 +151,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="retain bench speed", description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", default="2,5,10,20", help="comma-separated numbers of tasks")
     parser.add_argument("--cases", default=",".join([*FLOORS, *CASES]), help="comma-separated case names")
-    parser.add_argument("--benchmark", default="permuted_fmnist")
+    parser.add_argument("--benchmark", default="permuted_fmnist", help=f"a permuted benchmark's name or {SYNTHETIC}")
+    parser.add_argument("--backbone", default="mlp", help="mlp | small_cnn | resnet18")
     parser.add_argument("--samples", type=int, default=6000, help="training samples per task")
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=64)
@@ -143,7 +169,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.time()
     for tasks in [int(t) for t in args.tasks.split(",")]:
         for case in cases:
-            common = {k: getattr(args, k) for k in ("benchmark", "samples", "epochs", "batch_size", "device", "threads", "seed")}
+            keys = ("benchmark", "backbone", "samples", "epochs", "batch_size", "device", "threads", "seed")
+            common = {k: getattr(args, k) for k in keys}
             rows.append(measure(case, {**common, "tasks": tasks}))
             print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
     report = {"settings": {**vars(args), "out": str(args.out)}, "seconds": time.time() - started, "rows": rows}

@@ -42,7 +42,7 @@ def test_stacked_backbones_match_one_by_one():
 
 
 def test_batched_teacher_logits_equal_the_loop(scenario):
-    batched, bench, task = lwf_with_teachers(scenario)
+    batched, bench, task = lwf_with_teachers(scenario, batch_teachers=True)
     looped, _, _ = lwf_with_teachers(scenario, batch_teachers=False)
     assert batched._stack is not None and looped._stack is None
     x = torch.randn(6, 1, 4, 4)
@@ -51,8 +51,21 @@ def test_batched_teacher_logits_equal_the_loop(scenario):
         torch.testing.assert_close(a, b)
 
 
+def test_batching_is_automatic_on_cuda_only():
+    algo, _, _ = lwf_with_teachers()  # batch_teachers: auto, on the CPU
+    assert algo._stack is None
+
+
+def test_dil_student_logits_are_computed_once_for_every_teacher():
+    algo, bench, task = lwf_with_teachers("dil", batch_teachers=False, cache_teacher=False)
+    calls = {"n": 0}
+    algo.model.heads.heads[0].register_forward_hook(lambda *a: calls.__setitem__("n", calls["n"] + 1))
+    algo.training_step(next(data_of(bench, task).shuffled(8, torch.Generator().manual_seed(0))), task)
+    assert len(algo.teachers) == 3 and calls["n"] == 2  # the task's own logits + one for all three teachers
+
+
 def test_forget_restacks_without_the_teacher():
-    algo, _, _ = lwf_with_teachers()
+    algo, _, _ = lwf_with_teachers(batch_teachers=True)
     algo.forget([2])
     assert algo._stack.size == 2 and sorted(algo.teachers) == [1, 3]
 
@@ -101,7 +114,7 @@ def test_cache_and_batching_leave_the_accuracy_matrix_unchanged():
         return result.accuracy_matrix
 
     reference = matrix(cache_teacher=False, batch_teachers=False)
-    for params in ({"cache_teacher": True}, {"batch_teachers": True, "cache_teacher": False}):
+    for params in ({"cache_teacher": True, "batch_teachers": False}, {"batch_teachers": True, "cache_teacher": False}):
         got = matrix(**params)
         assert [len(r) for r in got] == [1, 2, 3, 4]
         assert got == reference

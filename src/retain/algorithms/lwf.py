@@ -39,7 +39,8 @@ class LwFParams:
             paper records them before training). `auto`: when the inputs carry no random augmentation.
             `true` forces it (with augmentation the teachers then see the un-augmented images).
         batch_teachers: evaluate `per_task` teachers in one vmapped call over their stacked weights
-            (same numbers as a loop, up to floating-point summation order).
+            (same numbers as a loop, up to floating-point summation order). `auto`: on CUDA only — on
+            the CPU the batched matmuls measured slower than a loop (docs/benchmarks.md).
     """
 
     distillation_reg_factor: float = 1.0
@@ -48,7 +49,7 @@ class LwFParams:
     distance: Literal["cross_entropy", "kl", "mse"] = "cross_entropy"
     train_old_heads: bool = False
     cache_teacher: bool | Literal["auto"] = "auto"
-    batch_teachers: bool = True
+    batch_teachers: bool | Literal["auto"] = "auto"
 
     def __post_init__(self) -> None:
         for name in ("distillation_reg_factor", "distillation_reg_temperature"):
@@ -114,7 +115,9 @@ class LwF(Algorithm):
 
     def _restack(self) -> None:
         """Re-stack the per-task teacher backbones (the stack is their only copy of the weights)."""
-        batched = self.params.batch_teachers and self.params.teacher == "per_task" and len(self.teachers) > 1
+        mode = self.params.batch_teachers
+        on_gpu = next(self.model.parameters()).is_cuda
+        batched = (mode is True or (mode == "auto" and on_gpu)) and self.params.teacher == "per_task" and len(self.teachers) > 1
         if batched and not self.model.task_conditioned:
             self._stack = StackedBackbones([snap.backbone for _, snap in sorted(self.teachers.items())])
         else:
@@ -161,10 +164,13 @@ class LwF(Algorithm):
             targets = [(p, cached[batch.index]) for p, cached in self._cache]
         else:
             targets = self.teacher_logits(x)
+        students: dict[int, torch.Tensor] = {}
         for p, teacher_logits in targets:
-            student_features = model.features(x, p) if conditioned else features
-            student_logits = model.heads.old_logits(student_features, p, self.params.train_old_heads)
-            reg = reg + self.distill(student_logits, teacher_logits)
+            key = p if conditioned else model.heads.student_key(p)
+            if key not in students:
+                student_features = model.features(x, p) if conditioned else features
+                students[key] = model.heads.old_logits(student_features, p, self.params.train_old_heads)
+            reg = reg + self.distill(students[key], teacher_logits)
         preds = logits.detach().argmax(dim=1)
         return {
             "loss": loss_cls + reg,

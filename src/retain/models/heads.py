@@ -7,7 +7,8 @@ Every container offers the same calls, so algorithms never branch on the scenari
 - `eval_head(task_id, seen)`: which head id to use to test task `task_id` after `seen` tasks;
 - `old_logits(features, head_id, trainable)`: student logits for a previous task in distillation,
   with the old weights detached unless `trainable`;
-- `distillation_targets(seen)`: the head ids a whole-model teacher taken after `seen` tasks distils.
+- `distillation_targets(seen)`: the head ids a whole-model teacher taken after `seen` tasks distils;
+- `student_key(head_id)`: equal keys mean equal student logits (DIL: one for all), computed once.
 """
 
 from __future__ import annotations
@@ -49,6 +50,10 @@ class Heads(nn.Module):
     def eval_head(self, task_id: int, seen: int) -> int:
         return task_id
 
+    def student_key(self, head_id: int) -> int:
+        """Head ids whose student logits `old_logits` are identical share a key (computed once per batch)."""
+        return head_id
+
 
 class HeadsTIL(Heads):
     """Task-incremental: one linear head per task; task `head_id` (1-based) uses its own head."""
@@ -82,6 +87,9 @@ class HeadDIL(Heads):
         # The shared head is also the current task's head: detaching it (as the reference did) leaves only
         # the backbone to match the teachers and collapses LwF on Permuted Fashion-MNIST (SPEC §4).
         return self.heads[0](features)
+
+    def student_key(self, head_id: int) -> int:
+        return 0  # one shared head: the same student logits for every teacher
 
 
 class HeadsCIL(Heads):

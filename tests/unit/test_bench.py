@@ -1,7 +1,6 @@
 """The speed harness's arithmetic and its minimal floor loop (no timing is asserted)."""
 
 import pytest
-import torch
 
 from retain.bench.floor import minimal_lwf
 from retain.bench.speed import floor_units, table

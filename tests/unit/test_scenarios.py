@@ -1,4 +1,3 @@
-import gzip
 import time
 
 import numpy as np
@@ -11,6 +10,7 @@ from retain.scenarios import build_benchmark
 from retain.scenarios.builders import class_order, permute_pixels, split_by_class
 from retain.scenarios.sources import DEBIAN_FASHION_MNIST, digits, fashion_mnist, read_idx
 from tests.conftest import synthetic_source
+from tests.fakedata import write_idx
 
 
 def test_split_labels_per_scenario():
@@ -78,16 +78,6 @@ def test_split_digits_benchmark():
     assert bench.num_tasks == 5 and [t.classes for t in bench.tasks][0] == (0, 1)
     shuffled = build_benchmark(BenchmarkConfig(name="split_digits", class_order="shuffle"), "til", seed=0)
     assert [t.classes for t in shuffled.tasks] != [t.classes for t in bench.tasks]
-
-
-def write_idx(path, array: np.ndarray, compress=True):
-    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
-    data = header + array.astype(np.uint8).tobytes()
-    if compress:
-        with gzip.open(path, "wb") as fh:
-            fh.write(data)
-    else:
-        path.write_bytes(data)
 
 
 def write_fake_fashion_mnist(folder, n_train=40, n_test=20, compress=True):

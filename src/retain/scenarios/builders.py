@@ -6,7 +6,7 @@ Builders are pure: they take the source and a seed, and build new tensors; nothi
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 
@@ -117,19 +117,26 @@ def permute_pixels(source: SourceData, scenario: str, num_tasks: int, seed: int)
     fixed per-task permutation (every task is permuted, the first included)."""
     if num_tasks < 1:
         raise ValueError(f"num_tasks = {num_tasks} is not valid: expected a positive integer")
-    c = source.num_classes
     perms = pixel_permutations(source.x_train[0].numel(), num_tasks, seed)
+    return _all_class_tasks(source, scenario, [lambda x, perm=perm: _permute(x, perm) for perm in perms])
+
+
+def _all_class_tasks(
+    source: SourceData, scenario: str, transforms: Sequence[Callable[[torch.Tensor], torch.Tensor]]
+) -> list[Task]:
+    """One task per image transform, each with every class of `source` (CIL: new class ids per task)."""
+    c = source.num_classes
     return [
         Task(
             id=i + 1,
             classes=tuple(range(c)),
             num_classes=c,
-            x_train=_permute(source.x_train, perm),
+            x_train=transform(source.x_train),
             y_train=task_labels(scenario, source.y_train, i * c),
-            x_test=_permute(source.x_test, perm),
+            x_test=transform(source.x_test),
             y_test=task_labels(scenario, source.y_test, i * c),
         )
-        for i, perm in enumerate(perms)
+        for i, transform in enumerate(transforms)
     ]
 
 
@@ -152,19 +159,7 @@ def rotate_images(source: SourceData, scenario: str, num_tasks: int, angles: Seq
     if num_tasks < 1:
         raise ValueError(f"num_tasks = {num_tasks} is not valid: expected a positive integer")
     angles = list(angles) if angles is not None else rotation_angles(num_tasks)
-    c = source.num_classes
-    return [
-        Task(
-            id=i + 1,
-            classes=tuple(range(c)),
-            num_classes=c,
-            x_train=_rotate(source.x_train, angle),
-            y_train=task_labels(scenario, source.y_train, i * c),
-            x_test=_rotate(source.x_test, angle),
-            y_test=task_labels(scenario, source.y_test, i * c),
-        )
-        for i, angle in enumerate(angles)
-    ]
+    return _all_class_tasks(source, scenario, [lambda x, angle=angle: _rotate(x, angle) for angle in angles])
 
 
 def carve_validation(tasks: Sequence[Task], fraction: float, seed: int) -> list[Task]:

@@ -66,6 +66,9 @@ def section(tree: dict[str, object]) -> st.SearchStrategy[dict]:
         if not isinstance(key, str) or key not in tree:
             return values
         sub = tree[key]
+        if sub == {}:  # a mapping-valued key (unlearning.requests): task id → task ids
+            ids = st.integers(-1, 8) | st.booleans() | st.text(max_size=2)
+            return st.one_of(st.dictionaries(ids, st.lists(ids, max_size=3) | ids, max_size=3), values)
         return st.one_of(section(sub), section(sub), values) if isinstance(sub, dict) else plausible(sub)
 
     return st.lists(keys.flatmap(lambda k: st.tuples(st.just(k), value_for(k))), max_size=4).map(dict)

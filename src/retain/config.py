@@ -170,6 +170,9 @@ class TrainConfig:
     `loader` streams batches through a `DataLoader` (`num_workers` processes, pinned memory on CUDA);
     `auto` picks `device` when the benchmark fits in half the free device memory. `patience`: with a
     validation split, stop a task after that many epochs without a better validation accuracy.
+    `precision: bf16` runs each training step's forward under bfloat16 autocast (backward and optimizer
+    in float32); `channels_last` stores convolution weights and image batches channels-last (faster
+    convolutions on recent GPUs; no effect on MLPs).
     """
 
     epochs: int = 5
@@ -181,6 +184,8 @@ class TrainConfig:
     num_workers: int = 2
     patience: int | None = None
     on_nan: Literal["stop", "skip_batch"] = "stop"
+    precision: Literal["fp32", "bf16"] = "fp32"
+    channels_last: bool = False
 
     def __post_init__(self) -> None:
         _positive("epochs", self.epochs)

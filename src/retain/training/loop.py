@@ -7,7 +7,10 @@ A run can start from a `ResumePoint`: the tasks already done, and how far the ne
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import dataclasses
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -205,6 +208,8 @@ def train_task(
         optimizer.load_state_dict(progress.optimizer)
     skip_bad = cfg.on_nan == "skip_batch"
     best = _BestEpoch(val, cfg.epochs)
+    bf16 = cfg.precision == "bf16"  # forward under autocast; backward and optimizer step in float32
+    autocast = functools.partial(torch.autocast, data.device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext
     model.train()
     for epoch in range(progress.epoch + 1, cfg.epochs + 1):
         start = time.perf_counter()
@@ -222,7 +227,10 @@ def train_task(
                                      counted, skipped, time.perf_counter() - context.started)
                 session.interrupt(task, algorithm, context.result, generator, state)
             batch, share = ranks.shard(batch)
-            out = step_fn(batch, task)
+            if cfg.channels_last and batch.x.dim() == 4:
+                batch = dataclasses.replace(batch, x=batch.x.contiguous(memory_format=torch.channels_last))
+            with autocast():
+                out = step_fn(batch, task)
             loss = out["loss"] if share == 1.0 else out["loss"] * share
             if skip_bad and not bool(torch.isfinite(loss)):  # host sync: the price of skip_batch
                 skipped += 1
@@ -300,6 +308,8 @@ def run_sequence(
         logger.on_task_start(task.id, cfg.epochs)
         model.heads.setup_task(task.id, task.num_classes)  # a no-op for a resumed task: its head exists
         model.heads.to(device)
+        if cfg.channels_last:
+            model.to(memory_format=torch.channels_last)
         start = time.perf_counter() - (progress.seconds if progress else 0.0)
         if progress is None:
             algorithm.on_task_start(task)

@@ -59,32 +59,22 @@ def _digits(cfg: "BenchmarkConfig") -> SourceData:
     return sources.digits()
 
 
-def _mnist(cfg: "BenchmarkConfig") -> SourceData:
-    return sources.mnist(cfg.root, cfg.download)
+def _from_root(load: Callable[[str | None, bool], SourceData]) -> Callable[["BenchmarkConfig"], SourceData]:
+    """A source read from `benchmark.root` (downloaded there through torchvision with `benchmark.download`)."""
+
+    def source(cfg: "BenchmarkConfig") -> SourceData:
+        return load(cfg.root, cfg.download)
+
+    return source
 
 
-def _fashion_mnist(cfg: "BenchmarkConfig") -> SourceData:
-    return sources.fashion_mnist(cfg.root, cfg.download)
-
-
-def _kmnist(cfg: "BenchmarkConfig") -> SourceData:
-    return sources.kmnist(cfg.root, cfg.download)
-
-
-def _emnist_letters(cfg: "BenchmarkConfig") -> SourceData:
-    return sources.emnist_letters(cfg.root, cfg.download)
-
-
-def _cifar10(cfg: "BenchmarkConfig") -> SourceData:
-    return cifar.cifar10(cfg.root, cfg.download)
-
-
-def _cifar100(cfg: "BenchmarkConfig") -> SourceData:
-    return cifar.cifar100(cfg.root, cfg.download)
-
-
-def _tinyimagenet(cfg: "BenchmarkConfig") -> SourceData:
-    return tinyimagenet.tinyimagenet(cfg.root, cfg.download)
+_mnist = _from_root(sources.mnist)
+_fashion_mnist = _from_root(sources.fashion_mnist)
+_kmnist = _from_root(sources.kmnist)
+_emnist_letters = _from_root(sources.emnist_letters)
+_cifar10 = _from_root(cifar.cifar10)
+_cifar100 = _from_root(cifar.cifar100)
+_tinyimagenet = _from_root(tinyimagenet.tinyimagenet)
 
 
 def _custom(cfg: "BenchmarkConfig") -> SourceData:

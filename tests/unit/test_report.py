@@ -23,7 +23,8 @@ def runs(tmp_path):
     root = tmp_path / "sweep"
     for seed, acc in zip((0, 1, 2), (0.5, 0.6, 0.7)):
         make_run(root / f"lwf-{seed}", "lwf", seed, two_task(acc), seconds=[1.0, float(seed)],
-                 unlearning={"AG": -0.1 * seed, "DD": {"euclidean": 2.0}, "note": "text is ignored"})
+                 unlearning={"dd": 2.0, "ag": -0.1 * seed, "dd_per_task": {"1": 2.0}, "ag_scope": "remaining",
+                             "accuracy": {"unlearned_model": {"1": 0.5}}, "custom_figure": 1.0})
     make_run(root / "ft-0", "finetuning", 0, two_task(0.2))
     make_run(root / "lwf-T4-0", "lwf", 0, two_task(0.8), params={"distillation_reg_temperature": 4.0})
     make_run(root / "cil-0", "lwf", 0, two_task(0.0), scenario="cil")
@@ -56,7 +57,8 @@ def test_rows_group_seeds_and_split_on_settings(runs):
     assert lwf.metric("train_seconds").mean == pytest.approx(statistics.mean([1.0, 2.0, 3.0]))
     mean, std = lwf.mean_matrix()
     assert mean[1][0] == pytest.approx(0.6) and std[1][0] == pytest.approx(0.1)
-    assert set(lwf.unlearning_keys()) == {"AG", "DD.euclidean"}
+    # the headline figures first, in a fixed order; per-task breakdowns and text stay in the files
+    assert lwf.unlearning_keys() == ["ag", "dd", "custom_figure"]
 
 
 def test_report_pages_show_mean_std_and_seed_count(runs, tmp_path):
@@ -98,3 +100,10 @@ def test_report_on_one_run_folder_defaults_out_inside_it(tmp_path):
 def test_several_folders_need_out(runs, tmp_path):
     with pytest.raises(RetainError, match="--out"):
         write_report([runs / "ft-0", runs / "lwf-0"])
+
+
+def test_reference_runs_inside_a_run_are_not_rows_unless_named(tmp_path):
+    run = make_run(tmp_path / "sweep" / "lwf", "amnesiac_lwf", 1, two_task(0.5))
+    reference = make_run(run / "references" / "retrain", "amnesiac_lwf", 1, [[0.9]])
+    assert [r.path for r in find_runs([tmp_path / "sweep"])] == [run]
+    assert [r.path for r in find_runs([reference])] == [reference]

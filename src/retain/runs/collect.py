@@ -30,6 +30,18 @@ METRICS = (
 )
 
 
+HEADLINE_UNLEARNING = (
+    "ag",
+    "dd",
+    "unlearned_model_accuracy_on_unlearned",
+    "unlearned_model_accuracy_on_remaining",
+    "original_reference_accuracy_on_unlearned",
+    "original_reference_accuracy_on_remaining",
+    "retrain_reference_accuracy_on_unlearned",
+    "retrain_reference_accuracy_on_remaining",
+)
+
+
 @dataclass(frozen=True)
 class RunRecord:
     """One finished run as read from its folder."""
@@ -104,7 +116,11 @@ class Row:
         return [stat(values[i] for values in lists) for i in range(num)]
 
     def unlearning_keys(self) -> list[str]:
-        return sorted({k for r in self.runs for k in r.unlearning})
+        """The numeric keys of `unlearning.json`: the headline figures (AG, DD, accuracies on unlearned and
+        remaining tasks) first in a fixed order, then any other top-level number; per-task breakdowns
+        (`accuracy.*`, `dd_per_task.*`) stay in the files."""
+        keys = {k for r in self.runs for k in r.unlearning if "." not in k}
+        return [k for k in HEADLINE_UNLEARNING if k in keys] + sorted(keys - set(HEADLINE_UNLEARNING))
 
 
 @dataclass(frozen=True)
@@ -124,6 +140,8 @@ def find_runs(folders: Sequence[str | Path]) -> list[RunRecord]:
     """Every finished run (a folder with `summary.json`) in or below `folders`.
 
     Folders moved aside by a sweep (`*.incomplete-N`) are skipped; a folder named twice counts once.
+    The unlearning reference runs kept in a run's `references/` folder are not rows of their own (their
+    figures are in that run's `unlearning.json`), unless such a folder is named directly.
     """
     seen: dict[Path, RunRecord] = {}
     for folder in folders:
@@ -131,12 +149,20 @@ def find_runs(folders: Sequence[str | Path]) -> list[RunRecord]:
         if not folder.is_dir():
             raise RetainError(f"report: '{folder}' is not a folder (expected a run or sweep folder)")
         candidates = [folder / "summary.json"] if (folder / "summary.json").exists() else sorted(folder.rglob("summary.json"))
-        found = [c.parent for c in candidates if not any(".incomplete-" in part for part in c.parent.parts)]
+        found = [
+            c.parent for c in candidates
+            if not any(".incomplete-" in part for part in c.parent.parts) and not _is_reference(c.parent, folder)
+        ]
         if not found:
             raise RetainError(f"report: '{folder}' holds no finished run (no summary.json in it or below it)")
         for path in found:
             seen.setdefault(path.resolve(), read_run(path))
     return list(seen.values())
+
+
+def _is_reference(path: Path, named: Path) -> bool:
+    """Whether `path` is a reference run inside another run's `references/` folder (below `named`)."""
+    return path != named and path.parent.name == "references" and (path.parent.parent / "summary.json").exists()
 
 
 def read_run(path: Path) -> RunRecord:

@@ -172,7 +172,8 @@ class TrainConfig:
     validation split, stop a task after that many epochs without a better validation accuracy.
     `precision: bf16` runs each training step's forward under bfloat16 autocast (backward and optimizer
     in float32); `channels_last` stores convolution weights and image batches channels-last (faster
-    convolutions on recent GPUs; no effect on MLPs).
+    convolutions on recent GPUs; no effect on MLPs). `compile` compiles the backbone in place with
+    `torch.compile` (`compile_backend`, default inductor): teachers copied from it run compiled too.
     """
 
     epochs: int = 5
@@ -186,8 +187,16 @@ class TrainConfig:
     on_nan: Literal["stop", "skip_batch"] = "stop"
     precision: Literal["fp32", "bf16"] = "fp32"
     channels_last: bool = False
+    compile: bool = False
+    compile_backend: str = "inductor"
 
     def __post_init__(self) -> None:
+        if self.compile:
+            from torch._dynamo import list_backends  # only when asked for: it is slow to import
+
+            backends = list_backends(exclude_tags=())
+            if self.compile_backend not in backends:
+                raise ConfigError("compile_backend", self.compile_backend, one_of(backends, self.compile_backend))
         _positive("epochs", self.epochs)
         _positive("batch_size", self.batch_size)
         _positive("eval_batch_size", self.eval_batch_size)

@@ -1,4 +1,4 @@
-"""`train.precision: bf16` (autocast forward) and `train.channels_last` on the CPU."""
+"""`train.precision: bf16` (autocast forward), `train.channels_last` and `train.compile` on the CPU."""
 
 import pytest
 import torch
@@ -42,3 +42,19 @@ def test_channels_last_stores_conv_weights_channels_last_and_learns_the_same():
     assert conv.is_contiguous(memory_format=torch.channels_last) and not conv.is_contiguous()
     for a, b in zip(result.accuracy_matrix, plain.accuracy_matrix):
         assert a == pytest.approx(b, abs=0.05)
+
+
+def test_compile_compiles_the_backbone_in_place_and_changes_no_number():
+    plain, _, _ = cnn_run()
+    result, algo, _ = cnn_run(compile=True, compile_backend="eager")  # eager: dynamo tracing, no C++ build
+    assert getattr(algo.model.backbone, "_compiled_call_impl", None) is not None
+    assert result.accuracy_matrix == plain.accuracy_matrix
+    assert "features.0.weight" in algo.model.backbone.state_dict()  # names unchanged
+
+
+def test_unknown_compile_backend_is_a_config_error():
+    from retain.config import config_from_dict
+    from retain.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="train.compile_backend"):
+        config_from_dict({"train": {"compile": True, "compile_backend": "inductr"}})

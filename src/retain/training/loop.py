@@ -293,6 +293,8 @@ def run_sequence(
     logger = logger or LoopLogger()
     session = session or LoopSession()
     model = algorithm.model.to(device)
+    if cfg.compile:  # in place: parameter names, checkpoints and snapshots stay as they are
+        model.backbone.compile(backend=cfg.compile_backend)
     path = choose_data_path(benchmark, cfg.data_path, device)
     batches = _batch_factory(path, benchmark, cfg, device)
     result = resume.result if resume else SequenceResult()

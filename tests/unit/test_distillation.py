@@ -76,3 +76,14 @@ def test_non_positive_hyperparameters_raise_naming_them(name, kwargs):
 def test_unknown_distance_raises():
     with pytest.raises(ValueError, match="distance"):
         DistillationReg(1.0, 2.0, "l1")
+
+
+@pytest.mark.parametrize("distance", ["cross_entropy", "kl", "mse"])
+def test_total_over_teachers_equals_the_sum_of_terms(distance):
+    reg = DistillationReg(0.7, 2.0, distance)
+    gen = torch.Generator().manual_seed(0)
+    student = torch.randn(6, 5, generator=gen, dtype=torch.float64)
+    teachers = [torch.randn(6, 5, generator=gen, dtype=torch.float64) for _ in range(4)]
+    expected = sum(reg(student, t) for t in teachers)
+    assert reg.total(student, teachers).item() == pytest.approx(expected.item(), rel=1e-12)
+    assert reg.total(student, teachers[:1]).item() == pytest.approx(reg(student, teachers[0]).item(), rel=1e-12)

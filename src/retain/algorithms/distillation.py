@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 import torch.nn.functional as F
 
@@ -53,4 +55,16 @@ class DistillationReg:
             return self.factor * t * t * F.kl_div(log_p_s, log_p_t, log_target=True, reduction="batchmean")
         p_t = soften(teacher_logits, t)  # (B, K)
         p_s = soften(student_logits, t) + STUDENT_EPSILON
+        return self.factor * (-(p_t * p_s.log()).sum(dim=-1)).mean()
+
+    def total(self, student_logits: torch.Tensor, teachers_logits: Sequence[torch.Tensor]) -> torch.Tensor:
+        """Σ_p D(student, teacher_p) for several teachers of the *same* student logits.
+
+        For `cross_entropy` the sum is linear in the teachers' probabilities, so it is computed as one term
+        with Σ_p p_teacher_p (the same value up to floating-point order, with one student softmax and one
+        backward instead of one per teacher); the other distances sum their terms."""
+        if self.distance != "cross_entropy" or len(teachers_logits) == 1:
+            return sum((self(student_logits, t) for t in teachers_logits), student_logits.new_zeros(()))
+        p_t = torch.stack([soften(t, self.temperature) for t in teachers_logits]).sum(dim=0)  # (B, K)
+        p_s = soften(student_logits, self.temperature) + STUDENT_EPSILON
         return self.factor * (-(p_t * p_s.log()).sum(dim=-1)).mean()

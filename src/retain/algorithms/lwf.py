@@ -164,13 +164,15 @@ class LwF(Algorithm):
             targets = [(p, cached[batch.index]) for p, cached in self._cache]
         else:
             targets = self.teacher_logits(x)
-        students: dict[int, torch.Tensor] = {}
+        groups: dict[int, tuple[torch.Tensor, list[torch.Tensor]]] = {}  # student key → (logits, teachers)
         for p, teacher_logits in targets:
             key = p if conditioned else model.heads.student_key(p)
-            if key not in students:
+            if key not in groups:
                 student_features = model.features(x, p) if conditioned else features
-                students[key] = model.heads.old_logits(student_features, p, self.params.train_old_heads)
-            reg = reg + self.distill(students[key], teacher_logits)
+                groups[key] = (model.heads.old_logits(student_features, p, self.params.train_old_heads), [])
+            groups[key][1].append(teacher_logits)
+        for student_logits, teachers_logits in groups.values():
+            reg = reg + self.distill.total(student_logits, teachers_logits)
         preds = logits.detach().argmax(dim=1)
         return {
             "loss": loss_cls + reg,

@@ -17,7 +17,7 @@ import torch
 from rich.console import Console
 
 from retain.algorithms import ALGORITHMS, Algorithm
-from retain.config import Config, config_from_dict, config_to_dict, read_config_data
+from retain.config import Config, config_from_dict, config_to_dict, keep_own_hyperparameters, read_config_data
 from retain.errors import ConfigError, DataError
 from retain.metrics import summarise
 from retain.models import ContinualModel, build_backbone
@@ -281,8 +281,7 @@ def compare(
     for name in names:
         if name not in ALGORITHMS:
             raise ConfigError("--algorithms", name, f"expected registered algorithms ({', '.join(ALGORITHMS)})")
-        params = {f: v for f, v in dict(data.get("algorithm") or {}).items() if f in _param_names(name)}
-        cfg = config_from_dict({**data, "out": None, "algorithm": {"name": name, **params}})
+        cfg = config_from_dict({**keep_own_hyperparameters(data, name), "out": None})
         results[name] = run(cfg, out=root / name if write else None, write=write, console=console, progress=False)
         console.log(f"{name}: final average accuracy {results[name].summary['final_average_accuracy']:.4f}")
     console.print(metrics_table({n: r.summary for n, r in results.items()}, f"{base.benchmark.name} · {base.scenario} · seed {base.seed}"))
@@ -290,8 +289,3 @@ def compare(
         console.print(f"run folders: {root}/")
     return results
 
-
-def _param_names(algorithm: str) -> set[str]:
-    import dataclasses
-
-    return {f.name for f in dataclasses.fields(ALGORITHMS[algorithm].Params)}

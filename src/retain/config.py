@@ -381,15 +381,30 @@ def apply_overrides(data: Mapping[str, Any], overrides: Sequence[str]) -> dict[s
             value = yaml.safe_load(text) if text.strip() else None
         except yaml.YAMLError as err:
             raise ConfigError(key, text, f"not readable as YAML ({err.__class__.__name__})") from None
-        node = result
-        parts = key.strip().split(".")
-        for i, part in enumerate(parts[:-1]):
-            child = node.setdefault(part, {})
-            if not isinstance(child, dict):
-                raise ConfigError(".".join(parts[: i + 1]), child, "is a value, not a section")
-            node = child
-        node[parts[-1]] = value
+        set_key(result, key, value)
     return result
+
+
+def set_key(data: dict[str, Any], key: str, value: Any) -> None:
+    """Set the dotted `key` (`a.b.c`) in the nested mapping `data`, in place, creating missing sections."""
+    node = data
+    parts = key.strip().split(".")
+    for i, part in enumerate(parts[:-1]):
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(".".join(parts[: i + 1]), child, "is a value, not a section")
+        node = child
+    node[parts[-1]] = value
+
+
+def keep_own_hyperparameters(data: Mapping[str, Any], name: Any) -> dict[str, Any]:
+    """`data` with algorithm `name` and only those hyperparameters of its `algorithm` section that this
+    algorithm has, so that one config written for LwF can also run Finetuning (compare, sweeps)."""
+    section = dict(data.get("algorithm") or {})
+    if not isinstance(name, str) or name not in ALGORITHMS:
+        return {**data, "algorithm": {**section, "name": name}}  # validation reports the unknown name
+    own = {f.name for f in dataclasses.fields(ALGORITHMS[name].Params)}
+    return {**data, "algorithm": {"name": name, **{k: v for k, v in section.items() if k in own}}}
 
 
 def _deep_copy(data: Mapping[str, Any]) -> dict[str, Any]:

@@ -140,3 +140,17 @@ def test_bad_benchmark_and_data_path_keys_are_named(override, key):
 def test_classes_per_task_only_for_split_benchmarks():
     with pytest.raises(ConfigError, match="benchmark.classes_per_task = 2 is not valid: only for split"):
         load_config(overrides=["benchmark.name=permuted_digits", "benchmark.classes_per_task=2"])
+
+
+def test_keep_own_hyperparameters_and_set_key():
+    from retain.config import keep_own_hyperparameters, set_key
+
+    data = {"seed": 1, "algorithm": {"name": "lwf", "teacher": "previous", "distillation_reg_factor": 2.0}}
+    assert keep_own_hyperparameters(data, "finetuning")["algorithm"] == {"name": "finetuning"}
+    assert keep_own_hyperparameters(data, "amnesiac_lwf")["algorithm"] == {
+        "name": "amnesiac_lwf", "teacher": "previous", "distillation_reg_factor": 2.0}
+    assert data["algorithm"]["name"] == "lwf"  # the input is not changed
+    set_key(data, "train.optimizer.lr", 0.1)
+    assert data["train"] == {"optimizer": {"lr": 0.1}}
+    with pytest.raises(ConfigError, match="seed"):
+        set_key(data, "seed.x", 1)

@@ -99,7 +99,7 @@ def point_name(assignments: Sequence[tuple[str, Any]]) -> str:
 
 def expand(base: Mapping[str, Any], grid: Sequence[tuple[str, Sequence[Any]]]) -> list[SweepPoint]:
     """Every combination of the grid applied to `base` (the last grid axis varies fastest)."""
-    from retain.config import apply_overrides
+    from retain.config import apply_overrides, keep_own_hyperparameters, set_key
 
     keys = [k for k, _ in grid]
     points = []
@@ -107,43 +107,16 @@ def expand(base: Mapping[str, Any], grid: Sequence[tuple[str, Sequence[Any]]]) -
         assignments = tuple(zip(keys, combo))
         data = apply_overrides(base, [])  # no overrides: a deep copy, the caller's mapping stays as it is
         for key, value in assignments:
-            data = _set_path(data, key.split("."), value)
+            set_key(data, key, value)
         data["out"] = None  # the sweep decides where each point writes
-        if "algorithm.name" in keys:
-            data = _only_own_params(data)
+        if "algorithm.name" in keys:  # a config written for LwF can sweep algorithm.name=finetuning,lwf
+            data = keep_own_hyperparameters(data, data["algorithm"]["name"])
         points.append(SweepPoint(point_name(assignments), assignments, data))
     names = [p.name for p in points]
     clash = next((n for n in names if names.count(n) > 1), None)
     if clash:
         raise ConfigError("--grid", clash, "two points get the same folder name: make the values differ in letters or digits")
     return points
-
-
-def _only_own_params(data: dict[str, Any]) -> dict[str, Any]:
-    """Keep only the hyperparameters the point's algorithm has (as `retain compare` does), so that a
-    config written for LwF can sweep `algorithm.name=finetuning,lwf`."""
-    import dataclasses
-
-    from retain.algorithms import ALGORITHMS
-
-    section = dict(data.get("algorithm") or {})
-    name = section.get("name")
-    if name not in ALGORITHMS:
-        return data  # validation reports the unknown name
-    own = {f.name for f in dataclasses.fields(ALGORITHMS[name].Params)}
-    return {**data, "algorithm": {k: v for k, v in section.items() if k == "name" or k in own}}
-
-
-def _set_path(data: dict[str, Any], parts: list[str], value: Any) -> dict[str, Any]:
-    result = dict(data)
-    if len(parts) == 1:
-        result[parts[0]] = value
-        return result
-    child = result.get(parts[0]) or {}
-    if not isinstance(child, Mapping):
-        raise ConfigError(parts[0], child, "is a value, not a section")
-    result[parts[0]] = _set_path(dict(child), parts[1:], value)
-    return result
 
 
 def validate(points: Sequence[SweepPoint]) -> None:

@@ -11,12 +11,16 @@ pinned memory, for data that does not fit on the device.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
 
 import torch
 from torch.utils.data import DataLoader, Dataset
 
 from retain.algorithms.base import Batch, TrainingData
 from retain.training.augment import CropFlip, crop_flip, draw_crop_flip
+
+if TYPE_CHECKING:
+    from retain.scenarios.task import Benchmark, Task
 
 
 def normalise(x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
@@ -165,3 +169,8 @@ class LoaderBatches(_Batches):
     def in_order(self, batch_size: int) -> Iterator[Batch]:
         """The data set in its stored order (for evaluation)."""
         return self._serve(self._epoch(batch_size, None))
+
+
+def test_batches(task: "Task", benchmark: "Benchmark", device: torch.device) -> DeviceBatches:
+    """A task's test set on `device`, normalised with the benchmark's statistics (never augmented)."""
+    return DeviceBatches(TrainingData(task.x_test, task.y_test), benchmark.mean, benchmark.std, device)

@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from retain.algorithms.base import Algorithm, TrainingData
+from retain.algorithms.base import Algorithm
 from retain.metrics.unlearning import DISTANCES, accuracy_gain, mean_over
-from retain.training.data import DeviceBatches
+from retain.training.data import DeviceBatches, test_batches
 from retain.unlearning.requests import unlearned_tasks
 
 if TYPE_CHECKING:
@@ -72,7 +72,7 @@ def distribution_distances(
     last = max(retrain_ids.values())
     result = {}
     for task in benchmark.tasks:
-        test = DeviceBatches(TrainingData(task.x_test, task.y_test), benchmark.mean, benchmark.std, device)
+        test = test_batches(task, benchmark, device)
         views = [t.id for t in benchmark.tasks] if conditioned else [task.id]
         values = [
             distance(

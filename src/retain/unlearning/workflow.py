@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from rich.console import Console
 
-from retain.algorithms.base import Algorithm, TrainingData
+from retain.algorithms.base import Algorithm
 from retain.config import Config, config_from_dict, config_to_dict
 from retain.errors import ConfigError
 from retain.metrics import summarise
@@ -21,7 +21,7 @@ from retain.runs.model_file import save_model
 from retain.runs.report import matrix_table, plot_accuracy_matrix, unlearning_table
 from retain.runs.store import RunFolder
 from retain.scenarios import Benchmark
-from retain.training import DeviceBatches
+from retain.training.data import test_batches
 from retain.training.evaluate import accuracy
 from retain.unlearning.evaluate import (
     distance_fn,
@@ -77,7 +77,7 @@ def evaluate_unlearning(
         test_bs = cfg.train.eval_batch_size
         for u in unlearned:
             task = benchmark.task(u)
-            test = DeviceBatches(TrainingData(task.x_test, task.y_test), benchmark.mean, benchmark.std, device)
+            test = test_batches(task, benchmark, device)
             retrain_acc[u] = accuracy(retrain.algorithm, test, last, last, test_bs)
     dd = distribution_distances(
         algorithm, retrain.algorithm, benchmark, retrain_ids, distance_fn(cfg.unlearning.distance), device,
@@ -125,7 +125,7 @@ def unlearn_run(
     algorithm.unlearn(list(tasks))  # type: ignore[attr-defined]
     device = next(algorithm.model.parameters()).device
     row = [
-        accuracy(algorithm, DeviceBatches(TrainingData(t.x_test, t.y_test), benchmark.mean, benchmark.std, device), t.id, last, cfg.train.eval_batch_size)
+        accuracy(algorithm, test_batches(t, benchmark, device), t.id, last, cfg.train.eval_batch_size)
         for t in benchmark.tasks
     ]
     matrix = [list(r) for r in ref.summary["accuracy_matrix"][:-1]] + [row]

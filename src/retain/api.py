@@ -33,7 +33,7 @@ from retain.runs.store import RunFolder, default_run_name
 from retain.scenarios import Benchmark, build_benchmark
 from retain.scenarios.setting import make_heads
 from retain.training import resolve_device, run_sequence
-from retain.training.distributed import from_environment
+from retain.training.distributed import Distributed, process_group
 from retain.training.loop import LoopLogger, LoopSession, ResumePoint
 from retain.unlearning.requests import check_requests
 
@@ -137,7 +137,22 @@ def run(
         raise ConfigError("logging.tensorboard", True, "needs a run folder to write to (write=True)")
     if cfg.logging.tensorboard:
         require_tensorboard()  # fail before the run folder exists, not after
-    ranks, device = from_environment(resolve_device(cfg.train.device))
+    with process_group(resolve_device(cfg.train.device)) as (ranks, device):
+        return _run_on(cfg, resumed, ranks, device, out, write, console, progress, step_hook)
+
+
+def _run_on(
+    cfg: Config,
+    resumed: ResumedRun | None,
+    ranks: Distributed,
+    device: torch.device,
+    out: str | Path | None,
+    write: bool,
+    console: Console | None,
+    progress: bool,
+    step_hook: Callable[[int, int, int], None] | None,
+) -> RunResult:
+    """The body of `run` once the config, the device and this process's rank are known."""
     if ranks.rank > 0:  # under torchrun only rank 0 writes files and prints
         write, progress = False, False
     benchmark, algorithm = build(cfg)

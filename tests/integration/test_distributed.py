@@ -49,3 +49,67 @@ def test_a_rank_without_samples_joins_with_weight_zero():
     local, share = Distributed(1, 2).shard(batch)
     assert len(local.y) == 1 and share == 0.0
     assert Distributed().shard(batch) == (batch, 1.0)
+
+
+class _FakeGroup:
+    """Stands in for torch.distributed: records what a process does with the group."""
+
+    def __init__(self):
+        self.calls, self.up = [], False
+
+    def is_initialized(self):
+        return self.up
+
+    def init_process_group(self, backend):
+        self.calls.append(("init", backend))
+        self.up = True
+
+    def get_rank(self):
+        return 1
+
+    def get_world_size(self):
+        return 2
+
+    def barrier(self):
+        self.calls.append("barrier")
+
+    def destroy_process_group(self):
+        self.calls.append("destroy")
+        self.up = False
+
+
+def test_the_outermost_run_leaves_the_group_after_a_barrier_and_a_nested_one_keeps_it(monkeypatch):
+    from retain.training import distributed
+
+    fake = _FakeGroup()
+    monkeypatch.setattr(distributed, "dist", fake)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with distributed.process_group(torch.device("cpu")) as (ranks, device):
+        assert ranks == Distributed(1, 2) and device.type == "cpu"
+        with distributed.process_group(torch.device("cpu")):
+            pass
+        assert fake.calls == [("init", "gloo")]  # the nested run neither waits nor destroys
+    # a rank must not exit (tearing down gloo) while rank 0 still writes the run folder
+    assert fake.calls == [("init", "gloo"), "barrier", "destroy"]
+
+
+def test_a_failing_run_still_leaves_the_group(monkeypatch):
+    from retain.training import distributed
+
+    fake = _FakeGroup()
+    monkeypatch.setattr(distributed, "dist", fake)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with pytest.raises(RuntimeError), distributed.process_group(torch.device("cpu")):
+        raise RuntimeError("boom")
+    assert fake.calls == [("init", "gloo"), "destroy"]
+
+
+def test_one_process_joins_no_group(monkeypatch):
+    from retain.training import distributed
+
+    fake = _FakeGroup()
+    monkeypatch.setattr(distributed, "dist", fake)
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    with distributed.process_group(torch.device("cpu")) as (ranks, _):
+        assert not ranks.active
+    assert fake.calls == []

@@ -9,8 +9,9 @@ Evaluation is sharded the same way and the correct counts are all-reduced. Only 
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -68,18 +69,31 @@ def _take(batch: Batch, part: slice) -> Batch:
     return replace(batch, x=batch.x[part], y=batch.y[part], task_ids=pick(batch.task_ids), index=pick(batch.index))
 
 
-def from_environment(device: torch.device) -> tuple[Distributed, torch.device]:
-    """Join the process group when launched by torchrun (WORLD_SIZE > 1); returns the context and the
-    device of this rank (`cuda:LOCAL_RANK` on GPUs)."""
+@contextlib.contextmanager
+def process_group(device: torch.device) -> Iterator[tuple[Distributed, torch.device]]:
+    """Join the process group when launched by torchrun (WORLD_SIZE > 1) and leave it afterwards; yields
+    the context and the device of this rank (`cuda:LOCAL_RANK` on GPUs).
+
+    Only the call that created the group destroys it (a run nested in another, e.g. an unlearning
+    reference, shares it). On a normal exit the ranks meet at a barrier first: a rank that left while
+    rank 0 was still writing the run folder would tear down the gloo threads under it (SIGABRT)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
-        return Distributed(), device
+        yield Distributed(), device
+        return
     if device.type == "cuda":
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
         torch.cuda.set_device(device)
-    if not dist.is_initialized():
+    owner = not dist.is_initialized()
+    if owner:
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    return Distributed(dist.get_rank(), dist.get_world_size()), device
+    try:
+        yield Distributed(dist.get_rank(), dist.get_world_size()), device
+        if owner:
+            dist.barrier()
+    finally:
+        if owner:
+            dist.destroy_process_group()
 
 
 class _Step(nn.Module):

@@ -174,6 +174,9 @@ class TrainConfig:
     in float32); `channels_last` stores convolution weights and image batches channels-last (faster
     convolutions on recent GPUs; no effect on MLPs). `compile` compiles the backbone in place with
     `torch.compile` (`compile_backend`, default inductor): teachers copied from it run compiled too.
+    `sync_batchnorm`: under torchrun on CUDA, `auto` turns the backbone's BatchNorm layers into
+    SyncBatchNorm (statistics over the global batch, as in one process); on CPU ranks PyTorch has no
+    SyncBatchNorm, so `auto` keeps per-rank statistics with a warning and `true` is refused.
     """
 
     epochs: int = 5
@@ -189,6 +192,7 @@ class TrainConfig:
     channels_last: bool = False
     compile: bool = False
     compile_backend: str = "inductor"
+    sync_batchnorm: bool | Literal["auto"] = "auto"
 
     def __post_init__(self) -> None:
         if self.compile:

@@ -113,3 +113,55 @@ def test_one_process_joins_no_group(monkeypatch):
     with distributed.process_group(torch.device("cpu")) as (ranks, _):
         assert not ranks.active
     assert fake.calls == []
+
+
+def _with_batchnorm():
+    from retain.models import ContinualModel, HeadDIL
+
+    backbone = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.BatchNorm2d(4), torch.nn.Flatten())
+    backbone.output_dim = 4 * 4 * 4
+    return ContinualModel(backbone, HeadDIL(backbone.output_dim))
+
+
+def test_batchnorm_is_synchronised_across_cuda_ranks_with_unchanged_names():
+    from retain.training.distributed import synchronise_batchnorm
+
+    model = _with_batchnorm()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    # conversion itself needs no GPU; only SyncBatchNorm's forward under DDP does
+    assert synchronise_batchnorm(model, Distributed(0, 2), torch.device("cuda"), "auto")
+    assert isinstance(model.backbone[1], torch.nn.SyncBatchNorm)
+    after = model.state_dict()
+    assert after.keys() == before.keys()
+    for key, value in before.items():
+        assert torch.equal(after[key], value)
+
+
+def test_batchnorm_stays_per_rank_on_cpu_with_a_warning_and_true_is_refused():
+    from retain.errors import ConfigError
+    from retain.training.distributed import synchronise_batchnorm
+
+    model = _with_batchnorm()
+    with pytest.warns(UserWarning, match="per rank"):
+        assert not synchronise_batchnorm(model, Distributed(1, 2), torch.device("cpu"), "auto")
+    assert type(model.backbone[1]) is torch.nn.BatchNorm2d
+    with pytest.raises(ConfigError, match="sync_batchnorm"):
+        synchronise_batchnorm(model, Distributed(1, 2), torch.device("cpu"), True)
+
+
+@pytest.mark.parametrize("context,mode", [(Distributed(), True), (Distributed(0, 2), False)])
+def test_batchnorm_is_left_alone_in_one_process_or_when_switched_off(context, mode):
+    from retain.training.distributed import synchronise_batchnorm
+
+    model = _with_batchnorm()
+    assert not synchronise_batchnorm(model, context, torch.device("cuda"), mode)
+    assert type(model.backbone[1]) is torch.nn.BatchNorm2d
+
+
+def test_sync_batchnorm_is_validated_in_the_config():
+    from retain.config import config_from_dict
+    from retain.errors import ConfigError
+
+    assert config_from_dict({"train": {"sync_batchnorm": False}}).train.sync_batchnorm is False
+    with pytest.raises(ConfigError, match="sync_batchnorm"):
+        config_from_dict({"train": {"sync_batchnorm": "sometimes"}})

@@ -35,3 +35,40 @@ def test_minimal_loop_learns(mode):
     tasks = [(source.x_train, source.y_train, source.x_test, source.y_test)] * 2
     seconds, final = minimal_lwf(tasks, mode, epochs=3, batch_size=16, hidden=(16,), mean=0.3, std=0.3)
     assert seconds > 0 and final > 0.8
+
+
+def test_synthetic_sources_have_the_real_shapes():
+    from retain.bench.speed import synthetic_source
+
+    fmnist = synthetic_source("synthetic_fmnist", 50, seed=0)
+    assert fmnist.x_train.shape == (50, 1, 28, 28) and fmnist.x_train.dtype.is_floating_point is False
+    assert int(fmnist.y_train.max()) < 10 and fmnist.num_classes == 10
+    cifar = synthetic_source("synthetic_cifar100", 50, seed=0)
+    assert cifar.x_train.shape == (50, 3, 32, 32) and cifar.num_classes == 100
+
+
+def test_measure_keeps_the_fastest_repeat_and_every_time(monkeypatch):
+    from retain.bench import speed
+
+    times = iter([0.5, 0.3, 0.4])
+    monkeypatch.setattr(speed, "_measure_once", lambda case, args: {
+        "seconds_per_epoch": next(times), "peak_memory_mib": 10.0, "final_average_accuracy": 0.7})
+    row = speed.measure("finetuning", {"tasks": 2}, repeats=3)
+    assert row["seconds_per_epoch"] == 0.3 and row["repeat_seconds_per_epoch"] == [0.5, 0.3, 0.4]
+    assert row["case"] == "finetuning" and row["tasks"] == 2
+
+
+def test_a_case_that_dies_is_reported_not_awaited_forever():
+    from retain.bench.speed import _measure_once
+
+    args = {"threads": 1, "benchmark": "no_such_benchmark", "tasks": 2, "samples": 10, "seed": 0}
+    with pytest.raises(RuntimeError, match="died"):
+        _measure_once("finetuning", args)
+
+
+def test_repeats_must_be_positive():
+    from retain.bench.speed import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--repeats", "0"])
+    assert exit_info.value.code == 2

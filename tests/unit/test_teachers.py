@@ -126,3 +126,20 @@ def test_cache_teacher_config_values():
         assert cfg.algorithm.params.cache_teacher == value
     with pytest.raises(ValueError, match="cache_teacher"):
         config_from_dict({"algorithm": {"name": "lwf", "cache_teacher": "sometimes"}})
+
+
+def test_stacked_backbones_carry_batchnorm_statistics():
+    """The CUDA default stacks ResNet-18 teachers: their BatchNorm running statistics must be used."""
+    from retain.models import ResNet18
+
+    torch.manual_seed(0)
+    nets = [ResNet18((3, 32, 32)).eval() for _ in range(2)]
+    for net in nets:
+        for module in net.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.running_mean.uniform_(-0.5, 0.5)
+                module.running_var.uniform_(0.5, 2.0)
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        expected = torch.stack([n(x) for n in nets])
+    torch.testing.assert_close(StackedBackbones(nets)(x), expected, rtol=1e-4, atol=1e-5)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
@@ -94,6 +95,32 @@ def process_group(device: torch.device) -> Iterator[tuple[Distributed, torch.dev
     finally:
         if owner:
             dist.destroy_process_group()
+
+
+def synchronise_batchnorm(model: nn.Module, context: Distributed, device: torch.device, mode: bool | str) -> bool:
+    """Make the backbone's BatchNorm layers compute their batch statistics over the whole global batch
+    (`torch.nn.SyncBatchNorm`) when training data-parallel; returns whether it did.
+
+    With plain BatchNorm each rank normalises by the statistics of its own shard, so a run on W ranks
+    is not the run on one process with the same global batch. PyTorch implements SyncBatchNorm for
+    CUDA only: on CPU ranks (gloo) `mode="auto"` keeps per-rank statistics with a warning and
+    `mode=True` is refused. Parameter and buffer names are unchanged, so checkpoints, snapshots and
+    `model.pt` read the same either way."""
+    has_batchnorm = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+    if mode is False or not context.active or not has_batchnorm:
+        return False
+    if device.type != "cuda":
+        if mode is True:
+            from retain.errors import ConfigError
+
+            raise ConfigError("train.sync_batchnorm", True, "auto or false on CPU ranks: PyTorch's SyncBatchNorm needs CUDA")
+        warnings.warn(
+            f"rank {context.rank}: BatchNorm statistics are computed per rank on CPU (SyncBatchNorm needs CUDA); "
+            "the run will differ from one process with the same global batch", stacklevel=2)
+        return False
+    backbone = model.get_submodule("backbone")
+    model.backbone = nn.SyncBatchNorm.convert_sync_batchnorm(backbone)
+    return True
 
 
 class _Step(nn.Module):

@@ -22,7 +22,7 @@ from retain.algorithms.base import Algorithm, TrainingData
 from retain.errors import NumericalError
 from retain.scenarios.task import Benchmark, Task
 from retain.training.data import DeviceBatches, LoaderBatches
-from retain.training.distributed import Distributed, step_function
+from retain.training.distributed import Distributed, step_function, synchronise_batchnorm
 from retain.training.evaluate import accuracy
 from retain.training.optim import make_optimizer
 from retain.training.placement import DataPath, choose_data_path
@@ -293,6 +293,7 @@ def run_sequence(
     logger = logger or LoopLogger()
     session = session or LoopSession()
     model = algorithm.model.to(device)
+    synchronise_batchnorm(model, dist or Distributed(), device, cfg.sync_batchnorm)
     if cfg.compile:  # in place: parameter names, checkpoints and snapshots stay as they are
         model.backbone.compile(backend=cfg.compile_backend)
     path = choose_data_path(benchmark, cfg.data_path, device)

@@ -143,3 +143,19 @@ def test_stacked_backbones_carry_batchnorm_statistics():
     with torch.no_grad():
         expected = torch.stack([n(x) for n in nets])
     torch.testing.assert_close(StackedBackbones(nets)(x), expected, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("distance,terms", [("cross_entropy", 1), ("kl", 3), ("mse", 3)])
+def test_dil_cache_holds_the_merged_targets_and_matches_live_teachers(distance, terms):
+    """Three DIL teachers distil the shared head: cross-entropy caches one summed probability tensor,
+    the other distances one target per teacher; either way the cached loss is the live one."""
+    algo, bench, task = lwf_with_teachers("dil", batch_teachers=False, distance=distance)
+    data = data_of(bench, task)
+    batch = next(data.shuffled(8, torch.Generator().manual_seed(0)))
+    live = algo.training_step(batch, task)["distillation_reg"]
+    algo.on_training_data(data)
+    [(head, targets)] = algo._cache.values()
+    assert len(targets) == terms and all(t.shape == (len(task.y_train), task.num_classes) for t in targets)
+    if distance == "cross_entropy":  # the summed probabilities of three teachers
+        torch.testing.assert_close(targets[0].sum(dim=1), torch.full((len(task.y_train),), 3.0))
+    torch.testing.assert_close(algo.training_step(batch, task)["distillation_reg"], live)

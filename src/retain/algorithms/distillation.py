@@ -45,26 +45,41 @@ class DistillationReg:
         self.temperature = temperature
         self.distance = distance
 
-    def __call__(self, student_logits: torch.Tensor, teacher_logits: torch.Tensor) -> torch.Tensor:
+    def target(self, teacher_logits: torch.Tensor) -> torch.Tensor:
+        """What the distance needs of a teacher's logits, computed once (and cacheable for a task):
+        `cross_entropy` the softened probabilities p_teacher (eq. 3), `kl` their logarithm, `mse` the
+        logits themselves."""
+        if self.distance == "mse":
+            return teacher_logits
+        if self.distance == "kl":
+            return F.log_softmax(teacher_logits / self.temperature, dim=-1)
+        return soften(teacher_logits, self.temperature)
+
+    def merge(self, targets: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+        """The targets of several teachers of the *same* student logits, as few terms as the distance allows.
+
+        `cross_entropy` is linear in the teacher's probabilities, Σ_p D(s, p_p) = D(s, Σ_p p_p), so they
+        become one summed target (one student softmax and one backward instead of one per teacher; the same
+        value up to floating-point order); the other distances keep one term per teacher."""
+        if self.distance == "cross_entropy" and len(targets) > 1:
+            return [torch.stack(list(targets)).sum(dim=0)]
+        return list(targets)
+
+    def loss(self, student_logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """λ_o · distance(student logits, a prepared `target`) — see `target`."""
         t = self.temperature
         if self.distance == "mse":
-            return self.factor * F.mse_loss(student_logits, teacher_logits)
+            return self.factor * F.mse_loss(student_logits, target)
         if self.distance == "kl":
             log_p_s = F.log_softmax(student_logits / t, dim=-1)
-            log_p_t = F.log_softmax(teacher_logits / t, dim=-1)
-            return self.factor * t * t * F.kl_div(log_p_s, log_p_t, log_target=True, reduction="batchmean")
-        p_t = soften(teacher_logits, t)  # (B, K)
-        p_s = soften(student_logits, t) + STUDENT_EPSILON
-        return self.factor * (-(p_t * p_s.log()).sum(dim=-1)).mean()
+            return self.factor * t * t * F.kl_div(log_p_s, target, log_target=True, reduction="batchmean")
+        p_s = soften(student_logits, t) + STUDENT_EPSILON  # (B, K)
+        return self.factor * (-(target * p_s.log()).sum(dim=-1)).mean()
+
+    def __call__(self, student_logits: torch.Tensor, teacher_logits: torch.Tensor) -> torch.Tensor:
+        return self.loss(student_logits, self.target(teacher_logits))
 
     def total(self, student_logits: torch.Tensor, teachers_logits: Sequence[torch.Tensor]) -> torch.Tensor:
-        """Σ_p D(student, teacher_p) for several teachers of the *same* student logits.
-
-        For `cross_entropy` the sum is linear in the teachers' probabilities, so it is computed as one term
-        with Σ_p p_teacher_p (the same value up to floating-point order, with one student softmax and one
-        backward instead of one per teacher); the other distances sum their terms."""
-        if self.distance != "cross_entropy" or len(teachers_logits) == 1:
-            return sum((self(student_logits, t) for t in teachers_logits), student_logits.new_zeros(()))
-        p_t = torch.stack([soften(t, self.temperature) for t in teachers_logits]).sum(dim=0)  # (B, K)
-        p_s = soften(student_logits, self.temperature) + STUDENT_EPSILON
-        return self.factor * (-(p_t * p_s.log()).sum(dim=-1)).mean()
+        """Σ_p D(student, teacher_p) for several teachers of the *same* student logits (see `merge`)."""
+        terms = self.merge([self.target(t) for t in teachers_logits])
+        return sum((self.loss(student_logits, q) for q in terms), student_logits.new_zeros(()))

@@ -76,8 +76,9 @@ class LwF(Algorithm):
     - loss form: eq. 3 cross-entropy with 1e-5 added to the student's probabilities (the reference),
       or Hinton's T²-scaled KL, or logit MSE.
     - the student's backbone runs once per batch unless the backbone is task-conditioned.
-    - teachers: `per_task` backbones are stacked and run in one vmapped call; their outputs are
-      cached once per task when the inputs carry no random augmentation (`cache_teacher`).
+    - teachers: `per_task` backbones are stacked and run in one vmapped call (CUDA); their
+      distillation targets (softened probabilities, summed over the teachers of one student's logits)
+      are cached once per task when the inputs carry no random augmentation (`cache_teacher`).
     """
 
     Params = LwFParams
@@ -88,16 +89,23 @@ class LwF(Algorithm):
         self.distill = DistillationReg(p.distillation_reg_factor, p.distillation_reg_temperature, p.distance)
         self.teachers: dict[int, ContinualModel] = {}  # task id after which the snapshot was taken
         self._stack: StackedBackbones | None = None
-        self._cache: list[tuple[int, torch.Tensor]] | None = None
+        self._cache: dict[int, tuple[int, list[torch.Tensor]]] | None = None  # see teacher_targets
 
     def on_training_data(self, data: DeviceBatches) -> None:
-        """Record every teacher output for the task's training data once, when caching applies."""
+        """Record every distillation target for the task's training data once, when caching applies.
+
+        What is cached is what the loss consumes: the teachers' softened probabilities (`cross_entropy`;
+        summed over the teachers of one student's logits), so a cached step does no teacher softmax and,
+        in DIL, holds one (N, K) tensor whatever the number of teachers."""
         self._cache = None
         mode = self.params.cache_teacher
         if not self.teachers or mode is False or (mode == "auto" and data.augmented):
             return
-        chunks = [self.teacher_logits(batch.x) for batch in data.in_order(CACHE_BATCH)]
-        self._cache = [(p, torch.cat([chunk[i][1] for chunk in chunks])) for i, (p, _) in enumerate(chunks[0])]
+        chunks = [self.teacher_targets(batch.x) for batch in data.in_order(CACHE_BATCH)]
+        self._cache = {
+            key: (p, [torch.cat([chunk[key][1][i] for chunk in chunks]) for i in range(len(targets))])
+            for key, (p, targets) in chunks[0].items()
+        }
 
     def on_task_end(self, task: "Task") -> None:
         """Store the teacher for later tasks: a frozen snapshot of the model after `task`."""
@@ -139,6 +147,17 @@ class LwF(Algorithm):
                 out.append((p, teacher.heads(features, p)))
         return out
 
+    @torch.no_grad()
+    def teacher_targets(self, x: torch.Tensor) -> dict[int, tuple[int, list[torch.Tensor]]]:
+        """The teachers' prepared targets for inputs `x`, grouped by the student logits they distil:
+        student key → (a head id that yields those student logits, merged targets) (`DistillationReg`)."""
+        conditioned = self.model.task_conditioned
+        groups: dict[int, tuple[int, list[torch.Tensor]]] = {}
+        for p, logits in self.teacher_logits(x):
+            key = p if conditioned else self.model.heads.student_key(p)
+            groups.setdefault(key, (p, []))[1].append(self.distill.target(logits))
+        return {key: (p, self.distill.merge(targets)) for key, (p, targets) in groups.items()}
+
     def state_dict(self) -> dict[str, Any]:
         """The teachers, as plain weights keyed by the task after which each was taken."""
         return {"teachers": {p: snapshot_state(snap) for p, snap in self.teachers.items()}}
@@ -161,18 +180,14 @@ class LwF(Algorithm):
         loss_cls = F.cross_entropy(logits, batch.y)
         reg = logits.new_zeros(())
         if self._cache is not None and batch.index is not None:
-            targets = [(p, cached[batch.index]) for p, cached in self._cache]
+            groups = {key: (p, [q[batch.index] for q in targets]) for key, (p, targets) in self._cache.items()}
         else:
-            targets = self.teacher_logits(x)
-        groups: dict[int, tuple[torch.Tensor, list[torch.Tensor]]] = {}  # student key → (logits, teachers)
-        for p, teacher_logits in targets:
-            key = p if conditioned else model.heads.student_key(p)
-            if key not in groups:
-                student_features = model.features(x, p) if conditioned else features
-                groups[key] = (model.heads.old_logits(student_features, p, self.params.train_old_heads), [])
-            groups[key][1].append(teacher_logits)
-        for student_logits, teachers_logits in groups.values():
-            reg = reg + self.distill.total(student_logits, teachers_logits)
+            groups = self.teacher_targets(x)
+        for p, targets in groups.values():
+            student_features = model.features(x, p) if conditioned else features
+            student_logits = model.heads.old_logits(student_features, p, self.params.train_old_heads)
+            for target in targets:
+                reg = reg + self.distill.loss(student_logits, target)
         preds = logits.detach().argmax(dim=1)
         return {
             "loss": loss_cls + reg,

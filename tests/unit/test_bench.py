@@ -22,11 +22,13 @@ def test_floor_units(case, tasks, epochs, units):
 def test_table_reports_ratios_to_the_minimal_finetuning_loop():
     rows = [
         {"case": "floor finetuning", "tasks": 5, "seconds_per_epoch": 2.0, "peak_memory_mib": 100, "final_average_accuracy": 0.5},
-        {"case": "lwf per_task", "tasks": 5, "seconds_per_epoch": 5.0, "peak_memory_mib": 120, "final_average_accuracy": 0.6},
+        {"case": "lwf per_task", "tasks": 5, "seconds_per_epoch": 5.0, "peak_memory_mib": 120, "final_average_accuracy": 0.6,
+         "teachers_mib": 4.0, "cache_mib": 0.0},
     ]
     text = table(rows, epochs=2)
     # 5.0 / 2.0 = 2.50 against a floor of (5 + 2) / 3 = 2.33 → 1.07
-    assert "| 5 | lwf per_task | 5.000 | 2.50 | 2.33 | 1.07 | 120 | 0.6000 |" in text
+    assert "| 5 | lwf per_task | 5.000 | 2.50 | 2.33 | 1.07 | 120 | 4.00 | 0.00 | 0.6000 |" in text
+    assert "| 5 | floor finetuning | 2.000 | 1.00 | 1.00 | 1.00 | 100 | – | – | 0.5000 |" in text
 
 
 @pytest.mark.parametrize("mode", ["none", "previous", "per_task"])
@@ -72,3 +74,22 @@ def test_repeats_must_be_positive():
     with pytest.raises(SystemExit) as exit_info:
         main(["--repeats", "0"])
     assert exit_info.value.code == 2
+
+
+def test_state_peak_is_sampled_when_the_task_data_is_ready():
+    from retain.bench.speed import _record_state_peak
+
+    class Fake:
+        sizes = iter([{"teachers": 5, "cache": 7}, {"teachers": 9, "cache": 3}])
+
+        def on_training_data(self, data):
+            self.current = next(self.sizes)
+
+        def memory_bytes(self):
+            return self.current
+
+    algo = Fake()
+    peak = _record_state_peak(algo)
+    algo.on_training_data(None)
+    algo.on_training_data(None)
+    assert peak == {"teachers": 9, "cache": 7}

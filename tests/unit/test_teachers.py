@@ -159,3 +159,19 @@ def test_dil_cache_holds_the_merged_targets_and_matches_live_teachers(distance, 
     if distance == "cross_entropy":  # the summed probabilities of three teachers
         torch.testing.assert_close(targets[0].sum(dim=1), torch.full((len(task.y_train),), 3.0))
     torch.testing.assert_close(algo.training_step(batch, task)["distillation_reg"], live)
+
+
+def model_bytes(model):
+    return sum(t.numel() * t.element_size() for t in (*model.parameters(), *model.buffers()))
+
+
+@pytest.mark.parametrize("teacher,copies", [("per_task", 3), ("previous", 1)])
+@pytest.mark.parametrize("batch_teachers", [False, True])
+def test_teachers_hold_one_model_copy_each_and_nothing_more(teacher, copies, batch_teachers):
+    """Memory target: `previous` keeps one copy whatever T; `per_task` one per finished task (stacking
+    re-points the snapshots at the stack, so it adds no second copy)."""
+    algo, bench, task = lwf_with_teachers("dil", teacher=teacher, batch_teachers=batch_teachers)
+    one_copy = model_bytes(algo.teachers[max(algo.teachers)])
+    assert algo.memory_bytes() == {"teachers": copies * one_copy, "cache": 0}
+    algo.on_training_data(data_of(bench, task))  # DIL, cross-entropy: one (N, K) float tensor
+    assert algo.memory_bytes()["cache"] == len(task.y_train) * task.num_classes * 4

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import torch
 import torch.nn.functional as F
 
-from retain.algorithms.base import Algorithm, Batch, frozen_copy, snapshot_from_state, snapshot_state
+from retain.algorithms.base import Algorithm, Batch, frozen_copy, snapshot_from_state, snapshot_state, storage_bytes
 from retain.algorithms.distillation import DistillationReg
 from retain.algorithms.teachers import StackedBackbones
 from retain.errors import ConfigError
@@ -157,6 +157,13 @@ class LwF(Algorithm):
             key = p if conditioned else self.model.heads.student_key(p)
             groups.setdefault(key, (p, []))[1].append(self.distill.target(logits))
         return {key: (p, self.distill.merge(targets)) for key, (p, targets) in groups.items()}
+
+    def memory_bytes(self) -> dict[str, int]:
+        """Bytes held besides the trained model: the teacher snapshots (`per_task`: one model copy per
+        finished task, stored once even when stacked; `previous`: one copy) and the target cache."""
+        teachers = [t for snap in self.teachers.values() for t in (*snap.parameters(), *snap.buffers())]
+        cached = [] if self._cache is None else [q for _, targets in self._cache.values() for q in targets]
+        return {"teachers": storage_bytes(teachers), "cache": storage_bytes(cached)}
 
     def state_dict(self) -> dict[str, Any]:
         """The teachers, as plain weights keyed by the task after which each was taken."""

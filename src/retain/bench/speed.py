@@ -117,11 +117,28 @@ def _run_case(case: str, args: dict[str, Any], queue: Any) -> None:
             "algorithm": CASES[case], "train": {"epochs": args["epochs"], "batch_size": args["batch_size"], "device": args["device"]},
         })
         algorithm = build_algorithm(cfg, bench.input_shape)
+        state = _record_state_peak(algorithm)
         generator = torch.Generator().manual_seed(cfg.seed)
         result = run_sequence(algorithm, bench, cfg.train, generator, resolve_device(args["device"]))
         seconds = result.train_seconds_per_task[-1] / args["epochs"]
         final = final_average_accuracy(result.accuracy_matrix)
-    queue.put({"seconds_per_epoch": seconds, "peak_memory_mib": _peak_memory(args["device"]), "final_average_accuracy": final})
+    queue.put({"seconds_per_epoch": seconds, "peak_memory_mib": _peak_memory(args["device"]),
+               "final_average_accuracy": final, **{f"{k}_mib": v / 2**20 for k, v in state.items()}})
+
+
+def _record_state_peak(algorithm: Any) -> dict[str, int]:
+    """The largest `memory_bytes()` of the algorithm, sampled when a task's data (and cache) is ready:
+    the point of the task where its teachers and cache are all held."""
+    peak: dict[str, int] = {}
+    original = algorithm.on_training_data
+
+    def on_training_data(data: Any) -> None:
+        original(data)
+        for kind, size in algorithm.memory_bytes().items():
+            peak[kind] = max(peak.get(kind, 0), size)
+
+    algorithm.on_training_data = on_training_data
+    return peak
 
 
 def measure(case: str, args: dict[str, Any], repeats: int = 1) -> dict[str, Any]:
@@ -156,8 +173,9 @@ def _measure_once(case: str, args: dict[str, Any]) -> dict[str, Any]:
 def table(rows: list[dict[str, Any]], epochs: int) -> str:
     """The Markdown table: every time as a ratio to the minimal Finetuning loop at the same T."""
     lines = [
-        "| T | case | s/epoch (last task) | ratio to minimal finetuning | floor ratio | ratio / floor | peak MiB | final AA |",
-        "|---|---|---|---|---|---|---|---|",
+        "| T | case | s/epoch (last task) | ratio to minimal finetuning | floor ratio | ratio / floor | peak MiB "
+        "| teachers MiB | cache MiB | final AA |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         base = next((r for r in rows if r["tasks"] == row["tasks"] and r["case"] == "floor finetuning"), None)
@@ -166,9 +184,15 @@ def table(rows: list[dict[str, Any]], epochs: int) -> str:
         shown = ("–", "–") if ratio is None else (f"{ratio:.2f}", f"{ratio / floor:.2f}")
         lines.append(
             f"| {row['tasks']} | {row['case']} | {row['seconds_per_epoch']:.3f} | {shown[0]} | {floor:.2f} | "
-            f"{shown[1]} | {row['peak_memory_mib']:.0f} | {row['final_average_accuracy']:.4f} |"
+            f"{shown[1]} | {row['peak_memory_mib']:.0f} | {_mib(row, 'teachers')} | {_mib(row, 'cache')} | "
+            f"{row['final_average_accuracy']:.4f} |"
         )
     return "\n".join(lines)
+
+
+def _mib(row: dict[str, Any], kind: str) -> str:
+    value = row.get(f"{kind}_mib")
+    return "–" if value is None else f"{value:.2f}"
 
 
 def main(argv: list[str] | None = None) -> int:

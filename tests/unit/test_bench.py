@@ -93,3 +93,15 @@ def test_state_peak_is_sampled_when_the_task_data_is_ready():
     algo.on_training_data(None)
     algo.on_training_data(None)
     assert peak == {"teachers": 9, "cache": 7}
+
+
+@pytest.mark.parametrize("case", ["floor lwf per_task", "lwf per_task cached"])
+def test_a_case_runs_end_to_end_on_synthetic_data(case):
+    from retain.bench.speed import measure
+
+    args = {"threads": 1, "benchmark": "synthetic_fmnist", "backbone": "mlp", "tasks": 2, "samples": 64,
+            "epochs": 1, "batch_size": 32, "device": "cpu", "seed": 0}
+    row = measure(case, args)
+    assert row["seconds_per_epoch"] > 0 and 0 <= row["final_average_accuracy"] <= 1 and row["peak_memory_mib"] > 0
+    if case.startswith("lwf"):  # one teacher after task 1, and its cached targets of 64 samples × 10 classes
+        assert row["teachers_mib"] > 0 and row["cache_mib"] == pytest.approx(64 * 10 * 4 / 2**20)

@@ -95,6 +95,7 @@ def _run_case(case: str, args: dict[str, Any], queue: Any) -> None:
 
     torch.set_num_threads(args["threads"])
     bench = _benchmark(args["benchmark"], args["tasks"], args["samples"], args["seed"])
+    state: dict[str, int] = {}  # what the algorithm holds besides the model (not known for the floor loop)
     if case in FLOORS:
         from retain.bench.floor import minimal_lwf
         from retain.config import BackboneConfig

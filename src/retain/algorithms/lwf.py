@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+import functools
 import math
+import operator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -185,16 +187,20 @@ class LwF(Algorithm):
         features = model.features(x, task.id)  # (B, D), computed once for plain backbones
         logits = model.heads(features, task.id)
         loss_cls = F.cross_entropy(logits, batch.y)
-        reg = logits.new_zeros(())
         if self._cache is not None and batch.index is not None:
             groups = {key: (p, [q[batch.index] for q in targets]) for key, (p, targets) in self._cache.items()}
         else:
             groups = self.teacher_targets(x)
+        terms = []
         for p, targets in groups.values():
-            student_features = model.features(x, p) if conditioned else features
-            student_logits = model.heads.old_logits(student_features, p, self.params.train_old_heads)
-            for target in targets:
-                reg = reg + self.distill.loss(student_logits, target)
+            if conditioned:
+                student_logits = model.heads.old_logits(model.features(x, p), p, self.params.train_old_heads)
+            elif model.heads.old_logits_are_current(p, task.id):
+                student_logits = logits  # DIL: the shared head's output, already computed
+            else:
+                student_logits = model.heads.old_logits(features, p, self.params.train_old_heads)
+            terms += [self.distill.loss(student_logits, target) for target in targets]
+        reg = functools.reduce(operator.add, terms) if terms else logits.new_zeros(())
         preds = logits.detach().argmax(dim=1)
         return {
             "loss": loss_cls + reg,

@@ -54,6 +54,11 @@ class Heads(nn.Module):
         """Head ids whose student logits `old_logits` are identical share a key (computed once per batch)."""
         return head_id
 
+    def old_logits_are_current(self, head_id: int, task_id: int) -> bool:
+        """Whether `old_logits(f, head_id, ·)` is `forward(f, task_id)`: the distillation term can then
+        reuse the current task's logits instead of running the head again."""
+        return False
+
 
 class HeadsTIL(Heads):
     """Task-incremental: one linear head per task; task `head_id` (1-based) uses its own head."""
@@ -90,6 +95,9 @@ class HeadDIL(Heads):
 
     def student_key(self, head_id: int) -> int:
         return 0  # one shared head: the same student logits for every teacher
+
+    def old_logits_are_current(self, head_id: int, task_id: int) -> bool:
+        return True  # one shared head, never detached
 
 
 class HeadsCIL(Heads):

@@ -105,3 +105,25 @@ def test_a_case_runs_end_to_end_on_synthetic_data(case):
     assert row["seconds_per_epoch"] > 0 and 0 <= row["final_average_accuracy"] <= 1 and row["peak_memory_mib"] > 0
     if case.startswith("lwf"):  # one teacher after task 1, and its cached targets of 64 samples × 10 classes
         assert row["teachers_mib"] > 0 and row["cache_mib"] == pytest.approx(64 * 10 * 4 / 2**20)
+
+
+def test_results_are_written_after_every_case(tmp_path, monkeypatch):
+    import json
+
+    from retain.bench import speed
+
+    seen = []
+
+    def fake_measure(case, args, repeats):
+        if seen:  # the first case's row must already be on disk when the second starts
+            assert json.loads(out.read_text())["rows"][0]["case"] == seen[0]
+        seen.append(case)
+        return {"case": case, "tasks": args["tasks"], "seconds_per_epoch": 1.0, "peak_memory_mib": 1.0,
+                "final_average_accuracy": 0.5}
+
+    out = tmp_path / "speed.json"
+    monkeypatch.setattr(speed, "measure", fake_measure)
+    assert speed.main(["--tasks", "2", "--cases", "floor finetuning,finetuning", "--out", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert report["complete"] and [r["case"] for r in report["rows"]] == ["floor finetuning", "finetuning"]
+    assert "| 2 | finetuning |" in out.with_suffix(".md").read_text()

@@ -217,19 +217,26 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--cases: unknown {unknown}; valid: {[*FLOORS, *CASES]}")
     if args.repeats < 1:
         parser.error(f"--repeats: {args.repeats} is not valid: must be at least 1")
-    rows = []
-    started = time.time()
-    for tasks in [int(t) for t in args.tasks.split(",")]:
-        for case in cases:
-            keys = ("benchmark", "backbone", "samples", "epochs", "batch_size", "device", "threads", "seed")
-            common = {k: getattr(args, k) for k in keys}
-            rows.append(measure(case, {**common, "tasks": tasks}, args.repeats))
-            print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
-    report = {"settings": {**vars(args), "out": str(args.out)}, "seconds": time.time() - started, "rows": rows}
     from retain.runs.store import atomic_write_text
 
-    atomic_write_text(args.out, json.dumps(report, indent=2) + "\n")
-    atomic_write_text(args.out.with_suffix(".md"), table(rows, args.epochs) + "\n")
+    rows: list[dict[str, Any]] = []
+    started = time.time()
+
+    def save(complete: bool) -> None:
+        """Both files after every case (atomically), so a run stopped at a time limit keeps its rows."""
+        report = {"settings": {**vars(args), "out": str(args.out)}, "seconds": time.time() - started,
+                  "complete": complete, "rows": rows}
+        atomic_write_text(args.out, json.dumps(report, indent=2) + "\n")
+        atomic_write_text(args.out.with_suffix(".md"), table(rows, args.epochs) + "\n")
+
+    keys = ("benchmark", "backbone", "samples", "epochs", "batch_size", "device", "threads", "seed")
+    common = {k: getattr(args, k) for k in keys}
+    for tasks in [int(t) for t in args.tasks.split(",")]:
+        for case in cases:
+            rows.append(measure(case, {**common, "tasks": tasks}, args.repeats))
+            print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
+            save(complete=False)
+    save(complete=True)
     print(table(rows, args.epochs))
     return 0
 

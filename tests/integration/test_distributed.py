@@ -17,10 +17,11 @@ ARGS = ["--set", "train.epochs=2", "--set", "backbone.hidden=[32]", "--set", "be
 
 
 def retain(prefix, *args, out):
-    env = {**os.environ, "PYTHONPATH": SRC, "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "PYTHONPATH": SRC, "OMP_NUM_THREADS": "1", "PYTHONFAULTHANDLER": "1"}
     proc = subprocess.run([*prefix, "-m", "retain", "run", *args, *ARGS, "--out", str(out)],
                           capture_output=True, text=True, env=env, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    # the ranks' own messages come first, torchrun's summary last: show both ends
+    assert proc.returncode == 0, proc.stderr[:3000] + "\n...\n" + proc.stderr[-1500:]
     return json.loads((out / "summary.json").read_text())
 
 
@@ -77,12 +78,17 @@ class _FakeGroup:
         self.calls.append("destroy")
         self.up = False
 
+    def install(self, monkeypatch, distributed):
+        monkeypatch.setattr(distributed, "dist", self)
+        # DDP wrappers live in reference cycles: they must be collected before the group is destroyed
+        monkeypatch.setattr(distributed.gc, "collect", lambda: self.calls.append("collect"))
+
 
 def test_the_outermost_run_leaves_the_group_after_a_barrier_and_a_nested_one_keeps_it(monkeypatch):
     from retain.training import distributed
 
     fake = _FakeGroup()
-    monkeypatch.setattr(distributed, "dist", fake)
+    fake.install(monkeypatch, distributed)
     monkeypatch.setenv("WORLD_SIZE", "2")
     with distributed.process_group(torch.device("cpu")) as (ranks, device):
         assert ranks == Distributed(1, 2) and device.type == "cpu"
@@ -90,25 +96,25 @@ def test_the_outermost_run_leaves_the_group_after_a_barrier_and_a_nested_one_kee
             pass
         assert fake.calls == [("init", "gloo")]  # the nested run neither waits nor destroys
     # a rank must not exit (tearing down gloo) while rank 0 still writes the run folder
-    assert fake.calls == [("init", "gloo"), "barrier", "destroy"]
+    assert fake.calls == [("init", "gloo"), "barrier", "collect", "destroy"]
 
 
 def test_a_failing_run_still_leaves_the_group(monkeypatch):
     from retain.training import distributed
 
     fake = _FakeGroup()
-    monkeypatch.setattr(distributed, "dist", fake)
+    fake.install(monkeypatch, distributed)
     monkeypatch.setenv("WORLD_SIZE", "2")
     with pytest.raises(RuntimeError), distributed.process_group(torch.device("cpu")):
         raise RuntimeError("boom")
-    assert fake.calls == [("init", "gloo"), "destroy"]
+    assert fake.calls == [("init", "gloo"), "collect", "destroy"]
 
 
 def test_one_process_joins_no_group(monkeypatch):
     from retain.training import distributed
 
     fake = _FakeGroup()
-    monkeypatch.setattr(distributed, "dist", fake)
+    fake.install(monkeypatch, distributed)
     monkeypatch.delenv("WORLD_SIZE", raising=False)
     with distributed.process_group(torch.device("cpu")) as (ranks, _):
         assert not ranks.active

@@ -10,6 +10,7 @@ Evaluation is sharded the same way and the correct counts are all-reduced. Only 
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import warnings
 from collections.abc import Callable, Iterator
@@ -77,7 +78,8 @@ def process_group(device: torch.device) -> Iterator[tuple[Distributed, torch.dev
 
     Only the call that created the group destroys it (a run nested in another, e.g. an unlearning
     reference, shares it). On a normal exit the ranks meet at a barrier first: a rank that left while
-    rank 0 was still writing the run folder would tear down the gloo threads under it (SIGABRT)."""
+    rank 0 was still writing the run folder would tear down the gloo threads under it (SIGABRT), and the
+    DDP wrappers are freed before the group (`release_wrappers`)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         yield Distributed(), device
@@ -94,7 +96,15 @@ def process_group(device: torch.device) -> Iterator[tuple[Distributed, torch.dev
             dist.barrier()
     finally:
         if owner:
+            release_wrappers()
             dist.destroy_process_group()
+
+
+def release_wrappers() -> None:
+    """Free the DDP wrappers of finished tasks now. Their reducers sit in reference cycles, so without a
+    collection they would keep their gradient buckets (memory) and the process group alive until the
+    interpreter shuts down, where gloo's threads then abort the process (SIGABRT at exit)."""
+    gc.collect()
 
 
 def synchronise_batchnorm(model: nn.Module, context: Distributed, device: torch.device, mode: bool | str) -> bool:

@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import torch
 
 from retain.algorithms.base import Algorithm, TrainingData
-from retain.errors import NumericalError
+from retain.errors import ConfigError, NumericalError
 from retain.scenarios.task import Benchmark, Task
 from retain.training.data import DeviceBatches, LoaderBatches
-from retain.training.distributed import Distributed, step_function, synchronise_batchnorm
+from retain.training.distributed import Distributed, release_wrappers, step_function, synchronise_batchnorm
 from retain.training.evaluate import accuracy
 from retain.training.optim import make_optimizer
 from retain.training.placement import DataPath, choose_data_path
@@ -120,7 +120,7 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("train.device = 'cuda' is not valid: no CUDA device is available (use 'auto' or 'cpu')")
+        raise ConfigError("train.device", name, "no CUDA device is available here: use 'auto' or 'cpu'")
     return torch.device(name)
 
 
@@ -321,6 +321,8 @@ def run_sequence(
         val = batches(TrainingData(task.x_val, task.y_val), False) if task.has_validation else None
         context = _TaskContext(session, result, start, dist or Distributed())
         result.best_epoch_per_task.append(train_task(algorithm, data, task, cfg, generator, logger, progress, context, val))
+        if context.dist.active:
+            release_wrappers()  # this task's DDP wrapper, before the next one is built
         algorithm.on_task_end(task)
         if device.type == "cuda":
             torch.cuda.synchronize(device)

@@ -144,7 +144,11 @@ class AlgorithmConfig:
         if not isinstance(name, str) or name not in ALGORITHMS:
             raise ConfigError("name", name, one_of(ALGORITHMS, name))
         rest = {k: v for k, v in data.items() if k != "name"}
-        return cls(name=name, params=from_mapping(ALGORITHMS[name].Params, rest))
+        params_cls = ALGORITHMS[name].Params
+        if rest and not dataclasses.fields(params_cls):
+            key, value = next(iter(rest.items()))
+            raise ConfigError(str(key), value, f"unknown key: {name!r} takes no hyperparameters")
+        return cls(name=name, params=from_mapping(params_cls, rest))
 
 
 @dataclass(frozen=True)

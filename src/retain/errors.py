@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import difflib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 
 class RetainError(Exception):
@@ -27,6 +28,16 @@ class ConfigError(RetainError, ValueError):
 
 class DataError(RetainError):
     """A data set could not be found or read; the message says where retain looked and how to get it."""
+
+
+@contextlib.contextmanager
+def obtain_hint(hint: str) -> Iterator[None]:
+    """Append how to get a good copy of the data to a `DataError` raised while reading files that exist
+    (a truncated or corrupt file: the reader knows the path, the caller knows where the data comes from)."""
+    try:
+        yield
+    except DataError as err:
+        raise DataError(f"{err}. {hint}") from None
 
 
 class CheckpointError(RetainError):

@@ -157,6 +157,34 @@ def test_corrupt_data_file(tmp_path, capsys, how):
     assert main(["run", *args, "--out", str(tmp_path / "run"), "--quiet"]) == 2
     line = one_error_line(capsys)
     assert str(root) in line and named in line
+    if how not in ("count_mismatch", "labels_as_images", "label_range"):  # a damaged file: say how to replace it
+        assert "fresh copy" in line and "benchmark.download=true" in line
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("cut", [0.5, 0.95])
+def test_truncated_npz_is_one_line(tmp_path, capsys, cut):
+    path = tmp_path / "data.npz"
+    x, y = np.zeros((20, 1, 4, 4), np.uint8), np.arange(20) % 2
+    np.savez(path, x_train=x, y_train=y, x_test=x, y_test=y)
+    raw = path.read_bytes()
+    path.write_bytes(raw[: int(len(raw) * cut)])
+    args = ["--set", "benchmark.name=custom", "--set", f"benchmark.path={path}", *TINY]
+    assert main(["run", *args, "--out", str(tmp_path / "run"), "--quiet"]) == 2
+    assert str(path) in one_error_line(capsys)
+    assert not (tmp_path / "run").exists()
+
+
+def test_hyperparameters_for_an_algorithm_without_any_are_named(tmp_path, capsys):
+    args = ["--set", "algorithm.name=finetuning", "--set", "algorithm.teacher=previous"]
+    assert main(["run", *args, "--out", str(tmp_path / "run"), "--quiet"]) == 2
+    assert "algorithm.teacher" in (line := one_error_line(capsys)) and "'finetuning' takes no hyperparameters" in line
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_cuda_without_a_gpu_is_one_line(tmp_path, capsys):
+    assert main(["run", "--set", "train.device=cuda", "--out", str(tmp_path / "run"), "--quiet"]) == 2
+    assert "train.device = 'cuda'" in one_error_line(capsys)
     assert not (tmp_path / "run").exists()
 
 

@@ -62,6 +62,16 @@ def test_rotations_are_fixed_per_task_and_the_first_task_is_upright():
     assert torch.equal(a[2].y_train, source.y_train)
 
 
+@pytest.mark.parametrize("scenario,offsets", [("til", [0, 0, 0]), ("dil", [0, 0, 0]), ("cil", [0, 2, 4])])
+def test_rotated_labels_per_scenario(scenario, offsets):
+    """TIL and DIL keep every task's labels 0..C-1; CIL gives each rotation new class ids (task t: C(t-1)..)."""
+    source = synthetic_source(num_classes=2, side=6)
+    tasks = rotate_images(source, scenario, 3)
+    for task, offset in zip(tasks, offsets):
+        assert torch.equal(task.y_train, source.y_train + offset) and torch.equal(task.y_test, source.y_test + offset)
+        assert task.num_classes == 2
+
+
 def test_validation_split_is_seeded_disjoint_and_complete():
     tasks = split_by_class(synthetic_source(num_classes=4, per_class=25), "til", 2, [0, 1, 2, 3])
     carved = carve_validation(tasks, 0.2, seed=3)

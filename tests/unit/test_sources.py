@@ -170,3 +170,59 @@ def test_idx_reader_rejects_an_image_count_mismatch(tmp_path):
     write_idx(tmp_path / "train-labels-idx1-ubyte.gz", np.arange(39) % 10)
     with pytest.raises(DataError, match="differ in count"):
         sources.mnist(str(tmp_path))
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage"])
+def test_corrupt_idx_file_names_the_path_and_how_to_get_a_fresh_copy(tmp_path, damage):
+    write_idx_set(tmp_path, n_train=40)
+    bad = tmp_path / "train-images-idx3-ubyte.gz"
+    raw = bad.read_bytes()
+    bad.write_bytes(raw[: len(raw) // 2] if damage == "truncate" else b"\x1f\x8b" + b"\x00" * 40)
+    with pytest.raises(DataError) as info:
+        sources.mnist(str(tmp_path))
+    message = str(info.value)
+    assert str(bad) in message and "fresh copy" in message
+    assert "benchmark.download=true" in message and "benchmark.root" in message
+
+
+def test_corrupt_cifar_batch_says_how_to_get_a_fresh_copy(tmp_path):
+    write_cifar10(tmp_path)
+    (tmp_path / "cifar-10-batches-py" / "test_batch").write_bytes(b"\x80\x02garbage")
+    with pytest.raises(DataError, match="test_batch.*fresh copy.*benchmark.download=true"):
+        cifar.cifar10(str(tmp_path))
+
+
+def test_corrupt_tinyimagenet_image_says_how_to_get_a_fresh_copy(tmp_path):
+    write_tinyimagenet(tmp_path, num_classes=2)
+    image = next((tmp_path / "tiny-imagenet-200" / "train").rglob("*.JPEG"))
+    image.write_bytes(b"not an image")
+    with pytest.raises(DataError, match=f"{image.name}.*tiny-imagenet-200.zip"):
+        tinyimagenet.tinyimagenet(str(tmp_path))
+
+
+class _RunsCode:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (str(self.marker), "w"))  # creating the marker file proves the payload ran
+
+
+def test_a_cifar_batch_crafted_to_run_code_is_refused_and_the_code_does_not_run(tmp_path):
+    write_cifar10(tmp_path)
+    marker = tmp_path / "payload-ran"
+    batch = tmp_path / "cifar-10-batches-py" / "data_batch_1"
+    batch.write_bytes(pickle.dumps({"data": _RunsCode(marker), "labels": [0]}))
+    with pytest.raises(DataError, match="refusing to load"):
+        cifar.cifar10(str(tmp_path))
+    assert not marker.exists()
+
+
+def test_cifar_batches_written_by_python2_style_pickles_still_load(tmp_path):
+    """Protocol-2 pickles (as the published archives) encode bytes through `_codecs.encode`: allowed."""
+    write_cifar10(tmp_path)
+    batch = tmp_path / "cifar-10-batches-py" / "data_batch_1"
+    entry = pickle.loads(batch.read_bytes())
+    entry[b"batch_label"] = b"training batch 1 of 5"
+    batch.write_bytes(pickle.dumps(entry, protocol=2))
+    assert cifar.cifar10(str(tmp_path)).x_train.shape[1:] == (3, 32, 32)

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import pickle
 from dataclasses import dataclass
+from typing import Any
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from retain.errors import DataError
+from retain.errors import DataError, obtain_hint
 from retain.scenarios.sources import SourceData, default_root
 
 
@@ -43,19 +44,34 @@ CIFAR = {
 }
 
 
+# The only globals a CIFAR batch needs (numpy arrays); anything else in the pickle could run code.
+_ALLOWED_GLOBALS = {
+    (module, name)
+    for module in ("numpy.core.multiarray", "numpy._core.multiarray")
+    for name in ("_reconstruct", "scalar")
+} | {("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode")}  # bytes in protocol-2 pickles
+
+
+class _BatchUnpickler(pickle.Unpickler):
+    """Unpickles plain data and numpy arrays only: a crafted file cannot import or call anything else."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) not in _ALLOWED_GLOBALS:
+            raise pickle.UnpicklingError(f"refusing to load {module}.{name}: a CIFAR batch holds only data")
+        return super().find_class(module, name)
+
+
 def read_cifar_batch(path: Path, label_key: str) -> tuple[np.ndarray, np.ndarray]:
     """One pickled batch → uint8 images (N, 3, 32, 32) and int64 labels; DataError if malformed."""
     try:
         with open(path, "rb") as fh:
-            entry = pickle.load(fh, encoding="latin1")
+            entry = _BatchUnpickler(fh, encoding="latin1").load()
         data = np.asarray(entry["data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
         labels = np.asarray(entry[label_key], dtype=np.int64)
     except FileNotFoundError:
         raise DataError(f"{path} is missing") from None
     except Exception as err:  # unpickling garbage raises many types; all mean "corrupt"
-        raise DataError(
-            f"{path} is not a CIFAR batch ({type(err).__name__}: {err}); delete it and obtain it again"
-        ) from None
+        raise DataError(f"{path} is not a CIFAR batch ({type(err).__name__}: {err})") from None
     if len(data) != len(labels):
         raise DataError(f"{path}: {len(data)} images but {len(labels)} labels")
     return data, labels
@@ -82,15 +98,18 @@ def load_cifar(name: str, root: str | None = None, download: bool = False) -> So
     expected = [folder / f for f in layout.train_files + layout.test_files]
     if not all(p.is_file() for p in expected) and download:
         _download(layout, base)
+    how = (
+        f"Set benchmark.root=DIR to the folder holding {layout.folder}/ (the extracted python version of the "
+        f"archive), or benchmark.download=true to download it through torchvision."
+    )
     missing = [p for p in expected if not p.is_file()]
     if missing:
         raise DataError(
             f"{layout.title} not found: {missing[0]} is missing (expected {folder}/ with "
-            f"{', '.join(layout.train_files + layout.test_files)}). Set benchmark.root=DIR to the folder holding "
-            f"{layout.folder}/ (the extracted python version of the archive), or benchmark.download=true to "
-            f"download it through torchvision."
+            f"{', '.join(layout.train_files + layout.test_files)}). {how}"
         )
-    return _load(layout, folder)
+    with obtain_hint(f"Delete {folder} and obtain a fresh copy. {how}"):
+        return _load(layout, folder)
 
 
 def _download(layout: CifarLayout, target: Path) -> None:

@@ -12,6 +12,8 @@ folder names of `train/`; every image must have the same size (greyscale if all 
 from __future__ import annotations
 
 import functools
+import zipfile
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -107,8 +109,11 @@ def from_npz(path: str | Path) -> SourceData:
             arrays = {k: data[k] for k in NPZ_KEYS}
     except DataError:
         raise
-    except (OSError, ValueError) as err:
-        raise DataError(f"cannot read {path} as .npz ({err}); expected keys {list(NPZ_KEYS)}") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as err:  # truncated or damaged archives
+        raise DataError(
+            f"cannot read {path} as .npz ({type(err).__name__}: {err}); expected an uncompressed or compressed "
+            f"numpy archive (np.savez) with keys {list(NPZ_KEYS)}"
+        ) from None
     return from_tensors(*(arrays[k] for k in NPZ_KEYS), name=path.stem)
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from retain.errors import DataError
+from retain.errors import DataError, obtain_hint
 
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 DIGITS_SPLIT_SEED = 0
@@ -91,7 +91,7 @@ def read_idx(path: Path) -> np.ndarray:
         with opener(path, "rb") as fh:
             raw = fh.read()
     except (OSError, EOFError, zlib.error) as err:  # zlib.error: a damaged gzip stream
-        raise DataError(f"cannot read {path}: {err}; delete it and obtain the file again") from None
+        raise DataError(f"cannot read {path}: {err}") from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
         raise DataError(f"{path} is not an idx file of unsigned bytes (bad magic number)")
     ndim = raw[3]
@@ -203,23 +203,28 @@ def load_idx_dataset(spec: IdxDataset, root: str | None = None, download: bool =
     system folders (Debian's Fashion-MNIST), then download it through torchvision when allowed."""
     base = Path(root) if root is not None else default_root()
     candidates = [base, base / spec.torchvision_class / "raw", *spec.extra_folders]
+    how = (
+        f"Get it with {spec.how_to_get}benchmark.download=true (optionally with benchmark.root=DIR) to "
+        f"download it through torchvision into DIR/{spec.torchvision_class}/raw."
+    )
+
+    def load(folder: Path) -> SourceData | None:
+        with obtain_hint(f"Delete the damaged file and obtain a fresh copy. {how}"):
+            return load_idx_folder(spec.name, folder, spec.num_classes, spec.files, spec.label_offset, spec.transpose)
+
     for folder in candidates:
-        data = load_idx_folder(spec.name, folder, spec.num_classes, spec.files, spec.label_offset, spec.transpose)
+        data = load(folder)
         if data is not None:
             return data
     if download:
         _torchvision_download(spec, base)
-        data = load_idx_folder(
-            spec.name, base / spec.torchvision_class / "raw", spec.num_classes, spec.files,
-            spec.label_offset, spec.transpose,
-        )
+        data = load(base / spec.torchvision_class / "raw")
         if data is not None:
             return data
     looked = ", ".join(str(c) for c in candidates)
     raise DataError(
         f"{spec.title} not found (looked in: {looked}; expected {spec.files['x_train']}[.gz] and its three "
-        f"companions). Get it with {spec.how_to_get}benchmark.download=true (optionally with "
-        f"benchmark.root=DIR) to download it through torchvision into DIR/{spec.torchvision_class}/raw."
+        f"companions). {how}"
     )
 
 

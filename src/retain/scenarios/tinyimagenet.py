@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from retain.errors import DataError
+from retain.errors import DataError, obtain_hint
 from retain.scenarios.sources import SourceData, default_root
 
 FOLDER = "tiny-imagenet-200"
@@ -33,7 +33,7 @@ def _read_image(path: str) -> torch.Tensor:
         with Image.open(path) as image:
             return pil_to_tensor(image.convert("RGB"))
     except (OSError, UnidentifiedImageError) as err:  # a truncated JPEG raises OSError inside PIL
-        raise DataError(f"cannot decode {path} ({err}); delete the folder and unzip the archive again") from None
+        raise DataError(f"cannot decode {path} ({err})") from None
 
 
 def _stack(images: list[torch.Tensor], folder: Path) -> torch.Tensor:
@@ -88,6 +88,7 @@ def tinyimagenet(root: str | None = None, download: bool = False) -> SourceData:
     for needed in (folder / "train", folder / "val" / "val_annotations.txt"):
         if not needed.exists():
             raise DataError(f"Tiny ImageNet not found: {needed} is missing; {HOW_TO_GET}")
-    x_tr, y_tr, classes = _train(folder / "train")
-    x_te, y_te = _val(folder / "val", classes)
+    with obtain_hint(f"Delete {folder} and obtain a fresh copy: {HOW_TO_GET}"):
+        x_tr, y_tr, classes = _train(folder / "train")
+        x_te, y_te = _val(folder / "val", classes)
     return SourceData("tinyimagenet", x_tr, y_tr, x_te, y_te, len(classes))

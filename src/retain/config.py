@@ -277,6 +277,8 @@ class Config:
         total = self.benchmark.known_num_tasks()
         if total is not None and any(t > total for t in self.benchmark.without):
             raise ConfigError("benchmark.without", list(self.benchmark.without), f"task ids from 1 to {total}")
+        if total is not None and len(set(self.benchmark.without)) >= total:
+            raise ConfigError("benchmark.without", list(self.benchmark.without), f"must leave at least one of the {total} tasks")
         num_tasks = None if total is None else total - len(self.benchmark.without)
         check_requests(
             self.unlearning.requests,

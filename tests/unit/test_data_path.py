@@ -111,3 +111,12 @@ def test_both_paths_give_the_same_accuracy_matrix(algorithm):
         results[path] = run_sequence(algo, bench, cfg, torch.Generator().manual_seed(0), CPU)
     assert results["device"].data_path.name == "device" and results["loader"].data_path.name == "loader"
     assert results["device"].accuracy_matrix == results["loader"].accuracy_matrix
+
+
+def test_loader_workers_are_capped_at_the_cpu_cores_with_a_warning(monkeypatch):
+    from retain.training import data as data_module
+
+    monkeypatch.setattr(data_module.os, "cpu_count", lambda: 4)
+    assert data_module.usable_workers(2) == 2 and data_module.usable_workers(0) == 0
+    with pytest.warns(UserWarning, match="num_workers = 100000 lowered to 4"):
+        assert data_module.usable_workers(100000) == 4

@@ -107,3 +107,12 @@ def test_reference_runs_inside_a_run_are_not_rows_unless_named(tmp_path):
     reference = make_run(run / "references" / "retrain", "amnesiac_lwf", 1, [[0.9]])
     assert [r.path for r in find_runs([tmp_path / "sweep"])] == [run]
     assert [r.path for r in find_runs([reference])] == [reference]
+
+
+@pytest.mark.parametrize("text", ['{"seed": 0}', '{"accuracy_matrix": []}', '[1, 2]', '{"accuracy_matrix": [0.5]}'])
+def test_a_summary_that_is_not_a_run_summary_is_one_line(tmp_path, capsys, text):
+    make_run(tmp_path / "run", "lwf", 0, two_task(0.5))
+    (tmp_path / "run" / "summary.json").write_text(text)
+    assert main(["report", str(tmp_path / "run"), "--out", str(tmp_path / "report")]) == 2
+    err = capsys.readouterr().err
+    assert "summary.json" in err and "accuracy_matrix" in err and "Traceback" not in err

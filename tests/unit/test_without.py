@@ -34,3 +34,10 @@ def test_without_unknown_task_is_an_error():
 def test_benchmark_config_without():
     bench = build_benchmark(BenchmarkConfig(name="split_digits", without=(2, 4)), "til", seed=0)
     assert [t.classes for t in bench.tasks] == [(0, 1), (4, 5), (8, 9)]
+
+
+def test_without_every_task_is_refused():
+    bench = tiny_benchmark("til", num_tasks=2)
+    with pytest.raises(ValueError, match="removes all 2 tasks"):
+        bench.without([1, 2])
+    assert bench.without([2]).num_tasks == 1

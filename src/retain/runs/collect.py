@@ -175,6 +175,14 @@ def read_run(path: Path) -> RunRecord:
         unlearning = json.loads(unlearning_path.read_text()) if unlearning_path.exists() else {}
     except (OSError, ValueError, yaml.YAMLError) as err:
         raise RetainError(f"report: cannot read run folder '{path}': {err}") from None
+    matrix = summary.get("accuracy_matrix") if isinstance(summary, dict) else None
+    if not (isinstance(matrix, list) and matrix and all(isinstance(row, list) for row in matrix)):
+        raise RetainError(
+            f"report: '{path / 'summary.json'}' is not a retain run summary: expected a mapping with a "
+            f"non-empty 'accuracy_matrix' (a list of rows)"
+        )
+    if not isinstance(config, dict | None) or not isinstance(unlearning, dict):
+        raise RetainError(f"report: '{path}' holds a config.yaml or unlearning.json that is not a mapping")
     return RunRecord(path, summary, config or {}, numeric_leaves(unlearning))
 
 

@@ -144,11 +144,11 @@ def _assemble(
     try:
         tasks = CONSTRUCTIONS[construction](source, scenario, cfg, default_tasks, seed)
         tasks = builders.carve_validation(tasks, cfg.val_fraction, seed)
+        mean, std = source.channel_stats()
+        benchmark = Benchmark(name, scenario, tuple(tasks), source.input_shape, mean, std, augment)
+        return benchmark.without(cfg.without) if cfg.without else benchmark
     except ValueError as err:  # builders name the key first: "num_tasks = 3 is not valid: ..."
         raise ConfigError("", None, f"benchmark.{err}") from None
-    mean, std = source.channel_stats()
-    benchmark = Benchmark(name, scenario, tuple(tasks), source.input_shape, mean, std, augment)
-    return benchmark.without(cfg.without) if cfg.without else benchmark
 
 
 def build_benchmark(cfg: "BenchmarkConfig", scenario: str, seed: int) -> Benchmark:

@@ -177,6 +177,11 @@ def carve_validation(tasks: Sequence[Task], fraction: float, seed: int) -> list[
         gen = torch.Generator().manual_seed(seed * 1_000_003 + i)
         order = torch.randperm(len(task.y_train), generator=gen)
         n_val = round(fraction * len(order))
+        if n_val >= len(order):
+            raise ValueError(
+                f"val_fraction = {fraction} is not valid: it leaves task {task.id} ({len(order)} training samples) "
+                f"with no training sample; expected at most {(len(order) - 1) / len(order):.4f}"
+            )
         val, train = order[:n_val].sort().values, order[n_val:].sort().values
         out.append(dataclasses.replace(
             task, x_train=task.x_train[train], y_train=task.y_train[train],

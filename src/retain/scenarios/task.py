@@ -105,11 +105,14 @@ class Benchmark:
 
         Raises:
             KeyError: an id in `task_ids` is not a task of this benchmark.
+            ValueError: `task_ids` would remove every task.
         """
         drop = set(task_ids)
         unknown = drop - {t.id for t in self.tasks}
         if unknown:
             raise KeyError(f"{self.name} has no task {sorted(unknown)} (tasks: {[t.id for t in self.tasks]})")
+        if len(drop) >= len(self.tasks):
+            raise ValueError(f"without = {sorted(drop)} is not valid: it removes all {len(self.tasks)} tasks of {self.name}")
         kept, old_offset, new_offset = [], 0, 0
         for task in self.tasks:
             if task.id not in drop:

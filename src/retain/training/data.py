@@ -10,6 +10,8 @@ pinned memory, for data that does not fit on the device.
 
 from __future__ import annotations
 
+import os
+import warnings
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
@@ -122,6 +124,17 @@ class _IndexedTensors(Dataset):
         return d.x[idx], d.y[idx], tids
 
 
+def usable_workers(requested: int) -> int:
+    """`train.num_workers`, at most one worker process per CPU core of this machine (more only adds
+    processes and memory: workers gather ready-made index batches); a warning says when it was lowered.
+    A config is not refused for it, since the same config may run on a larger machine."""
+    cores = os.cpu_count() or 1
+    if requested > cores:
+        warnings.warn(f"train.num_workers = {requested} lowered to {cores}, the CPU cores of this machine", stacklevel=2)
+        return cores
+    return requested
+
+
 class LoaderBatches(_Batches):
     """One data set kept in host memory and served through a `DataLoader` (workers, pinned memory).
 
@@ -141,7 +154,7 @@ class LoaderBatches(_Batches):
         super().__init__(len(data.y), mean, std, device, augment)
         self.dataset = _IndexedTensors(data)
         self.has_task_ids = data.task_ids is not None
-        self.num_workers = num_workers
+        self.num_workers = usable_workers(num_workers)
         self.y = data.y  # host copy: evaluation only needs its length
 
     def _serve(self, batches: list[tuple[torch.Tensor, CropFlip | None]]) -> Iterator[Batch]:

@@ -137,6 +137,10 @@ def run(
         raise ConfigError("logging.tensorboard", True, "needs a run folder to write to (write=True)")
     if cfg.logging.tensorboard:
         require_tensorboard()  # fail before the run folder exists, not after
+    if cfg.unlearning.requests and cfg.unlearning.evaluate:
+        from retain.unlearning.workflow import check_given_references
+
+        check_given_references(cfg)  # reference folders to reuse: checked before anything is trained
     with process_group(resolve_device(cfg.train.device)) as (ranks, device):
         return _run_on(cfg, resumed, ranks, device, out, write, console, progress, step_hook)
 
@@ -203,7 +207,10 @@ def _run_on(
     if cfg.unlearning.requests and cfg.unlearning.evaluate:
         from retain.unlearning.workflow import evaluate_unlearning  # it trains references through run()
 
-        unlearning = evaluate_unlearning(cfg, benchmark, algorithm, result.accuracy_matrix[-1], device, folder, console)
+        unlearning = evaluate_unlearning(
+            cfg, benchmark, algorithm, result.accuracy_matrix[-1], device, folder, console, step_hook,
+            f"retain run --resume {folder.path}" if folder else None,
+        )
     if folder:
         save_model(folder.path, algorithm, benchmark)
         folder.write_accuracy_csv(result.accuracy_matrix)

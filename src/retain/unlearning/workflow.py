@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -14,11 +14,13 @@ import torch
 from rich.console import Console
 
 from retain.algorithms.base import Algorithm
-from retain.config import Config, config_from_dict, config_to_dict
-from retain.errors import ConfigError
+from retain.config import Config, config_from_dict, config_to_dict, read_config_data
+from retain.errors import CheckpointError, ConfigError, RetainError, RunInterrupted
 from retain.metrics import summarise
+from retain.runs.checkpoint import PROGRESS_FILE, task_checkpoints
 from retain.runs.model_file import save_model
 from retain.runs.report import matrix_table, plot_accuracy_matrix, unlearning_table
+from retain.runs.resume import config_differences
 from retain.runs.store import RunFolder
 from retain.scenarios import Benchmark
 from retain.training.data import test_batches
@@ -34,23 +36,130 @@ from retain.unlearning.requests import unlearned_tasks
 if TYPE_CHECKING:
     from retain.api import RunResult
 
-def _reference(cfg: Config, without: Sequence[int], given: str | None, out: Path | None, console: Console) -> RunResult:
-    """A reference run: read from the folder `given`, or trained now (and saved to `out` if not None)."""
+IGNORED_TRAIN_KEYS = ("device", "num_workers", "eval_batch_size")  # how a run is computed, not what
+
+
+def _reference_key(without: Sequence[int]) -> str:
+    return "unlearning.retrain_reference" if without else "unlearning.original_reference"
+
+
+def given_reference_config(cfg: Config, without: Sequence[int], given: str) -> Config:
+    """The config of the finished run folder `given`, checked against the reference `cfg` needs.
+
+    Raises:
+        ConfigError: (naming `unlearning.retrain_reference` or `original_reference`) the folder does not
+            exist, is not a finished run (config.yaml and summary.json), or was trained differently.
+    """
+    key = _reference_key(without)
+    expected = reference_config(cfg, tuple(without))
+    folder = Path(given)
+    if not folder.is_dir():
+        raise ConfigError(key, given, "expected the folder of a finished run; there is no such folder")
+    missing = [name for name in ("config.yaml", "summary.json") if not (folder / name).is_file()]
+    if missing:
+        raise ConfigError(key, given, f"expected the folder of a finished run; {' and '.join(missing)} missing in it")
+    try:
+        ref = config_from_dict(read_config_data(folder / "config.yaml"))
+    except RetainError as err:
+        raise ConfigError(key, given, f"its config.yaml cannot be used ({' '.join(str(err).split())})") from None
+    for name in ("seed", "scenario", "benchmark", "backbone"):
+        if getattr(ref, name) != getattr(expected, name):
+            raise ConfigError(key, given, f"its {name} differs from this run's reference ({getattr(expected, name)!r})")
+    ref_train, want_train = config_to_dict(ref)["train"], config_to_dict(expected)["train"]
+    for name in IGNORED_TRAIN_KEYS:
+        ref_train.pop(name, None)
+        want_train.pop(name, None)
+    changed = config_differences(want_train, ref_train, "train.")
+    if changed:
+        raise ConfigError(key, given, f"it was trained differently from this run's reference ({'; '.join(changed)})")
+    if not without:  # the original reference is this run's algorithm without the unlearning
+        ref_algorithm = reference_config(ref, ()).algorithm
+        if ref_algorithm != expected.algorithm:
+            changed = config_differences(config_to_dict(expected)["algorithm"], config_to_dict(ref)["algorithm"], "algorithm.")
+            changed = [c for c in changed if not c.startswith("algorithm.disable_unlearning")]
+            raise ConfigError(key, given, f"its algorithm differs from this run's ({'; '.join(changed)})")
+    return ref
+
+
+def check_given_references(cfg: Config) -> None:
+    """Check the reference folders named in `cfg.unlearning` before anything is trained or written."""
+    if not (cfg.unlearning.requests and cfg.unlearning.evaluate):
+        return
+    unlearned = unlearned_tasks(cfg.unlearning.requests)
+    if cfg.unlearning.original_reference is not None:
+        given_reference_config(cfg, (), cfg.unlearning.original_reference)
+    if cfg.unlearning.retrain_reference is not None:
+        given_reference_config(cfg, unlearned, cfg.unlearning.retrain_reference)
+
+
+def _set_aside(path: Path) -> Path:
+    """Rename the unusable folder `path` to a free `NAME.partial-N` next to it (nothing is deleted)."""
+    n = 1
+    while path.with_name(f"{path.name}.partial-{n}").exists():
+        n += 1
+    aside = path.with_name(f"{path.name}.partial-{n}")
+    path.rename(aside)
+    return aside
+
+
+def _has_checkpoint(path: Path) -> bool:
+    return bool(task_checkpoints(path / "checkpoints")) or (path / "checkpoints" / PROGRESS_FILE).is_file()
+
+
+def _reference(
+    cfg: Config,
+    without: Sequence[int],
+    given: str | None,
+    out: Path | None,
+    console: Console,
+    step_hook: Callable[[int, int, int], None] | None = None,
+    resume_command: str | None = None,
+) -> RunResult:
+    """A reference run: read from the folder `given`, or trained now (and saved to `out` if not None).
+
+    A reference folder `out` left by an interrupted run is picked up: finished (summary.json) it is
+    reused, with checkpoints it is resumed, otherwise it is renamed `NAME.partial-N` and trained again.
+    """
     from retain.api import load_run, run
 
-    expected = reference_config(cfg, tuple(without))
+    name = "retrain" if without else "original"
+    expected = reference_config(cfg, tuple(without)).resolved()
     if given is not None:
-        ref = load_run(given)
-        for key in ("seed", "scenario", "benchmark", "backbone"):
-            if getattr(ref.config, key) != getattr(expected, key):
-                raise ConfigError(
-                    "unlearning.retrain_reference" if without else "unlearning.original_reference",
-                    given,
-                    f"its {key} differs from this run's reference ({getattr(expected, key)!r})",
-                )
+        given_reference_config(cfg, without, given)
+        return load_run(given)
+    if out is None:
+        console.print(f"training the {name} reference ...")
+        return run(expected, write=False, console=console, progress=False, step_hook=step_hook)
+    resume = None
+    if (out / "summary.json").is_file():
+        ref = load_run(out)
+        changed = config_differences(config_to_dict(expected), config_to_dict(ref.config))
+        if changed:
+            raise CheckpointError(
+                f"{out} holds a finished {name} reference made with another config ({'; '.join(changed)}); "
+                f"move it elsewhere to train it again"
+            )
+        console.print(f"reusing the finished {name} reference in {out}")
         return ref
-    console.print(f"training the {'retrain' if without else 'original'} reference ...")
-    return run(expected, out=out, write=out is not None, console=console, progress=False)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        if (out / "config.yaml").is_file() and _has_checkpoint(out):
+            resume = out
+        else:
+            console.print(f"the unfinished {name} reference in {out} has no checkpoint: moved to {_set_aside(out)}")
+    try:
+        if resume is not None:
+            console.print(f"resuming the {name} reference in {out} ...")
+            return run(expected, resume=out, console=console, progress=False, step_hook=step_hook)
+        console.print(f"training the {name} reference ...")
+        return run(expected, out=out, console=console, progress=False, step_hook=step_hook)
+    except RunInterrupted as err:
+        if resume_command is None:
+            raise
+        what = str(err).partition(" Resume with:")[0].rstrip(". ")
+        raise RunInterrupted(
+            f"{what}, while training the {name} reference. Resume the whole run with: {resume_command}",
+            err.signal_number,
+        ) from None
 
 
 def evaluate_unlearning(
@@ -61,12 +170,20 @@ def evaluate_unlearning(
     device: torch.device,
     folder: RunFolder | None,
     console: Console,
+    step_hook: Callable[[int, int, int], None] | None = None,
+    resume_command: str | None = None,
 ) -> dict[str, Any]:
-    """AG, DD and accuracies of the unlearned model against the retrain and original references."""
+    """AG, DD and accuracies of the unlearned model against the retrain and original references.
+
+    `step_hook` goes to the reference runs (tests); `resume_command`, if given, replaces the inner
+    folder in the message of a reference run stopped by a signal (resume the whole run, not the reference).
+    """
     unlearned = unlearned_tasks(cfg.unlearning.requests)
     refs = folder.path / "references" if folder else None
-    original = _reference(cfg, (), cfg.unlearning.original_reference, refs / "original" if refs else None, console)
-    retrain = _reference(cfg, unlearned, cfg.unlearning.retrain_reference, refs / "retrain" if refs else None, console)
+    original = _reference(cfg, (), cfg.unlearning.original_reference, refs / "original" if refs else None, console,
+                          step_hook, resume_command)
+    retrain = _reference(cfg, unlearned, cfg.unlearning.retrain_reference, refs / "retrain" if refs else None, console,
+                         step_hook, resume_command)
     by_origin = {t.origin: t.id for t in benchmark.tasks}
     retrain_ids = {by_origin[t.origin]: t.id for t in retrain.benchmark.tasks}
     retrain_acc: dict[int, float | None] = {j: None for j in unlearned}
@@ -122,6 +239,8 @@ def unlearn_run(
     if not cfg.unlearning.requests and data["unlearning"]["original_reference"] is None:
         data["unlearning"]["original_reference"] = str(source)
     new_cfg = config_from_dict(data)  # validates: known tasks, not unlearned twice, algorithm can unlearn
+    if evaluate:
+        check_given_references(new_cfg)
     algorithm.unlearn(list(tasks))  # type: ignore[attr-defined]
     device = next(algorithm.model.parameters()).device
     row = [

@@ -55,6 +55,9 @@ class RunInterrupted(RetainError):
         super().__init__(message)
         self.signal_number = signal_number
 
+    def __reduce__(self) -> tuple[type, tuple[str, int]]:  # crosses process boundaries (sweep workers)
+        return (type(self), (str(self), self.signal_number))
+
     @property
     def exit_code(self) -> int:
         """128 + the signal number: the shell's convention for a process ended by a signal."""

@@ -6,12 +6,14 @@ and calls `record(name, error message or None)` as each one ends. A failing poin
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import get_context
 from pathlib import Path
 
-from retain.errors import RetainError
+from retain.errors import RetainError, RunInterrupted
 from retain.runs.sweep import SweepPoint, default_threads, run_point
 
 Record = Callable[[str, str | None], None]
@@ -22,22 +24,39 @@ def _message(err: BaseException) -> str:
 
 
 def launch_local(root: Path, points: Sequence[SweepPoint], jobs: int, record: Record) -> None:
-    """Run the points on this machine: in this process when `jobs == 1`, else in `jobs` spawned workers."""
+    """Run the points on this machine: in this process when `jobs == 1`, else in `jobs` spawned workers.
+
+    A SIGINT/SIGTERM stops the sweep (`RunInterrupted`) instead of counting as a failed point: the point
+    being run writes its checkpoint, and the points not yet started are not started."""
     if jobs == 1:
         for point in points:
             try:
                 run_point(point.data, str(root / point.name))
+            except RunInterrupted:
+                raise
             except Exception as err:  # noqa: BLE001 - one failed point must not stop the sweep
                 record(point.name, _message(err))
             else:
                 record(point.name, None)
         return
     # spawn, not fork: a forked child would inherit torch's thread pools and any CUDA state.
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
+    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn"))
+    interrupted: RunInterrupted | None = None
+    try:
         futures = {pool.submit(run_point, p.data, str(root / p.name), default_threads(jobs)): p.name for p in points}
         for future in as_completed(futures):
-            err = future.exception()
-            record(futures[future], None if err is None else _message(err))
+            err = None if future.cancelled() else future.exception()
+            if isinstance(err, RunInterrupted) or (interrupted and isinstance(err, BrokenProcessPool)):
+                interrupted = interrupted or err
+                pool.shutdown(wait=False, cancel_futures=True)
+            elif not future.cancelled():
+                record(futures[future], None if err is None else _message(err))
+    except KeyboardInterrupt:  # the terminal's Ctrl-C reaches this process too, not only the workers
+        interrupted = RunInterrupted("interrupted", signal.SIGINT)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)  # let the workers write their checkpoints
+    if interrupted is not None:
+        raise interrupted
 
 
 def launch_submitit(root: Path, points: Sequence[SweepPoint], jobs: int, record: Record) -> None:

@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from retain.errors import ConfigError, RetainError
+from retain.errors import ConfigError, RetainError, RunInterrupted
 from retain.runs.store import atomic_write_text
 
 
@@ -147,17 +147,25 @@ def prepare_folder(root: Path, base: Mapping[str, Any], grid: Sequence[tuple[str
 
 
 def pending(root: Path, points: Sequence[SweepPoint]) -> tuple[list[SweepPoint], list[SweepPoint]]:
-    """Split points into (to run, finished); move aside any folder a crashed run left without summary.json."""
+    """Split points into (to run, finished). A folder an interrupted run left with a task checkpoint is kept
+    (the point resumes from it, `run_point`); one without any checkpoint is moved aside."""
     todo, done = [], []
     for point in points:
         folder = root / point.name
         if (folder / "summary.json").exists():
             done.append(point)
             continue
-        if folder.exists():
+        if folder.exists() and not resumable(folder):
             folder.rename(_aside_name(folder))
         todo.append(point)
     return todo, done
+
+
+def resumable(folder: Path) -> bool:
+    """Whether an unfinished run folder holds a checkpoint of at least one finished task."""
+    from retain.runs.checkpoint import task_checkpoints
+
+    return not (folder / "summary.json").exists() and bool(task_checkpoints(folder / "checkpoints"))
 
 
 def _aside_name(folder: Path) -> Path:
@@ -177,6 +185,8 @@ def run_point(data: dict[str, Any], out: str, threads: int | None = None) -> dic
 
     if threads:
         torch.set_num_threads(threads)  # N workers share the cores instead of each taking all of them
+    if resumable(Path(out)):  # a point an interrupted sweep left behind: finished tasks are not lost
+        return run(config_from_dict(data), resume=out, progress=False).summary
     return run(config_from_dict(data), out=out, progress=False).summary
 
 
@@ -201,6 +211,10 @@ def sweep(
 
     Returns:
         What ran, what was skipped and what failed. Failures do not stop the other points.
+
+    Raises:
+        RunInterrupted: SIGINT/SIGTERM stopped the sweep (each running point wrote its checkpoint);
+            the same call continues it.
     """
     from retain.runs.launchers import LAUNCHERS
 
@@ -224,7 +238,13 @@ def sweep(
             on_done(name, error)
 
     if todo:
-        LAUNCHERS[launcher](root, todo, jobs, record)
+        try:
+            LAUNCHERS[launcher](root, todo, jobs, record)
+        except RunInterrupted as err:
+            raise RunInterrupted(
+                f"sweep {root} interrupted ({len(failed)} failed so far). Continue it with the same command "
+                f"(same --config/--set/--grid and --out {root}): finished points are skipped and interrupted "
+                f"ones resume from their last task checkpoint", err.signal_number) from None
     return SweepOutcome(root, tuple(p.name for p in todo if p.name not in failed), tuple(p.name for p in done), failed)
 
 

@@ -113,3 +113,36 @@ def test_retain_unlearn_refuses_bad_requests(tmp_path, capsys):
     assert main(["unlearn", str(tmp_path / "nowhere"), "--tasks", "2"]) == 2
     assert "not a run folder" in capsys.readouterr().err
     assert main(["unlearn", str(source), "--tasks", "two"]) == 2
+
+
+def _model_file_tensors(folder):
+    import torch
+
+    state = torch.load(folder / "model.pt", map_location="cpu", weights_only=True)
+    teachers = {int(t): snap["weights"] for t, snap in state["algorithm"]["inner"]["teachers"].items()}
+    return state["model"], teachers
+
+
+@pytest.mark.parametrize("teacher", ["per_task", "previous"])
+def test_retain_unlearn_retakes_the_last_teacher_as_an_in_run_request_would(tmp_path, teacher):
+    import torch
+
+    lwf = [*FAST, "--set", "algorithm.name=amnesiac_lwf", "--set", f"algorithm.teacher={teacher}"]
+    source, target, in_run = tmp_path / "source", tmp_path / "target", tmp_path / "in_run"
+    assert main(["run", *lwf, "--out", str(source)]) == 0
+    assert main(["unlearn", str(source), "--tasks", "2", "--no-evaluate", "--out", str(target)]) == 0
+    model, teachers = _model_file_tensors(target)
+    _, source_teachers = _model_file_tensors(source)
+    expected_keys = [5] if teacher == "previous" else [1, 3, 4, 5]
+    assert sorted(teachers) == expected_keys
+    # the stored teacher of the last task is the unlearned model, not the model before unlearning
+    assert teachers[5].keys() <= model.keys() and all(torch.equal(teachers[5][k], model[k]) for k in teachers[5])
+    assert any(not torch.equal(teachers[5][k], source_teachers[5][k]) for k in teachers[5])
+    # the same run with the request {5: [2]} in its config gives the same model and teachers, bit for bit
+    assert main(["run", *lwf, "--set", "unlearning.requests={5: [2]}", "--set", "unlearning.evaluate=false",
+                 "--out", str(in_run)]) == 0
+    model_in_run, teachers_in_run = _model_file_tensors(in_run)
+    assert model.keys() == model_in_run.keys() and all(torch.equal(model[k], model_in_run[k]) for k in model)
+    assert sorted(teachers_in_run) == expected_keys
+    for key, snapshot in teachers_in_run.items():
+        assert all(torch.equal(teachers[key][k], snapshot[k]) for k in snapshot), key

@@ -1,5 +1,7 @@
 """Amnesiac bookkeeping and deletion (SPEC §5)."""
 
+import copy
+
 import pytest
 import torch
 
@@ -29,12 +31,22 @@ def test_unlearning_subtracts_exactly_the_recorded_update(cls, scenario):
     train(algo, scenario=scenario)
     before = params(algo.model)
     delta = {n: d.clone() for n, d in algo.recorder.updates[2].items()}
+    start, end = algo.recorder.records[2]["start"], algo.recorder.records[2]["end"]
     assert delta and any(d.abs().sum() > 0 for d in delta.values())
     algo.unlearn([2])
     after = params(algo.model)
+    subtracted = restored = 0
     for name, value in before.items():
-        expected = value - delta[name] if name in delta else value
+        if name not in delta:
+            expected = value
+        elif torch.equal(value, end[name]):  # untouched since task 2 ended (e.g. TIL head 2): exact start
+            expected, restored = start[name], restored + 1
+        else:
+            expected, subtracted = value - delta[name], subtracted + 1
         assert torch.equal(after[name], expected), name
+    assert subtracted > 0  # the backbone, which task 3 trained on top of task 2
+    if scenario == "til":
+        assert restored > 0  # head 2, which only task 2 trained
     assert 2 not in algo.recorder.updates and sorted(algo.recorder.updates) == [1, 3]
     assert algo.unlearned == [2]
 
@@ -53,7 +65,7 @@ def test_heads_created_during_a_task_count_from_their_initial_values():
     algo.on_task_end(task)
     algo.unlearn([1])
     for name, value in params(algo.model.heads).items():
-        torch.testing.assert_close(value, init[name], rtol=0, atol=1e-6)
+        assert torch.equal(value, init[name]), name  # bit for bit: the recorded start is restored
 
 
 def test_lwf_deletes_the_teacher_of_an_unlearned_task():
@@ -106,7 +118,7 @@ def test_independent_unlearning_restores_the_untrained_model():
     assert any(not torch.equal(trained[n], initial[2][n]) for n in trained)
     algo.unlearn([2])
     for name, value in params(algo.inner.models[2]).items():
-        torch.testing.assert_close(value, initial[2][name], rtol=0, atol=1e-6)
+        assert torch.equal(value, initial[2][name]), name  # bit for bit, not θ − Δθ's rounding
     for task_id, before in others.items():  # the other models are untouched
         assert all(torch.equal(before[n], p) for n, p in params(algo.inner.models[task_id]).items())
 
@@ -135,3 +147,67 @@ def test_state_dict_round_trip_keeps_records():
     assert sorted(fresh.recorder.updates) == [1, 2]
     for name, value in algo.recorder.updates[1].items():
         assert torch.equal(fresh.recorder.updates[1][name], value)
+
+
+def test_a_record_from_an_older_file_holds_deltas_only_and_is_subtracted():
+    torch.manual_seed(0)
+    algo = AmnesiacFinetuning(tiny_model("til"))
+    train(algo, num_tasks=2)
+    deltas = {str(t): d for t, d in algo.recorder.updates.items()}
+    before = params(algo.model)
+    fresh = copy.deepcopy(algo)
+    fresh.recorder.load_state_dict({"updates": deltas, "start": {}})
+    fresh.unlearn([2])
+    for name, value in params(fresh.model).items():
+        assert torch.equal(value, before[name] - deltas["2"][name]), name
+
+
+def _trained(cls, scenario, params_=None, requests=None):
+    torch.manual_seed(0)
+    algo = cls(tiny_model(scenario), params_)
+    _, bench = train(algo, num_tasks=3, scenario=scenario, requests=requests)
+    return algo, bench
+
+
+def _same_module(a, b):
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+@pytest.mark.parametrize("teacher", ["per_task", "previous"])
+@pytest.mark.parametrize("unlearned", [[2], [3], [1, 3]])
+def test_unlearning_a_finished_run_equals_a_request_after_the_last_task(teacher, unlearned, scenario):
+    lwf_params = ALGORITHMS["amnesiac_lwf"].Params(teacher=teacher)
+    in_run, _ = _trained(AmnesiacLwF, scenario, lwf_params, {3: unlearned})
+    after, bench = _trained(AmnesiacLwF, scenario, lwf_params)
+    after.unlearn_after(bench.task(3), unlearned)
+    assert _same_module(after.model, in_run.model)
+    assert sorted(after.inner.teachers) == sorted(in_run.inner.teachers)
+    for key, teacher_model in in_run.inner.teachers.items():
+        assert _same_module(after.inner.teachers[key], teacher_model), key
+    # the last teacher is the unlearned model, not the model before unlearning
+    assert _same_module(after.inner.teachers[3], after.model)
+    assert after.unlearned == in_run.unlearned and sorted(after.recorder.records) == sorted(in_run.recorder.records)
+
+
+@pytest.mark.parametrize("unlearned", [[2], [3]])
+def test_independent_unlearning_a_finished_run_equals_a_request(unlearned):
+    in_run, _ = _trained(AmnesiacIndependent, "til", requests={3: unlearned})
+    after, bench = _trained(AmnesiacIndependent, "til")
+    after.unlearn_after(bench.task(3), unlearned)
+    assert _same_module(after.model, in_run.model)
+    assert sorted(after.inner.models) == [1, 2, 3]
+    for key, model in in_run.inner.models.items():
+        assert _same_module(after.inner.models[key], model), key
+
+
+def test_reopen_task_is_required_when_on_task_end_stores_something():
+    from retain.algorithms.finetuning import Finetuning
+
+    class Keeps(Finetuning):
+        def on_task_end(self, task):
+            self.kept = task.id
+
+    with pytest.raises(NotImplementedError, match="reopen_task"):
+        Keeps(tiny_model("til")).reopen_task(1)
+    Finetuning(tiny_model("til")).reopen_task(1)  # stores nothing at the end of a task: nothing to undo

@@ -57,3 +57,22 @@ def test_custom_dataset_example_runs():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     assert [len(row) for row in module.main()] == [1, 2, 3]
+
+
+def test_amnesiac_custom_example_unlearns_during_and_after_a_run():
+    spec = importlib.util.spec_from_file_location("amnesiac_example", EXAMPLE.with_name("amnesiac_custom.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    in_run = module.main({3: [2]})
+    assert sorted(in_run.inner.anchors) == [1, 3] and in_run.unlearned == [2]
+    later = module.main()
+    assert sorted(later.inner.anchors) == [1, 2, 3]
+    later.unlearn_after(module.three_tasks().task(3), [2])
+    # unlearning the finished run equals the in-run request: same weights, same anchors
+    for name, value in in_run.model.state_dict().items():
+        assert torch.equal(later.model.state_dict()[name], value), name
+    assert sorted(later.inner.anchors) == [1, 3]
+    for task_id, anchor in in_run.inner.anchors.items():
+        assert all(torch.equal(later.inner.anchors[task_id][n], a) for n, a in anchor.items())
+    last = dict(later.model.backbone.named_parameters())  # the last anchor is the unlearned model
+    assert all(torch.equal(last[n], a) for n, a in later.inner.anchors[3].items())

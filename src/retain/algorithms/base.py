@@ -90,6 +90,17 @@ class Algorithm:
     def forget(self, task_ids: Sequence[int]) -> None:
         """Drop whatever the algorithm keeps of `task_ids` besides the weights (called on unlearning)."""
 
+    def reopen_task(self, task_id: int) -> None:
+        """Undo what `on_task_end` stored for `task_id`, the last finished task, so that `on_task_end`
+        can run again (`retain unlearn` redoes the end of the last task after unlearning, as an in-run
+        request would). An algorithm whose `on_task_end` stores something must override this; the
+        default refuses when `on_task_end` is overridden, rather than run it twice."""
+        if type(self).on_task_end is not Algorithm.on_task_end:
+            raise NotImplementedError(
+                f"{type(self).__name__} overrides on_task_end but not reopen_task: unlearning a finished run "
+                "needs to undo the end of its last task"
+            )
+
     def memory_bytes(self) -> dict[str, int]:
         """Bytes of tensors the algorithm holds besides the model being trained, by kind (e.g. LwF's
         `teachers` and `cache`); shared storage is counted once. For memory benchmarks and reports."""

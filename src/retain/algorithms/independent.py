@@ -49,6 +49,11 @@ class Independent(Algorithm):
     def on_task_end(self, task: "Task") -> None:
         self.models[task.id] = frozen_copy(self.model)
 
+    def reopen_task(self, task_id: int) -> None:
+        """Drop the frozen model of `task_id` (the last task): the live model is task `task_id`'s again
+        (the unlearning target) until `on_task_end` freezes it anew."""
+        self.models.pop(task_id, None)
+
     def state_dict(self) -> dict[str, Any]:
         """Each finished task's own model, as plain weights keyed by task id."""
         return {"models": {t: snapshot_state(m) for t, m in self.models.items()}}

@@ -117,6 +117,12 @@ class LwF(Algorithm):
         self.teachers[task.id] = frozen_copy(self.model)
         self._restack()
 
+    def reopen_task(self, task_id: int) -> None:
+        """Drop the teacher taken after `task_id` (the last task); `on_task_end` takes it again."""
+        self._cache = None
+        self.teachers.pop(task_id, None)
+        self._restack()
+
     def forget(self, task_ids: Sequence[int]) -> None:
         """Delete the teachers stored after the unlearned tasks, so nothing distils them back."""
         for u in task_ids:

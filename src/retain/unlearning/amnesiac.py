@@ -1,7 +1,8 @@
 """Amnesiac unlearning (after AmnesiacML, Graves, Nagisetty & Ganesh, AAAI 2021), for any algorithm.
 
 The update each task made to the parameters is recorded; unlearning task u subtracts it again:
-θ ← θ − Σ_{u∈U} Δθ_u. The bookkeeping is a component (`UpdateRecorder`) composed with an inner
+θ ← θ − Σ_{u∈U} Δθ_u (restoring task u's recorded start values, bit for bit, where a parameter has not
+changed since u ended: see `UpdateRecorder`). The bookkeeping is a component (`UpdateRecorder`) composed with an inner
 algorithm (`Amnesiac`), not a second inheritance chain.
 """
 
@@ -27,46 +28,76 @@ if TYPE_CHECKING:
 
 
 class UpdateRecorder:
-    """Records Δθ_t = θ_end − θ_start of every parameter for each task, and deletes updates on request.
+    """Records the update Δθ_t = θ_end − θ_start of every parameter for each task, and deletes updates.
 
     Heads created for task t exist (with their initial values) when t starts, so their whole training
     counts as task t's update. Buffers (e.g. BatchNorm running statistics) are not parameters and are
     not recorded or reverted.
+
+    Deletion applies θ ← θ − Δθ_u (SPEC §5), with one exactness rule: where a parameter still holds
+    exactly (bit for bit) the value it had when task u ended, nothing was learnt on top of task u's
+    update, and θ − Δθ_u equals θ_start of task u in exact arithmetic; the recorded start value is then
+    restored instead of subtracting (which would leave floating-point residue of order 1e-9). This is the
+    case for Independent's per-task models, for a TIL head that only task u trained, and for every
+    parameter when unlearning the task just trained. Everywhere else the subtraction applies.
+    To that end θ_start and θ_end are kept per task (two copies of the parameters per task);
+    Δθ_u = θ_end − θ_start is computed from them when needed.
     """
 
     def __init__(self) -> None:
-        self.updates: dict[int, dict[str, torch.Tensor]] = {}
+        # task → {"start": params, "end": params}, or {"delta": params} for records read from an older file
+        self.records: dict[int, dict[str, dict[str, torch.Tensor]]] = {}
         self._start: dict[str, torch.Tensor] = {}
+
+    @property
+    def updates(self) -> dict[int, dict[str, torch.Tensor]]:
+        """Δθ_t for every recorded task t (computed from the records)."""
+        return {t: self._delta(r) for t, r in self.records.items()}
+
+    @staticmethod
+    def _delta(record: Mapping[str, Mapping[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+        if "delta" in record:
+            return dict(record["delta"])
+        return {name: end - record["start"][name] for name, end in record["end"].items()}
 
     def start(self, model: nn.Module) -> None:
         """Remember the parameters at the start of a task."""
         self._start = {name: p.detach().clone() for name, p in model.named_parameters()}
 
     def end(self, task_id: int, model: nn.Module) -> None:
-        """Store Δθ for `task_id`: the change of every parameter since `start`."""
-        self.updates[task_id] = {
-            name: p.detach() - self._start[name] for name, p in model.named_parameters() if name in self._start
-        }
+        """Store task `task_id`'s record: its start parameters and the parameters now (its end)."""
+        end = {name: p.detach().clone() for name, p in model.named_parameters() if name in self._start}
+        self.records[task_id] = {"start": {name: self._start[name] for name in end}, "end": end}
         self._start = {}
 
     def delete(self, task_ids: Iterable[int], targets: Mapping[int, nn.Module]) -> None:
-        """θ ← θ − Δθ_u for each u (applied to `targets[u]`), then forget the records of those tasks."""
+        """θ ← θ − Δθ_u for each u (applied to `targets[u]`; exactly θ_start of u where the parameter has
+        not changed since u ended, see the class docstring), then forget the records of those tasks."""
         ids = list(task_ids)
-        missing = [u for u in ids if u not in self.updates]
+        missing = [u for u in ids if u not in self.records]
         if missing:
-            raise ValueError(f"tasks {missing} cannot be unlearned: no recorded update (recorded: {sorted(self.updates)})")
+            raise ValueError(f"tasks {missing} cannot be unlearned: no recorded update (recorded: {sorted(self.records)})")
         with torch.no_grad():
             for u in ids:
                 params = dict(targets[u].named_parameters())
-                for name, delta in self.updates.pop(u).items():
-                    params[name].sub_(delta)
+                record = self.records.pop(u)
+                for name, delta in self._delta(record).items():
+                    param = params[name]
+                    if "end" in record and torch.equal(param, record["end"][name]):
+                        param.copy_(record["start"][name])
+                    else:
+                        param.sub_(delta)
 
     def state_dict(self) -> dict[str, Any]:
-        """The recorded updates and, inside a task, its start parameters (a mid-task resume needs them)."""
-        return {"updates": {str(t): dict(d) for t, d in self.updates.items()}, "start": dict(self._start)}
+        """The records and, inside a task, its start parameters (a mid-task resume needs them)."""
+        return {"records": {str(t): {k: dict(v) for k, v in r.items()} for t, r in self.records.items()},
+                "start": dict(self._start)}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        self.updates = {int(t): dict(d) for t, d in state["updates"].items()}
+        if "records" in state:
+            self.records = {int(t): {k: dict(v) for k, v in r.items()} for t, r in state["records"].items()}
+        else:  # a file written before start/end were kept: Δθ only, the subtraction applies everywhere
+            self.records = {int(t): {"delta": dict(d)} for t, d in state["updates"].items()}
         self._start = dict(state.get("start", {}))
 
 
@@ -114,9 +145,22 @@ class Amnesiac(Algorithm):
     def on_task_end(self, task: "Task") -> None:
         if self.recorder is not None:
             self.recorder.end(task.id, self.model)
-        if self.requests.get(task.id):
-            self.unlearn(self.requests[task.id])
+        self._close_task(task, self.requests.get(task.id, ()))
+
+    def _close_task(self, task: "Task", task_ids: Sequence[int]) -> None:
+        """The end of `task` after its update is recorded: unlearning of `task_ids`, then the inner
+        algorithm's end-of-task step (which sees the unlearned model)."""
+        if task_ids:
+            self.unlearn(task_ids)
         self.inner.on_task_end(task)
+
+    def unlearn_after(self, task: "Task", task_ids: Sequence[int]) -> None:
+        """Unlearn `task_ids` from a finished run whose last task is `task` (`retain unlearn`), exactly
+        as an in-run request after `task` would have: the inner algorithm's end-of-task step for `task`
+        is undone (`reopen_task`: e.g. LwF's teacher of `task`, Independent's model of `task`), the tasks
+        are unlearned, and the end-of-task step is taken again from the unlearned model."""
+        self.inner.reopen_task(task.id)
+        self._close_task(task, task_ids)
 
     def unlearn(self, task_ids: Sequence[int]) -> None:
         """Remove the updates of `task_ids` from the model(s) that learnt them, and their records."""
@@ -183,7 +227,7 @@ class AmnesiacLwF(Amnesiac):
 
 class AmnesiacIndependent(Amnesiac):
     """Independent training with amnesiac unlearning: unlearning u returns model u to its initial weights
-    (exact up to floating-point rounding, since only task u ever changed model u)."""
+    (bit for bit: only task u ever changed model u, so its recorded start values are restored)."""
 
     Params = AmnesiacParams
     inner_cls = Independent

@@ -223,7 +223,9 @@ def unlearn_run(
 
     The source folder is only read. The new folder's `config.yaml` is the source config plus the request
     `{T: tasks}` (T = the last task), so `retain run --config` on it reproduces the same model; the
-    source run serves as the original reference when it had no unlearning of its own.
+    source run serves as the original reference when it had no unlearning of its own. The unlearning is
+    the step an in-run request after T takes (`Amnesiac.unlearn_after`), e.g. LwF's teacher of T is taken
+    again from the unlearned model.
     """
     from retain.api import RunResult, environment, event_marks, load_run  # noqa: F811 - api imports this module
 
@@ -241,7 +243,9 @@ def unlearn_run(
     new_cfg = config_from_dict(data)  # validates: known tasks, not unlearned twice, algorithm can unlearn
     if evaluate:
         check_given_references(new_cfg)
-    algorithm.unlearn(list(tasks))  # type: ignore[attr-defined]
+    # the same step as an in-run request after task T: unlearn, then the end of task T is redone
+    # (LwF takes its teacher of T again from the unlearned model)
+    algorithm.unlearn_after(benchmark.task(last), list(tasks))  # type: ignore[attr-defined]
     device = next(algorithm.model.parameters()).device
     row = [
         accuracy(algorithm, test_batches(t, benchmark, device), t.id, last, cfg.train.eval_batch_size)

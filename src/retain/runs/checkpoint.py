@@ -124,6 +124,12 @@ def _validate(path: Path, payload: Any) -> None:
         raise CheckpointError(f"checkpoint {path} is corrupt: its config does not match its config hash")
 
 
+def has_checkpoint(run_folder: Path) -> bool:
+    """Whether the run folder holds a checkpoint to resume from (a finished task's, or a mid-task one)."""
+    checkpoints = run_folder / "checkpoints"
+    return bool(task_checkpoints(checkpoints)) or (checkpoints / PROGRESS_FILE).is_file()
+
+
 def task_checkpoints(folder: Path) -> dict[int, Path]:
     """The task checkpoints in `folder`, by task id."""
     if not folder.is_dir():

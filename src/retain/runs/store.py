@@ -119,3 +119,14 @@ class RunFolder:
         path = self.path / name
         if path.exists() and path.stat().st_size > size:
             os.truncate(path, size)
+
+
+def set_aside(path: Path, label: str) -> Path:
+    """Rename the unusable folder `path` to the first free `NAME.<label>-N` beside it and return the new
+    path: an unfinished run is kept for inspection, never deleted."""
+    n = 1
+    while path.with_name(f"{path.name}.{label}-{n}").exists():
+        n += 1
+    aside = path.with_name(f"{path.name}.{label}-{n}")
+    path.rename(aside)
+    return aside

@@ -21,7 +21,7 @@ from typing import Any
 import yaml
 
 from retain.errors import ConfigError, RetainError, RunInterrupted
-from retain.runs.store import atomic_write_text
+from retain.runs.store import atomic_write_text, set_aside
 
 
 @dataclass(frozen=True)
@@ -147,7 +147,7 @@ def prepare_folder(root: Path, base: Mapping[str, Any], grid: Sequence[tuple[str
 
 
 def pending(root: Path, points: Sequence[SweepPoint]) -> tuple[list[SweepPoint], list[SweepPoint]]:
-    """Split points into (to run, finished). A folder an interrupted run left with a task checkpoint is kept
+    """Split points into (to run, finished). A folder an interrupted run left with a checkpoint is kept
     (the point resumes from it, `run_point`); one without any checkpoint is moved aside."""
     todo, done = [], []
     for point in points:
@@ -156,24 +156,16 @@ def pending(root: Path, points: Sequence[SweepPoint]) -> tuple[list[SweepPoint],
             done.append(point)
             continue
         if folder.exists() and not resumable(folder):
-            folder.rename(_aside_name(folder))
+            set_aside(folder, "incomplete")
         todo.append(point)
     return todo, done
 
 
 def resumable(folder: Path) -> bool:
-    """Whether an unfinished run folder holds a checkpoint of at least one finished task."""
-    from retain.runs.checkpoint import task_checkpoints
+    """Whether an unfinished run folder holds a checkpoint to resume from."""
+    from retain.runs.checkpoint import has_checkpoint
 
-    return not (folder / "summary.json").exists() and bool(task_checkpoints(folder / "checkpoints"))
-
-
-def _aside_name(folder: Path) -> Path:
-    for n in itertools.count(1):
-        candidate = folder.with_name(f"{folder.name}.incomplete-{n}")
-        if not candidate.exists():
-            return candidate
-    raise AssertionError("unreachable")
+    return not (folder / "summary.json").exists() and has_checkpoint(folder)
 
 
 def run_point(data: dict[str, Any], out: str, threads: int | None = None) -> dict[str, Any]:

@@ -17,11 +17,11 @@ from retain.algorithms.base import Algorithm
 from retain.config import Config, config_from_dict, config_to_dict, read_config_data
 from retain.errors import CheckpointError, ConfigError, RetainError, RunInterrupted
 from retain.metrics import summarise
-from retain.runs.checkpoint import PROGRESS_FILE, task_checkpoints
+from retain.runs.checkpoint import has_checkpoint
 from retain.runs.model_file import save_model
 from retain.runs.report import matrix_table, plot_accuracy_matrix, unlearning_table
 from retain.runs.resume import config_differences
-from retain.runs.store import RunFolder
+from retain.runs.store import RunFolder, set_aside
 from retain.scenarios import Benchmark
 from retain.training.data import test_batches
 from retain.training.evaluate import accuracy
@@ -92,20 +92,6 @@ def check_given_references(cfg: Config) -> None:
         given_reference_config(cfg, unlearned, cfg.unlearning.retrain_reference)
 
 
-def _set_aside(path: Path) -> Path:
-    """Rename the unusable folder `path` to a free `NAME.partial-N` next to it (nothing is deleted)."""
-    n = 1
-    while path.with_name(f"{path.name}.partial-{n}").exists():
-        n += 1
-    aside = path.with_name(f"{path.name}.partial-{n}")
-    path.rename(aside)
-    return aside
-
-
-def _has_checkpoint(path: Path) -> bool:
-    return bool(task_checkpoints(path / "checkpoints")) or (path / "checkpoints" / PROGRESS_FILE).is_file()
-
-
 def _reference(
     cfg: Config,
     without: Sequence[int],
@@ -142,10 +128,10 @@ def _reference(
         console.print(f"reusing the finished {name} reference in {out}")
         return ref
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        if (out / "config.yaml").is_file() and _has_checkpoint(out):
+        if (out / "config.yaml").is_file() and has_checkpoint(out):
             resume = out
         else:
-            console.print(f"the unfinished {name} reference in {out} has no checkpoint: moved to {_set_aside(out)}")
+            console.print(f"the unfinished {name} reference in {out} has no checkpoint: moved to {set_aside(out, 'partial')}")
     try:
         if resume is not None:
             console.print(f"resuming the {name} reference in {out} ...")

@@ -116,3 +116,18 @@ def test_a_summary_that_is_not_a_run_summary_is_one_line(tmp_path, capsys, text)
     assert main(["report", str(tmp_path / "run"), "--out", str(tmp_path / "report")]) == 2
     err = capsys.readouterr().err
     assert "summary.json" in err and "accuracy_matrix" in err and "Traceback" not in err
+
+
+def test_report_heatmaps_mark_the_rows_after_unlearning(tmp_path, monkeypatch):
+    import json
+
+    from retain.runs import figures
+
+    folder = make_run(tmp_path / "run", "amnesiac_lwf", 0, [[1.0], [0.9, 0.8], [0.1, 0.8, 0.9]], unlearning={"ag": 0.0})
+    summary = json.loads((folder / "summary.json").read_text())
+    (folder / "summary.json").write_text(json.dumps({**summary, "unlearning_events": {"2": [1]}}))
+    seen = []
+    real = figures.accuracy_matrix_figure
+    monkeypatch.setattr(figures, "accuracy_matrix_figure", lambda m, t, marks=None: seen.append(marks) or real(m, t, marks))
+    write_report([folder], tmp_path / "report")
+    assert seen == [{2: "unlearned 1"}]

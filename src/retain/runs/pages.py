@@ -71,7 +71,8 @@ def draw(table: Table, folder: Path) -> tuple[ReportFigure, ...]:
     for row in rows:
         mean, _ = row.mean_matrix()
         title = f"accuracy matrix — {row.label}, mean of {len(row.runs)} seed(s)"
-        specs.append((title, f"matrix-{_slug(row.label)}", figures.accuracy_matrix_figure(mean, title)))
+        figure = figures.accuracy_matrix_figure(mean, title, _unlearning_marks(row))
+        specs.append((title, f"matrix-{_slug(row.label)}", figure))
     specs.append((f"accuracy on each task — {table.title}", "per-task", figures.per_task_figure(rows, table.title)))
     if len(rows[0].mean_matrix()[0]) > 1:
         specs.append((f"forgetting per task — {table.title}", "forgetting", figures.forgetting_figure(rows, table.title)))
@@ -85,6 +86,12 @@ def draw(table: Table, folder: Path) -> tuple[ReportFigure, ...]:
         atomic_write_bytes(path, png)
         out.append(ReportFigure(title, path, png))
     return tuple(out)
+
+
+def _unlearning_marks(row: Row) -> dict[int, str]:
+    """Rows of the matrix after which tasks were unlearned (the seeds of one row share their requests)."""
+    events = row.runs[0].summary.get("unlearning_events") or {}
+    return {int(t): "unlearned " + ", ".join(map(str, us)) for t, us in events.items()}
 
 
 def _config_text(row: Row) -> str:

@@ -211,3 +211,25 @@ def test_reopen_task_is_required_when_on_task_end_stores_something():
     with pytest.raises(NotImplementedError, match="reopen_task"):
         Keeps(tiny_model("til")).reopen_task(1)
     Finetuning(tiny_model("til")).reopen_task(1)  # stores nothing at the end of a task: nothing to undo
+
+
+def test_records_share_the_start_of_a_task_with_the_end_of_the_one_before():
+    """T tasks hold T + 1 copies of the backbone (start of task 1, then one end per task), not 2T."""
+    algo = AmnesiacFinetuning(tiny_model("dil"))
+    train(algo, num_tasks=3, scenario="dil")
+    records = algo.recorder.records
+    for t in (2, 3):
+        for name, start in records[t]["start"].items():
+            assert start is records[t - 1]["end"][name]  # the same tensor, not an equal copy
+    one_copy = sum(p.numel() * p.element_size() for p in algo.model.parameters())
+    assert algo.memory_bytes() == {"records": 4 * one_copy}
+
+
+def test_a_start_that_changed_since_the_last_end_is_its_own_copy():
+    algo = AmnesiacFinetuning(tiny_model("dil"))
+    train(algo, num_tasks=2, scenario="dil", requests={2: [1]})  # unlearning after task 2 moves every weight
+    recorder = algo.recorder
+    model = algo.model
+    recorder.start(model)
+    changed = [name for name, p in model.named_parameters() if recorder._start[name] is not recorder._last_end[name]]
+    assert changed == [name for name, _ in model.named_parameters()]

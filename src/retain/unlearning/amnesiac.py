@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import torch
 from torch import nn
 
-from retain.algorithms.base import Algorithm, Batch, TrainingData
+from retain.algorithms.base import Algorithm, Batch, TrainingData, storage_bytes
 from retain.algorithms.finetuning import Finetuning
 from retain.algorithms.independent import Independent
 from retain.algorithms.lwf import LwF, LwFParams
@@ -40,14 +40,17 @@ class UpdateRecorder:
     restored instead of subtracting (which would leave floating-point residue of order 1e-9). This is the
     case for Independent's per-task models, for a TIL head that only task u trained, and for every
     parameter when unlearning the task just trained. Everywhere else the subtraction applies.
-    To that end θ_start and θ_end are kept per task (two copies of the parameters per task);
-    Δθ_u = θ_end − θ_start is computed from them when needed.
+    To that end θ_start and θ_end are kept per task; Δθ_u = θ_end − θ_start is computed when needed.
+    A task's start value that equals the previous task's end value (the common case: nothing happens to a
+    parameter between two tasks) shares that tensor instead of copying it, so T tasks hold about T + 1
+    copies of the parameters, not 2T. Record tensors are never modified in place.
     """
 
     def __init__(self) -> None:
         # task → {"start": params, "end": params}, or {"delta": params} for records read from an older file
         self.records: dict[int, dict[str, dict[str, torch.Tensor]]] = {}
         self._start: dict[str, torch.Tensor] = {}
+        self._last_end: dict[str, torch.Tensor] = {}  # the end values of the task recorded last
 
     @property
     def updates(self) -> dict[int, dict[str, torch.Tensor]]:
@@ -61,14 +64,20 @@ class UpdateRecorder:
         return {name: end - record["start"][name] for name, end in record["end"].items()}
 
     def start(self, model: nn.Module) -> None:
-        """Remember the parameters at the start of a task."""
-        self._start = {name: p.detach().clone() for name, p in model.named_parameters()}
+        """Remember the parameters at the start of a task (sharing the last recorded end values that they
+        still equal bit for bit, see the class docstring)."""
+        self._start = {}
+        for name, p in model.named_parameters():
+            previous = self._last_end.get(name)
+            same = previous is not None and previous.shape == p.shape and torch.equal(previous, p.detach())
+            self._start[name] = previous if same else p.detach().clone()
 
     def end(self, task_id: int, model: nn.Module) -> None:
         """Store task `task_id`'s record: its start parameters and the parameters now (its end)."""
         end = {name: p.detach().clone() for name, p in model.named_parameters() if name in self._start}
         self.records[task_id] = {"start": {name: self._start[name] for name in end}, "end": end}
         self._start = {}
+        self._last_end = end
 
     def delete(self, task_ids: Iterable[int], targets: Mapping[int, nn.Module]) -> None:
         """θ ← θ − Δθ_u for each u (applied to `targets[u]`; exactly θ_start of u where the parameter has
@@ -94,6 +103,7 @@ class UpdateRecorder:
                 "start": dict(self._start)}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self._last_end = {}  # sharing resumes with the next recorded task
         if "records" in state:
             self.records = {int(t): {k: dict(v) for k, v in r.items()} for t, r in state["records"].items()}
         else:  # a file written before start/end were kept: Δθ only, the subtraction applies everywhere
@@ -170,6 +180,13 @@ class Amnesiac(Algorithm):
         self.recorder.delete(task_ids, targets)
         self.inner.forget(task_ids)
         self.unlearned.extend(task_ids)
+
+    def memory_bytes(self) -> dict[str, int]:
+        """The inner algorithm's, plus the unlearning `records` (shared tensors counted once)."""
+        records = [] if self.recorder is None else [
+            t for record in self.recorder.records.values() for values in record.values() for t in values.values()
+        ]
+        return {**self.inner.memory_bytes(), "records": storage_bytes(records)}
 
     def eval_logits(self, x: torch.Tensor, task_id: int, seen: int) -> torch.Tensor:
         return self.inner.eval_logits(x, task_id, seen)

@@ -79,11 +79,16 @@ def test_unknown_distance_raises():
 
 
 @pytest.mark.parametrize("distance", ["cross_entropy", "kl", "mse"])
-def test_total_over_teachers_equals_the_sum_of_terms(distance):
+def test_merged_targets_give_the_sum_of_the_terms(distance):
     reg = DistillationReg(0.7, 2.0, distance)
     gen = torch.Generator().manual_seed(0)
     student = torch.randn(6, 5, generator=gen, dtype=torch.float64)
     teachers = [torch.randn(6, 5, generator=gen, dtype=torch.float64) for _ in range(4)]
+
+    def merged(teachers_logits):
+        return sum(reg.loss(student, q) for q in reg.merge([reg.target(t) for t in teachers_logits]))
+
     expected = sum(reg(student, t) for t in teachers)
-    assert reg.total(student, teachers).item() == pytest.approx(expected.item(), rel=1e-12)
-    assert reg.total(student, teachers[:1]).item() == pytest.approx(reg(student, teachers[0]).item(), rel=1e-12)
+    assert merged(teachers).item() == pytest.approx(expected.item(), rel=1e-12)
+    assert merged(teachers[:1]).item() == pytest.approx(reg(student, teachers[0]).item(), rel=1e-12)
+    assert len(reg.merge([reg.target(t) for t in teachers])) == (1 if distance == "cross_entropy" else 4)

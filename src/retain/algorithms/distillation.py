@@ -78,8 +78,3 @@ class DistillationReg:
 
     def __call__(self, student_logits: torch.Tensor, teacher_logits: torch.Tensor) -> torch.Tensor:
         return self.loss(student_logits, self.target(teacher_logits))
-
-    def total(self, student_logits: torch.Tensor, teachers_logits: Sequence[torch.Tensor]) -> torch.Tensor:
-        """Σ_p D(student, teacher_p) for several teachers of the *same* student logits (see `merge`)."""
-        terms = self.merge([self.target(t) for t in teachers_logits])
-        return sum((self.loss(student_logits, q) for q in terms), student_logits.new_zeros(()))

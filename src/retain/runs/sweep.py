@@ -236,7 +236,7 @@ def sweep(
             raise RunInterrupted(
                 f"sweep {root} interrupted ({len(failed)} failed so far). Continue it with the same command "
                 f"(same --config/--set/--grid and --out {root}): finished points are skipped and interrupted "
-                f"ones resume from their last task checkpoint", err.signal_number) from None
+                f"ones resume from their last checkpoint", err.signal_number) from None
     return SweepOutcome(root, tuple(p.name for p in todo if p.name not in failed), tuple(p.name for p in done), failed)
 
 

@@ -22,6 +22,7 @@ import torch.distributed as dist
 from torch import nn
 
 from retain.algorithms.base import Batch
+from retain.errors import ConfigError
 
 if TYPE_CHECKING:
     from retain.algorithms.base import Algorithm
@@ -121,8 +122,6 @@ def synchronise_batchnorm(model: nn.Module, context: Distributed, device: torch.
         return False
     if device.type != "cuda":
         if mode is True:
-            from retain.errors import ConfigError
-
             raise ConfigError("train.sync_batchnorm", True, "auto or false on CPU ranks: PyTorch's SyncBatchNorm needs CUDA")
         warnings.warn(
             f"rank {context.rank}: BatchNorm statistics are computed per rank on CPU (SyncBatchNorm needs CUDA); "

@@ -31,7 +31,9 @@ def synthetic_source(num_classes: int = 4, per_class: int = 24, side: int = 4, s
 
 
 def tiny_benchmark(scenario: str, num_tasks: int = 2, construction: str = "split") -> Benchmark:
-    source = synthetic_source()
+    """A tiny benchmark whose every head has at least two classes, so that accuracy, argmax and softened
+    probabilities can be wrong (a one-class head is always right, and its KL is always zero)."""
+    source = synthetic_source(num_classes=max(4, 2 * num_tasks) if construction == "split" else 4)
     if construction == "split":
         tasks = split_by_class(source, scenario, num_tasks, list(range(source.num_classes)))
     else:

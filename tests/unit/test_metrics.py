@@ -37,9 +37,22 @@ def test_forgetting_uses_the_maximum_over_earlier_rows():
     assert forgetting_per_task([[0.5], [0.9, 0.8], [0.7, 0.8, 0.9]]) == pytest.approx([0.2, 0.0])
 
 
+def test_forgetting_is_negative_for_a_task_that_ends_better_than_ever_before():
+    # task 1: max(0.5, 0.6) - 0.9 = -0.3 (not clamped at 0: backward transfer shows as negative forgetting)
+    matrix = [[0.5], [0.6, 0.8], [0.9, 0.7, 0.9]]
+    assert forgetting_per_task(matrix) == pytest.approx([-0.3, 0.1])
+    assert forgetting(matrix) == pytest.approx(-0.1)
+
+
 def test_forward_transfer_by_hand():
     # (0.8 - 0.7 + 1.0 - 0.9) / 2
     assert forward_transfer(MATRIX, [0.9, 0.7, 0.9]) == pytest.approx(0.1)
+
+
+def test_forward_transfer_leaves_out_the_first_task():
+    # task 1 has no earlier task to transfer from: its difference (0.9 - 0.2) must not count
+    assert forward_transfer(MATRIX, [0.2, 0.7, 0.9]) == pytest.approx(0.1)
+    assert forward_transfer([[0.9], [0.6, 0.8]], [0.1, 0.5]) == pytest.approx(0.3)
 
 
 def test_single_task_has_no_transfer_or_forgetting():

@@ -32,6 +32,24 @@ def test_linear_cka_is_zero_for_rotated_and_scaled_features():
     assert 0.3 < linear_cka(x, other) <= 1.0
 
 
+def _cka_by_hsic(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Linear CKA the textbook way (Kornblith et al. 2019, eq. 2 with linear kernels): HSIC with the
+    centring matrix H = I - 11ᵀ/n on the Gram matrices, an independent computation of the same quantity."""
+    a, b = a.double(), b.double()
+    n = a.shape[0]
+    h = torch.eye(n, dtype=torch.float64) - torch.full((n, n), 1.0 / n, dtype=torch.float64)
+    k, l = h @ a @ a.T @ h, h @ b @ b.T @ h
+    return (torch.trace(k @ l) / torch.sqrt(torch.trace(k @ k) * torch.trace(l @ l))).item()
+
+
+def test_linear_cka_centres_the_features():
+    x = torch.randn(40, 5, generator=torch.Generator().manual_seed(3))
+    # a constant shift is no change of representation once centred (uncentred CKA would see one)
+    assert linear_cka(x, x + 4.0) == pytest.approx(0.0, abs=1e-9)
+    y = torch.randn(40, 5, generator=torch.Generator().manual_seed(4)) + 2.0  # not centred
+    assert linear_cka(x + 1.0, y) == pytest.approx(1 - _cka_by_hsic(x, y), abs=1e-7)  # x + 1 rounds in float32
+
+
 def test_distances_refuse_mismatched_shapes():
     with pytest.raises(ValueError, match="same shape"):
         euclidean(A, torch.zeros(3, 2))

@@ -22,8 +22,8 @@ def test_without_keeps_remaining_tasks_bit_identical(scenario, construction):
 def test_without_shifts_cil_labels_past_the_removed_classes():
     bench = tiny_benchmark("cil", num_tasks=4)
     reduced = bench.without([2])
-    assert sorted(set(reduced.tasks[1].y_train.tolist())) == [1]  # task 3's class 2 becomes class 1
-    assert sorted(set(reduced.tasks[0].y_train.tolist())) == [0]
+    assert sorted(set(reduced.tasks[1].y_train.tolist())) == [2, 3]  # task 3's classes 4, 5 become 2, 3
+    assert sorted(set(reduced.tasks[0].y_train.tolist())) == [0, 1]
 
 
 def test_without_unknown_task_is_an_error():

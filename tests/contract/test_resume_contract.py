@@ -6,6 +6,7 @@ import os
 import signal
 
 import pytest
+import torch
 
 from retain.algorithms import ALGORITHMS
 from retain.api import run
@@ -42,3 +43,20 @@ def test_interrupted_and_resumed_equals_uninterrupted(tmp_path, algorithm, scena
         run(cfg, out=tmp_path / "cut", progress=False, step_hook=sigterm_at((2, 2, 1)))
     resumed = run(None, resume=tmp_path / "cut", progress=False).summary
     assert {k: v for k, v in resumed.items() if k not in TIMING} == {k: v for k, v in whole.items() if k not in TIMING}
+
+
+@pytest.mark.parametrize("algorithm,scenario", [("amnesiac_lwf", "til"), ("amnesiac_finetuning", "cil")])
+def test_resumed_inside_a_task_with_a_pending_unlearning_request_unlearns_the_same(tmp_path, algorithm, scenario):
+    """The cut falls inside task 2, whose update is unlearnt after task 3: the record's start values must
+    come from the mid-task checkpoint, or the resumed run unlearns less than the uninterrupted one."""
+    cfg = {"scenario": scenario, "algorithm": {"name": algorithm}, "benchmark": {"num_tasks": 3, "classes_per_task": 3},
+           "backbone": {"hidden": [8]}, "train": {"epochs": 2, "batch_size": 128, "device": "cpu"},
+           "unlearning": {"requests": {3: [1, 2]}, "evaluate": False}}
+    whole = run(cfg, out=tmp_path / "whole", progress=False)
+    with pytest.raises(RunInterrupted):
+        run(cfg, out=tmp_path / "cut", progress=False, step_hook=sigterm_at((2, 2, 1)))
+    resumed = run(None, resume=tmp_path / "cut", progress=False)
+    assert resumed.summary["unlearning_events"] == {"3": [1, 2]}
+    assert {k: v for k, v in resumed.summary.items() if k not in TIMING} == {k: v for k, v in whole.summary.items() if k not in TIMING}
+    for (name, a), b in zip(whole.algorithm.model.state_dict().items(), resumed.algorithm.model.state_dict().values()):
+        assert torch.equal(a, b), name

@@ -51,6 +51,26 @@ def test_unlearning_subtracts_exactly_the_recorded_update(cls, scenario):
     assert algo.unlearned == [2]
 
 
+@pytest.mark.parametrize("order", [[1, 3], [3, 1]])
+def test_unlearning_several_tasks_subtracts_every_one_of_their_updates(order, scenario):
+    """θ ← θ − Δθ_1 − Δθ_3 with the updates taken from the records beforehand (an oracle that does not
+    go through `delete`); the exact-restore rule may change the last bits only."""
+    torch.manual_seed(0)
+    algo = AmnesiacFinetuning(tiny_model(scenario))
+    train(algo, scenario=scenario)
+    before = params(algo.model)
+    updates = {u: {n: d.clone() for n, d in algo.recorder.updates[u].items()} for u in (1, 3)}
+    algo.unlearn(order)
+    after = params(algo.model)
+    for name, value in before.items():
+        expected = value - updates[1].get(name, 0) - updates[3].get(name, 0)
+        assert torch.allclose(after[name], expected, atol=1e-6), name
+    backbone = [n for n in before if n.startswith("backbone.")]
+    only_first = {n: before[n] - updates[order[0]][n] for n in backbone}
+    assert any(not torch.allclose(after[n], only_first[n], atol=1e-4) for n in backbone)  # both were removed
+    assert sorted(algo.recorder.records) == [2] and algo.unlearned == order
+
+
 def test_heads_created_during_a_task_count_from_their_initial_values():
     torch.manual_seed(0)
     algo = AmnesiacFinetuning(tiny_model("til"))

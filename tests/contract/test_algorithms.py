@@ -6,16 +6,28 @@ import torch
 from retain.algorithms import ALGORITHMS, Joint
 from retain.config import TrainConfig
 from retain.training import run_sequence
+from retain.training.loop import LoopLogger
 from tests.conftest import tiny_benchmark, tiny_model
 
 
-def run_tiny(name: str, scenario: str, construction: str = "split", epochs: int = 3, seed: int = 0, **params):
+class TermsLogger(LoopLogger):
+    """Keeps the logged per-epoch terms, keyed by (task, epoch)."""
+
+    def __init__(self) -> None:
+        self.terms: dict[tuple[int, int], dict[str, float]] = {}
+
+    def on_epoch(self, task_id, epoch, terms, seconds):
+        self.terms[(task_id, epoch)] = terms
+
+
+def run_tiny(name: str, scenario: str, construction: str = "split", epochs: int = 3, seed: int = 0,
+             logger: LoopLogger | None = None, **params):
     bench = tiny_benchmark(scenario, num_tasks=2, construction=construction)
     torch.manual_seed(seed)
     algo_cls = ALGORITHMS[name]
     algo = algo_cls(tiny_model(scenario), algo_cls.Params(**params))
     cfg = TrainConfig(epochs=epochs, batch_size=8)
-    return run_sequence(algo, bench, cfg, torch.Generator().manual_seed(seed), torch.device("cpu")), algo
+    return run_sequence(algo, bench, cfg, torch.Generator().manual_seed(seed), torch.device("cpu"), logger), algo
 
 
 @pytest.mark.parametrize("name", sorted(ALGORITHMS))
@@ -26,8 +38,25 @@ def test_fills_the_accuracy_matrix(name, scenario, construction):
     assert [len(row) for row in matrix] == [1, 2]
     assert all(0.0 <= v <= 1.0 for row in matrix for v in row)
     assert len(result.train_seconds_per_task) == 2
-    # the task just trained is learnt (the synthetic data is separable)
+    # the task just trained is learnt (the synthetic data is separable; every head has two classes)
     assert matrix[0][0] > 0.6 and matrix[1][1] > 0.6
+
+
+@pytest.mark.parametrize("name", sorted(ALGORITHMS))
+@pytest.mark.parametrize("seed", [0, 3])
+def test_old_tasks_show_each_algorithms_signature(name, scenario, seed):
+    """On permuted inputs Finetuning forgets task 1 in DIL and CIL (the shared outputs are overwritten),
+    Independent never does, Joint keeps it, LwF keeps more of it than Finetuning in DIL."""
+    matrix = run_tiny(name, scenario, "permuted", seed=seed)[0].accuracy_matrix
+    base = name.removeprefix("amnesiac_")
+    if base == "independent":
+        assert matrix[1][0] == matrix[0][0]
+    elif base == "joint":
+        assert matrix[1][0] >= 0.9
+    elif scenario != "til":
+        assert matrix[1][0] <= matrix[0][0] - 0.15  # forgotten (LwF without replay too, in CIL)
+    if base == "lwf" and scenario == "dil":
+        assert matrix[1][0] > run_tiny("finetuning", scenario, "permuted", seed=seed)[0].accuracy_matrix[1][0]
 
 
 @pytest.mark.parametrize("name", sorted(ALGORITHMS))
@@ -40,10 +69,16 @@ def test_same_seed_gives_identical_matrix(name, scenario):
 @pytest.mark.parametrize("teacher", ["per_task", "previous"])
 @pytest.mark.parametrize("distance", ["cross_entropy", "kl", "mse"])
 @pytest.mark.parametrize("train_old_heads", [False, True])
-def test_every_lwf_option_runs(scenario, teacher, distance, train_old_heads):
-    result, algo = run_tiny("lwf", scenario, epochs=1, teacher=teacher, distance=distance, train_old_heads=train_old_heads)
+def test_every_lwf_option_distils_from_task_2_on(scenario, teacher, distance, train_old_heads):
+    logger = TermsLogger()
+    result, algo = run_tiny("lwf", scenario, epochs=1, logger=logger, teacher=teacher, distance=distance,
+                            train_old_heads=train_old_heads)
     assert [len(row) for row in result.accuracy_matrix] == [1, 2]
     assert sorted(algo.teachers) == ([1, 2] if teacher == "per_task" else [2])
+    assert logger.terms[(1, 1)]["distillation_reg"] == 0.0  # no teacher yet
+    assert logger.terms[(2, 1)]["distillation_reg"] > 0.0  # two-class heads: KL and MSE are not 0 by construction
+    second = logger.terms[(2, 1)]
+    assert second["loss"] == pytest.approx(second["loss_cls"] + second["distillation_reg"], rel=1e-5)
 
 
 def test_independent_never_forgets(scenario):

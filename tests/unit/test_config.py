@@ -60,6 +60,16 @@ def test_configs_are_frozen():
     ({"algorithm": {"name": "lwf", "teacher": "all"}}, "algorithm.teacher", "'previous'"),
     ({"algorithm": {"name": "finetuning", "teacher": "previous"}}, "algorithm.teacher", "unknown key"),
     ({"train": 3}, "train", "mapping"),
+    ({"train": {"optimizer": {"weight_decay": -0.1}}}, "train.optimizer.weight_decay", ">= 0"),
+    ({"train": {"optimizer": {"momentum": -0.5}}}, "train.optimizer.momentum", ">= 0"),
+    ({"train": {"optimizer": {"lr": float("inf")}}}, "train.optimizer.lr", "finite"),
+    ({"train": {"optimizer": {"lr": float("nan")}}}, "train.optimizer.lr", "finite"),
+    ({"train": {"optimizer": {"weight_decay": float("inf")}}}, "train.optimizer.weight_decay", "finite"),
+    ({"algorithm": {"name": "lwf", "distillation_reg_factor": float("inf")}}, "algorithm.distillation_reg_factor", "finite"),
+    ({"train": {"eval_batch_size": 0}}, "train.eval_batch_size", "> 0"),
+    ({"train": {"batch_size": 0}}, "train.batch_size", "> 0"),
+    ({"benchmark": {"without": [0]}}, "benchmark.without", ">= 1"),
+    ({"benchmark": {"without": [2, 2]}}, "benchmark.without", "distinct"),
 ])
 def test_bad_values_name_the_key_the_value_and_what_is_valid(data, key, fragment):
     with pytest.raises(ConfigError) as info:

@@ -49,6 +49,16 @@ def test_run_with_requests_writes_unlearning_json(tmp_path):
     assert len(retrain["accuracy_matrix"]) == 4  # trained without task 2
     original = json.loads((out / "references" / "original" / "summary.json").read_text())
     assert report["accuracy"]["original_reference"]["2"] == original["accuracy_matrix"][-1][1]
+    # the headline numbers from the files' own per-task values: AG over the kept tasks, DD over task 2
+    acc = report["accuracy"]
+    assert acc["unlearned_model"] == {str(j): v for j, v in enumerate(summary["accuracy_matrix"][-1], start=1)}
+    assert acc["original_reference"] == {str(j): v for j, v in enumerate(original["accuracy_matrix"][-1], start=1)}
+    assert acc["retrain_reference"]["2"] is None
+    assert [acc["retrain_reference"][k] for k in ("1", "3", "4", "5")] == retrain["accuracy_matrix"][-1]
+    kept = ["1", "3", "4", "5"]
+    assert report["ag"] == pytest.approx(sum(acc["unlearned_model"][j] - acc["original_reference"][j] for j in kept) / 4)
+    assert report["dd"] == report["dd_per_task"]["2"] > 0
+    assert report["unlearned_model_accuracy_on_unlearned"] == acc["unlearned_model"]["2"]
 
 
 def unlearning_report(scenario, algorithm, requests):

@@ -21,6 +21,8 @@ from __future__ import annotations
 GOLDEN = "tests/golden"
 
 _ALGO = [
+    "tests/unit/test_lwf_oracle.py",
+    "tests/unit/test_evaluation_oracle.py",
     "tests/unit/test_lwf.py",
     "tests/unit/test_distillation.py",
     "tests/unit/test_teachers.py",
@@ -50,6 +52,7 @@ TESTS: dict[str, list[str]] = {
     "algorithms/lwf.py": _ALGO,
     "algorithms/distillation.py": [
         "tests/unit/test_distillation.py",
+        "tests/unit/test_lwf_oracle.py",
         "tests/unit/test_lwf.py",
         "tests/unit/test_teachers.py",
         "tests/contract/test_algorithms.py",
@@ -63,6 +66,7 @@ TESTS: dict[str, list[str]] = {
         GOLDEN,
     ],
     "algorithms/independent.py": [
+        "tests/unit/test_unlearning_report.py",
         "tests/unit/test_amnesiac.py",
         "tests/unit/test_checkpoint.py",
         "tests/contract/test_algorithms.py",
@@ -72,6 +76,7 @@ TESTS: dict[str, list[str]] = {
     ],
     "algorithms/teachers.py": [
         "tests/unit/test_teachers.py",
+        "tests/unit/test_lwf_oracle.py",
         "tests/unit/test_lwf.py",
         "tests/unit/test_checkpoint.py",
         "tests/contract/test_algorithms.py",
@@ -93,6 +98,7 @@ TESTS: dict[str, list[str]] = {
     ],
     "metrics/unlearning.py": [
         "tests/unit/test_unlearning_metrics.py",
+        "tests/unit/test_unlearning_report.py",
         "tests/integration/test_unlearning_cli.py",
         GOLDEN,
     ],
@@ -102,7 +108,7 @@ TESTS: dict[str, list[str]] = {
         *_UNLEARNING_INTEGRATION,
         GOLDEN,
     ],
-    "unlearning/evaluate.py": [*_UNLEARNING_INTEGRATION, GOLDEN],
+    "unlearning/evaluate.py": ["tests/unit/test_unlearning_report.py", *_UNLEARNING_INTEGRATION, GOLDEN],
     "unlearning/requests.py": [
         "tests/unit/test_config.py",
         "tests/unit/test_amnesiac.py",
@@ -112,6 +118,7 @@ TESTS: dict[str, list[str]] = {
     ],
     "unlearning/workflow.py": _UNLEARNING_INTEGRATION,
     "training/loop.py": [
+        "tests/unit/test_evaluation_oracle.py",
         "tests/unit/test_validation.py",
         "tests/unit/test_checkpoint.py",
         "tests/unit/test_precision.py",
@@ -122,6 +129,7 @@ TESTS: dict[str, list[str]] = {
         GOLDEN,
     ],
     "training/evaluate.py": [
+        "tests/unit/test_evaluation_oracle.py",
         "tests/unit/test_validation.py",
         "tests/unit/test_amnesiac.py",
         "tests/contract/test_algorithms.py",

@@ -50,6 +50,12 @@ def test_linear_cka_centres_the_features():
     assert linear_cka(x + 1.0, y) == pytest.approx(1 - _cka_by_hsic(x, y), abs=1e-7)  # x + 1 rounds in float32
 
 
+def test_linear_cka_of_constant_features_is_unrelated():
+    # centred constant features are all zero: no similarity can be measured, so the distance is the maximum
+    x = torch.randn(10, 3, generator=torch.Generator().manual_seed(5))
+    assert linear_cka(torch.ones(10, 3), x) == 1.0
+
+
 def test_distances_refuse_mismatched_shapes():
     with pytest.raises(ValueError, match="same shape"):
         euclidean(A, torch.zeros(3, 2))

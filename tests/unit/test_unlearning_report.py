@@ -58,3 +58,35 @@ def test_independent_compares_each_task_through_its_own_model():
     first = algo.models[1].backbone(x, 1) if algo.model.task_conditioned else algo.models[1].backbone(x)
     assert torch.equal(algo.eval_features(x, 1), first)
     assert not torch.allclose(algo.eval_features(x, 1), algo.eval_features(x, 2))
+
+
+class ViewFeatures:
+    """A stand-in algorithm whose backbone output under task view v is `scale · v · x` (flattened)."""
+
+    def __init__(self, scale: float, conditioned: bool) -> None:
+        self.model = torch.nn.Linear(1, 1)  # only .eval()/.train()/.training are used
+        self.model.task_conditioned = conditioned
+        self.scale = scale
+
+    def eval_features(self, x: torch.Tensor, view: int) -> torch.Tensor:
+        return self.scale * view * x.flatten(1)
+
+
+@pytest.mark.parametrize("conditioned", [False, True])
+def test_dd_compares_each_task_under_the_reference_s_own_ids(conditioned):
+    """Task 2 is unlearned: the retrain reference knows tasks 1, 3 as its 1, 2, and feeds task 2 to its last
+    view. A task-conditioned backbone is compared under every task's view, the distances averaged."""
+    from retain.metrics.unlearning import euclidean
+    from retain.unlearning.evaluate import distribution_distances
+
+    bench = tiny_benchmark("til", num_tasks=3)
+    ids = {1: 1, 3: 2}
+    got = distribution_distances(ViewFeatures(1.0, conditioned), ViewFeatures(2.0, conditioned), bench, ids,
+                                 euclidean, torch.device("cpu"), 1000)
+    mean = torch.tensor(bench.mean).view(1, -1, 1, 1)
+    std = torch.tensor(bench.std).view(1, -1, 1, 1)
+    for task in bench.tasks:
+        x = ((task.x_test.float() / 255 - mean) / std).flatten(1)
+        views = [1, 2, 3] if conditioned else [task.id]
+        by_view = [euclidean(v * x, 2.0 * ids.get(v, 2) * x) for v in views]
+        assert got[task.id] == pytest.approx(sum(by_view) / len(by_view), rel=1e-5), task.id

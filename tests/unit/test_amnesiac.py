@@ -95,6 +95,13 @@ def test_lwf_deletes_the_teacher_of_an_unlearned_task():
     assert sorted(algo.inner.teachers) == [1, 3]
 
 
+def test_lwf_deletes_the_teacher_of_every_task_of_a_multi_task_request():
+    torch.manual_seed(0)
+    algo = AmnesiacLwF(tiny_model("til"))
+    train(algo, num_tasks=3, requests={3: [1, 2]})
+    assert sorted(algo.inner.teachers) == [3]
+
+
 def test_previous_teacher_is_taken_after_unlearning():
     torch.manual_seed(0)
     algo = AmnesiacLwF(tiny_model("til"), ALGORITHMS["amnesiac_lwf"].Params(teacher="previous"))

@@ -88,3 +88,48 @@ def test_previous_teacher_targets_are_each_old_heads_own_logits():
         for p in (1, 2, 3):
             assert torch.allclose(got[p], head_logits(snap, features, "til", p), atol=1e-6), p
     assert not torch.allclose(got[1], got[3], atol=1e-3)
+
+
+class TaskScaledMLP(torch.nn.Module):
+    """A task-conditioned backbone: features of task view v are `v · relu(W x)`."""
+
+    task_conditioned = True
+    output_dim = 8
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 8), torch.nn.ReLU())
+
+    def forward(self, x: torch.Tensor, task_id: int) -> torch.Tensor:
+        return task_id * self.net(x)
+
+
+@pytest.mark.parametrize("teacher", ["per_task", "previous"])
+def test_a_task_conditioned_backbone_is_distilled_under_each_old_tasks_view(teacher):
+    from retain.algorithms import LwF, LwFParams
+    from retain.models import ContinualModel
+    from retain.scenarios.setting import make_heads
+    from tests.conftest import tiny_benchmark
+
+    bench = tiny_benchmark("til", num_tasks=4)
+    torch.manual_seed(0)
+    algo = LwF(ContinualModel(TaskScaledMLP(), make_heads("til", 8)), LwFParams(teacher=teacher, cache_teacher=False))
+    for task in bench.tasks[:3]:
+        algo.model.heads.setup_task(task.id, task.num_classes)
+        algo.on_task_end(task)
+        with torch.no_grad():
+            for p in algo.model.parameters():
+                p.add_(0.3 * torch.randn_like(p))
+    task = bench.tasks[3]
+    algo.model.heads.setup_task(task.id, task.num_classes)
+    x = batch_of(bench, task).x
+    got = dict(algo.teacher_logits(x))
+    with torch.no_grad():
+        for p in (1, 2, 3):
+            snap = algo.teachers[p] if teacher == "per_task" else algo.teachers[3]
+            assert torch.allclose(got[p], head_logits(snap, snap.backbone(x, p), "til", p), atol=1e-6), p
+        expected = sum(
+            distance(head_logits(algo.model, algo.model.backbone(x, p), "til", p), got[p], "cross_entropy").item()
+            for p in (1, 2, 3)
+        )
+    assert algo.training_step(batch_of(bench, task), task)["distillation_reg"].item() == pytest.approx(expected, rel=1e-5)

@@ -60,12 +60,15 @@ TESTS: dict[str, list[str]] = {
         GOLDEN,
     ],
     "algorithms/joint.py": [
+        "tests/unit/test_joint_independent.py",
         "tests/contract/test_algorithms.py",
         "tests/contract/test_resume_contract.py",
         "tests/unit/test_data_path.py",
         GOLDEN,
     ],
     "algorithms/independent.py": [
+        "tests/unit/test_joint_independent.py",
+        "tests/unit/test_batchnorm_modes.py",
         "tests/unit/test_unlearning_report.py",
         "tests/unit/test_amnesiac.py",
         "tests/unit/test_checkpoint.py",
@@ -108,8 +111,9 @@ TESTS: dict[str, list[str]] = {
         *_UNLEARNING_INTEGRATION,
         GOLDEN,
     ],
-    "unlearning/evaluate.py": ["tests/unit/test_unlearning_report.py", *_UNLEARNING_INTEGRATION, GOLDEN],
+    "unlearning/evaluate.py": ["tests/unit/test_unlearning_report.py", "tests/unit/test_requests.py", *_UNLEARNING_INTEGRATION, GOLDEN],
     "unlearning/requests.py": [
+        "tests/unit/test_requests.py",
         "tests/unit/test_config.py",
         "tests/unit/test_amnesiac.py",
         "tests/unit/test_config_fuzz.py",
@@ -129,6 +133,7 @@ TESTS: dict[str, list[str]] = {
         GOLDEN,
     ],
     "training/evaluate.py": [
+        "tests/unit/test_batchnorm_modes.py",
         "tests/unit/test_evaluation_oracle.py",
         "tests/unit/test_validation.py",
         "tests/unit/test_amnesiac.py",
@@ -136,6 +141,7 @@ TESTS: dict[str, list[str]] = {
         GOLDEN,
     ],
     "config.py": [
+        "tests/unit/test_requests.py",
         "tests/unit/test_config.py",
         "tests/unit/test_validation.py",
         "tests/unit/test_without.py",

@@ -19,6 +19,12 @@ def test_average_accuracies_by_hand():
     assert average_accuracies(MATRIX) == pytest.approx([0.9, 0.7, (0.5 + 0.7 + 1.0) / 3])
 
 
+def test_average_accuracy_reads_only_the_lower_triangle():
+    # a full square matrix (e.g. read back from accuracy.csv with later tasks' columns): row t uses j <= t
+    square = [[0.9, 0.1, 0.1], [0.6, 0.8, 0.1], [0.5, 0.7, 1.0]]
+    assert average_accuracies(square) == pytest.approx([0.9, 0.7, (0.5 + 0.7 + 1.0) / 3])
+
+
 def test_final_and_incremental_by_hand():
     assert final_average_accuracy(MATRIX) == pytest.approx(2.2 / 3)
     assert average_incremental_accuracy(MATRIX) == pytest.approx((0.9 + 0.7 + 2.2 / 3) / 3)

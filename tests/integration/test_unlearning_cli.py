@@ -97,18 +97,24 @@ def digest(folder):
             for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-def test_retain_unlearn_writes_a_new_folder_and_leaves_the_source_intact(tmp_path):
+@pytest.mark.parametrize("scenario,own,events", [("cil", None, [2]), ("til", "{5: [1]}", [1, 2])])
+def test_retain_unlearn_writes_a_new_folder_and_leaves_the_source_intact(tmp_path, scenario, own, events):
+    """In CIL the new row tests every task over all classes; a source's own request after its last task is
+    kept beside the new one. Either way the new config, run from scratch, reproduces the new row."""
     source, target = tmp_path / "source", tmp_path / "target"
-    assert main(["run", *FAST, "--set", "algorithm.name=amnesiac_finetuning", "--out", str(source)]) == 0
+    extra = ["--set", f"unlearning.requests={own}", "--set", "unlearning.evaluate=false"] if own else []
+    assert main(["run", *FAST, "--set", f"scenario={scenario}", "--set", "algorithm.name=amnesiac_finetuning",
+                 *extra, "--out", str(source)]) == 0
     before = digest(source)
     assert main(["unlearn", str(source), "--tasks", "2", "--out", str(target)]) == 0
     assert digest(source) == before
     summary = json.loads((target / "summary.json").read_text())
     report = json.loads((target / "unlearning.json").read_text())
-    assert summary["unlearning_events"] == {"5": [2]}
-    assert report["references"]["original"] == str(source)
+    assert summary["unlearning_events"] == {"5": events}
+    if own is None:
+        assert report["references"]["original"] == str(source)
     original_row = json.loads((source / "summary.json").read_text())["accuracy_matrix"][-1]
-    assert summary["accuracy_matrix"][-1][1] != original_row[1]
+    assert summary["accuracy_matrix"][-1] != original_row
     # the new folder's config reproduces the unlearned model from scratch
     again = tmp_path / "again"
     assert main(["run", "--config", str(target / "config.yaml"), "--quiet", "--out", str(again)]) == 0
@@ -156,3 +162,11 @@ def test_retain_unlearn_retakes_the_last_teacher_as_an_in_run_request_would(tmp_
     assert sorted(teachers_in_run) == expected_keys
     for key, snapshot in teachers_in_run.items():
         assert all(torch.equal(teachers[key][k], snapshot[k]) for k in snapshot), key
+
+
+def test_dil_retrain_reference_tests_an_unlearned_last_task_with_its_own_last_model():
+    # Independent keeps one model per task: the reference, which never learnt task 5, tests it with model 4
+    report = unlearning_report("dil", "amnesiac_independent", {5: [5]})
+    retrain = report["accuracy"]["retrain_reference"]
+    assert retrain["5"] is not None and 0.0 <= retrain["5"] <= 1.0
+    assert [retrain[t] for t in "1234"] == [report["accuracy"]["original_reference"][t] for t in "1234"]  # same seed

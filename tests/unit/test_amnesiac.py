@@ -167,11 +167,11 @@ def test_unlearning_an_unrecorded_task_is_an_error():
 def test_state_dict_round_trip_keeps_records():
     torch.manual_seed(0)
     algo = AmnesiacFinetuning(tiny_model("til"))
-    train(algo, num_tasks=2)
+    train(algo, num_tasks=3, requests={3: [2]})
     state = algo.state_dict()
     fresh = AmnesiacFinetuning(tiny_model("til"))
     fresh.load_state_dict(state)
-    assert sorted(fresh.recorder.updates) == [1, 2]
+    assert sorted(fresh.recorder.updates) == [1, 3] and fresh.unlearned == [2]
     for name, value in algo.recorder.updates[1].items():
         assert torch.equal(fresh.recorder.updates[1][name], value)
 

@@ -147,11 +147,12 @@ class Recorder(LoopSession, LoopLogger):
         self.epochs.append(terms)
 
 
-def test_nan_loss_stops_naming_task_epoch_step_after_the_last_good_task_checkpoint():
+@pytest.mark.parametrize("step", [0, 2])
+def test_nan_loss_stops_naming_task_epoch_step_after_the_last_good_task_checkpoint(step):
     bench = tiny_benchmark("til", num_tasks=2)
     session = Recorder()
-    with pytest.raises(NumericalError, match="task 2, epoch 1, step 3 "):
-        run_sequence(NaNAt(tiny_model("til"), 2, 2), bench, TrainConfig(epochs=2, batch_size=8),
+    with pytest.raises(NumericalError, match=f"task 2, epoch 1, step {step + 1} "):
+        run_sequence(NaNAt(tiny_model("til"), 2, step), bench, TrainConfig(epochs=2, batch_size=8),
                      torch.Generator().manual_seed(0), torch.device("cpu"), session, session)
     assert session.tasks == [1]  # task 1's checkpoint was written; nothing of task 2 was
 

@@ -50,3 +50,15 @@ def tiny_model(scenario: str, input_shape=(1, 4, 4), hidden=(8,)) -> ContinualMo
 @pytest.fixture(params=["til", "dil", "cil"])
 def scenario(request: pytest.FixtureRequest) -> str:
     return request.param
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """`--update-golden`: tests/golden rewrites its pinned numbers from the current code instead of comparing.
+
+    Here because pytest reads command-line options only from the root conftest."""
+    parser.addoption(
+        "--update-golden",
+        action="store_true",
+        default=False,
+        help="rewrite tests/golden/numbers/*.json from the current code (say why in the commit message)",
+    )

@@ -125,6 +125,13 @@ def test_an_equivalent_mutant_that_is_killed_is_flagged():
     assert plain.status == "equivalent" and plain.equivalent_check == "survived"
 
 
+def test_a_baseline_runs_only_for_test_sets_inside_no_larger_one():
+    a, ab, abc, d = ("a",), ("a", "b"), ("b", "a", "c"), ("d",)
+    run, covered = mutation.baseline_plan([a, ab, abc, d])
+    assert run == [abc, d]
+    assert covered == {a: abc, ab: abc}
+
+
 def test_results_file_is_replaced_atomically(tmp_path):
     out = tmp_path / "results" / "r.json"
     mutation.write_json_atomic(out, {"a": 1})

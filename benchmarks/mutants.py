@@ -364,8 +364,8 @@ MUTANTS: list[dict] = [
     _m("heads-dil-not-current", "models/heads.py",
        "return True  # one shared head, never detached",
        "return False",
-       "DIL recomputes the shared head's logits for distillation instead of reusing them",
-       equivalent="the same head on the same features: identical logits and gradient, one extra matmul"),
+       "DIL recomputes the shared head's logits for distillation instead of reusing them (same numbers, one "
+       "extra head pass per step: a speed behaviour, which test_teachers counts)"),
     # ---------------------------------------------------------------- scenarios/setting.py
     _m("setting-reoffset-drops-new", "scenarios/setting.py",
        "labels - old_offset + new_offset if",

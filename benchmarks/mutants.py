@@ -350,8 +350,7 @@ MUTANTS: list[dict] = [
     _m("heads-dil-not-current", "models/heads.py",
        "return True  # one shared head, never detached",
        "return False",
-       "DIL recomputes the shared head's logits for distillation instead of reusing them",
-       equivalent="the same head on the same features: identical logits and gradient, one extra matmul"),
+       "DIL recomputes the shared head's logits for distillation instead of reusing them (one extra head call)"),
     # ---------------------------------------------------------------- scenarios/setting.py
     _m("setting-reoffset-drops-new", "scenarios/setting.py",
        "labels - old_offset + new_offset if",
@@ -477,7 +476,9 @@ MUTANTS: list[dict] = [
     _m("requests-after-0", "unlearning/requests.py",
        "if after < 1 or",
        "if after < 0 or",
-       "a request after task 0 accepted"),
+       "a request after task 0 accepted",
+       equivalent="only `{0: []}` is newly accepted: an empty request, doing what the already valid `{1: []}` "
+                  "does (nothing); a task listed after 0 is still refused by `u > after`"),
     _m("requests-future-task", "unlearning/requests.py",
        "if u > after:",
        "if u > after + 1:",

@@ -491,7 +491,7 @@ MUTANTS: list[dict] = [
     _m("requests-after-0", "unlearning/requests.py",
        "if after < 1 or",
        "if after < 0 or",
-       "a request after task 0 accepted"),
+       "a request after task 0 accepted (a task listed after 0 is then refused for the wrong reason)"),
     _m("requests-future-task", "unlearning/requests.py",
        "if u > after:",
        "if u > after + 1:",

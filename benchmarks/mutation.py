@@ -88,6 +88,7 @@ class Result:
     killing_test: str | None = None
     equivalent: str | None = None
     equivalent_check: str | None = None  # for an equivalent mutant that was run: "survived" or "killed"
+    outcome: str | None = None  # what the tests said (killed / survived / timeout / error), before any mark
     note: str | None = None
     tail: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
@@ -177,7 +178,8 @@ def apply_mutant(mutant: Mutant, src: Path, package: str = PACKAGE) -> Path:
     return path
 
 
-FAILURE = re.compile(r"^(?:FAILED|ERROR) (\S+)", re.MULTILINE)
+# a test id may hold spaces inside its parameter brackets: `FAILED t.py::test[{2: [3]}] - assert ...`
+FAILURE = re.compile(r"^(?:FAILED|ERROR) (\S*?\[.*?\](?= - |$)|\S+)", re.MULTILINE)
 
 
 def first_failure(output: str) -> str | None:
@@ -257,7 +259,7 @@ def classify(mutant: Mutant, outcome: Outcome) -> Result:
     """The result of a mutant from its pytest outcome."""
     status = {"failed": KILLED, "timeout": TIMEOUT, "passed": SURVIVED}.get(outcome.verdict, ERROR)
     result = Result(mutant.id, mutant.file, mutant.description, status, list(mutant.tests), round(outcome.seconds, 1),
-                    outcome.first_failure if status in (KILLED, TIMEOUT) else None, mutant.equivalent)
+                    outcome.first_failure if status in (KILLED, TIMEOUT) else None, mutant.equivalent, outcome=status)
     if status == ERROR:
         result.note = f"pytest exited with code {outcome.returncode}"
     if status in (SURVIVED, TIMEOUT, ERROR):
@@ -270,7 +272,31 @@ def classify(mutant: Mutant, outcome: Outcome) -> Result:
     return result
 
 
-def summarise(results: list[Result]) -> dict[str, Any]:
+def rescore(results: list[dict[str, Any]], entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Results of an earlier run with the descriptions and `equivalent` marks of the current list, so that
+    judging a survivor equivalent (or withdrawing a wrong mark) needs no rerun."""
+    marks = {e["id"]: e.get("equivalent") for e in entries}
+    descriptions = {e["id"]: e.get("description") for e in entries}
+    out = []
+    for r in results:
+        r = dict(r)
+        r["description"] = descriptions.get(r["id"]) or r["description"]
+        outcome = r.get("outcome") or (
+            r["status"] if r["status"] != EQUIVALENT else {"survived": SURVIVED, "killed": KILLED}.get(r.get("equivalent_check")))
+        if r["id"] in marks and outcome in (KILLED, TIMEOUT, SURVIVED, ERROR):
+            reason = marks[r["id"]]
+            r["equivalent"] = reason
+            if reason is not None and outcome != ERROR:
+                r["status"], r["equivalent_check"] = EQUIVALENT, ("survived" if outcome == SURVIVED else "killed")
+            else:
+                r["status"], r["equivalent_check"] = outcome, None
+            r["outcome"] = outcome
+        out.append(r)
+    return out
+
+
+def summarise(results: list[Result] | list[dict[str, Any]]) -> dict[str, Any]:
+    results = [mutation_result(r) for r in results]
     counts = {s: sum(r.status == s for r in results) for s in (KILLED, TIMEOUT, SURVIVED, EQUIVALENT, BASELINE_FAILS, ERROR)}
     counted = len(results) - counts[EQUIVALENT]
     killed = counts[KILLED] + counts[TIMEOUT]
@@ -281,6 +307,12 @@ def summarise(results: list[Result]) -> dict[str, Any]:
         "survivors": [r.id for r in results if r.status == SURVIVED],
         "equivalent_but_killed": [r.id for r in results if r.status == EQUIVALENT and r.equivalent_check == "killed"],
     }
+
+
+def mutation_result(r: Result | dict[str, Any]) -> Result:
+    if isinstance(r, Result):
+        return r
+    return Result(**{k: v for k, v in r.items() if k in Result.__dataclass_fields__})
 
 
 def summary_line(summary: dict[str, Any]) -> str:
@@ -317,6 +349,7 @@ def write_json_atomic(path: Path, data: Any) -> None:
     with os.fdopen(fd, "w") as f:
         json.dump(data, f, indent=1)
         f.write("\n")
+    os.chmod(tmp, 0o644)
     os.replace(tmp, path)
 
 
@@ -433,14 +466,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--baseline-timeout", type=float, default=1200.0, help="seconds per baseline (default 1200)")
     parser.add_argument("--skip-equivalent", action="store_true", help="do not run the mutants marked equivalent")
     parser.add_argument("--check", action="store_true", help="validate the list against the code and exit")
-    parser.add_argument("--from-json", type=Path, help="print the summary (and --markdown table) of an earlier run")
+    parser.add_argument("--from-json", type=Path, help="print the summary (and --markdown table) of an earlier run, with the current list's equivalent marks")
     args = parser.parse_args(argv)
 
     if args.from_json:
         data = json.loads(args.from_json.read_text())
+        results = data["results"]
+        try:  # re-apply the current list's equivalent marks
+            entries, _ = load_list(args.mutants)
+            results = rescore(results, entries)
+        except (MutantListError, OSError, AttributeError) as err:
+            print(f"warning: results shown with the marks of the run ({err})", file=sys.stderr)
+        if args.only:
+            wanted = {s.strip() for s in args.only.split(",")}
+            results = [r for r in results if r["id"] in wanted]
         if args.markdown:
-            print(markdown_table(data["results"]))
-        print(summary_line(data["summary"]))
+            print(markdown_table(results))
+        print(summary_line(summarise(results)))
         return 0
     try:
         entries, tests = load_list(args.mutants)

@@ -96,6 +96,7 @@ def test_first_failing_test_is_read_from_pytest_output():
            "FAILED tests/unit/test_x.py::test_z\n!!! stopping after 1 failures !!!\n")
     assert mutation.first_failure(out) == "tests/unit/test_x.py::test_y[til]"
     assert mutation.first_failure("ERROR tests/a.py - ImportError\n") == "tests/a.py"
+    assert mutation.first_failure("FAILED t.py::test[{2: [3]}-x] - SystemExit: 2\n") == "t.py::test[{2: [3]}-x]"
     assert mutation.first_failure("3 passed in 0.1s\n") is None
 
 
@@ -130,6 +131,17 @@ def test_a_baseline_runs_only_for_test_sets_inside_no_larger_one():
     run, covered = mutation.baseline_plan([a, ab, abc, d])
     assert run == [abc, d]
     assert covered == {a: abc, ab: abc}
+
+
+def test_an_earlier_run_is_rescored_with_the_current_marks():
+    old = [result("survived", id="s", outcome="survived"), result("equivalent", id="e", equivalent="x", equivalent_check="killed"),
+           result("killed", id="k", outcome="killed")]
+    entries = [{"id": "s", "description": "new", "equivalent": "judged equivalent"}, {"id": "e"}, {"id": "k"}]
+    new = {r["id"]: r for r in mutation.rescore([mutation.asdict(r) for r in old], entries)}
+    assert new["s"]["status"] == "equivalent" and new["s"]["description"] == "new"
+    assert new["e"]["status"] == "killed" and new["e"]["equivalent"] is None
+    assert new["k"]["status"] == "killed"
+    assert mutation.summarise(list(new.values()))["kill_rate"] == 1.0
 
 
 def test_results_file_is_replaced_atomically(tmp_path):

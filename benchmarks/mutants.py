@@ -299,7 +299,9 @@ MUTANTS: list[dict] = [
     _m("independent-no-bn-reset", "algorithms/independent.py",
        "module.reset_running_stats()",
        "pass",
-       "BatchNorm running statistics carried over from the previous task"),
+       "BatchNorm running statistics carried over from the previous task",
+       equivalent="torch's norm layers call reset_running_stats() inside reset_parameters(), so the explicit call "
+                  "only matters for a custom module that has the one without the other"),
     _m("independent-eval-seen-heads", "algorithms/independent.py",
        "own.heads.eval_head(task_id, task_id)",
        "own.heads.eval_head(task_id, seen)",

@@ -60,7 +60,9 @@ def same_matrix(bench, args: argparse.Namespace, device: torch.device) -> tuple[
     matrices = {}
     for path in PATHS:
         cfg = TrainConfig(epochs=1, batch_size=args.batch_size, data_path=path, num_workers=args.workers)
-        matrices[path] = run_sequence(_model(bench), bench, cfg, torch.Generator().manual_seed(0), device).accuracy_matrix
+        matrices[path] = run_sequence(
+            _model(bench), bench, cfg, torch.Generator().manual_seed(0), device
+        ).accuracy_matrix
     last = matrices["device"][-1]
     return matrices["device"] == matrices["loader"], sum(last) / len(last)
 
@@ -107,8 +109,12 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--root", default=None, help="benchmark.root (default: Debian's Fashion-MNIST)")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="torch intra-op threads (default: torch's); on a loaded CPU, 1 avoids thread contention")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch intra-op threads (default: torch's); on a loaded CPU, 1 avoids thread contention",
+    )
     parser.add_argument("--json", default=None, help="also write the figures to this file")
     args = parser.parse_args()
     if args.threads is not None:
@@ -136,7 +142,9 @@ def main() -> None:
         report[f"{path}_train_epoch_s"] = statistics.median(train[path])
         report[f"{path}_data_only_epoch_s"] = statistics.median(data_only[path])
     report["train_epoch_ratio_loader_over_device"] = report["loader_train_epoch_s"] / report["device_train_epoch_s"]
-    report["data_only_ratio_loader_over_device"] = report["loader_data_only_epoch_s"] / report["device_data_only_epoch_s"]
+    report["data_only_ratio_loader_over_device"] = (
+        report["loader_data_only_epoch_s"] / report["device_data_only_epoch_s"]
+    )
     report["same_accuracy_matrix"], report["final_average_accuracy"] = same_matrix(bench, args, device)
     print(json.dumps(report, indent=2))
     if args.json:

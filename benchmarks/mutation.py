@@ -46,7 +46,12 @@ PYTEST = ["-m", "pytest", "-x", "-q", "-p", "no:cacheprovider"]
 TAIL = 3000  # characters of pytest output kept per run in the results
 
 KILLED, SURVIVED, TIMEOUT, EQUIVALENT, BASELINE_FAILS, ERROR = (
-    "killed", "survived", "timeout", "equivalent", "baseline fails", "error",
+    "killed",
+    "survived",
+    "timeout",
+    "equivalent",
+    "baseline fails",
+    "error",
 )
 
 
@@ -153,8 +158,17 @@ def build_mutants(
         run = existing_tests(paths, root)
         if not run:
             raise MutantListError(f"mutant {mid}: none of its test paths exist: {list(paths)}")
-        mutants.append(Mutant(mid, entry["file"], entry["original"], entry["replacement"], entry["description"],
-                              run, entry.get("equivalent")))
+        mutants.append(
+            Mutant(
+                mid,
+                entry["file"],
+                entry["original"],
+                entry["replacement"],
+                entry["description"],
+                run,
+                entry.get("equivalent"),
+            )
+        )
     return mutants
 
 
@@ -195,11 +209,22 @@ _running_lock = threading.Lock()
 def run_pytest(src: Path, tests: tuple[str, ...], root: Path, timeout: float) -> Outcome:
     """pytest on `tests` (from `root`) with the package imported from `src`; the whole process group is
     killed at the timeout."""
-    env = {**os.environ, "PYTHONPATH": f"{src}{os.pathsep}{root}", "OMP_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1"}
+    env = {
+        **os.environ,
+        "PYTHONPATH": f"{src}{os.pathsep}{root}",
+        "OMP_NUM_THREADS": "1",
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
     start = time.perf_counter()
     with tempfile.TemporaryFile(mode="w+") as log:
-        proc = subprocess.Popen([sys.executable, *PYTEST, *tests], cwd=root, env=env, stdout=log,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            [sys.executable, *PYTEST, *tests],
+            cwd=root,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         with _running_lock:
             _running.add(proc)
         try:
@@ -246,7 +271,9 @@ def baseline_plan(sets: list[tuple[str, ...]]) -> tuple[list[tuple[str, ...]], d
     return maximal, covered
 
 
-def run_copy(mutant: Mutant | None, tests: tuple[str, ...], root: Path, timeout: float, package: str = PACKAGE) -> Outcome:
+def run_copy(
+    mutant: Mutant | None, tests: tuple[str, ...], root: Path, timeout: float, package: str = PACKAGE
+) -> Outcome:
     """Copy `src/`, apply `mutant` (None: the baseline), run the tests, remove the copy."""
     with tempfile.TemporaryDirectory(prefix="retain-mutant-") as tmp:
         src = copy_source(root, Path(tmp))
@@ -258,8 +285,17 @@ def run_copy(mutant: Mutant | None, tests: tuple[str, ...], root: Path, timeout:
 def classify(mutant: Mutant, outcome: Outcome) -> Result:
     """The result of a mutant from its pytest outcome."""
     status = {"failed": KILLED, "timeout": TIMEOUT, "passed": SURVIVED}.get(outcome.verdict, ERROR)
-    result = Result(mutant.id, mutant.file, mutant.description, status, list(mutant.tests), round(outcome.seconds, 1),
-                    outcome.first_failure if status in (KILLED, TIMEOUT) else None, mutant.equivalent, outcome=status)
+    result = Result(
+        mutant.id,
+        mutant.file,
+        mutant.description,
+        status,
+        list(mutant.tests),
+        round(outcome.seconds, 1),
+        outcome.first_failure if status in (KILLED, TIMEOUT) else None,
+        mutant.equivalent,
+        outcome=status,
+    )
     if status == ERROR:
         result.note = f"pytest exited with code {outcome.returncode}"
     if status in (SURVIVED, TIMEOUT, ERROR):
@@ -282,7 +318,10 @@ def rescore(results: list[dict[str, Any]], entries: list[dict[str, Any]]) -> lis
         r = dict(r)
         r["description"] = descriptions.get(r["id"]) or r["description"]
         outcome = r.get("outcome") or (
-            r["status"] if r["status"] != EQUIVALENT else {"survived": SURVIVED, "killed": KILLED}.get(r.get("equivalent_check")))
+            r["status"]
+            if r["status"] != EQUIVALENT
+            else {"survived": SURVIVED, "killed": KILLED}.get(r.get("equivalent_check"))
+        )
         if r["id"] in marks and outcome in (KILLED, TIMEOUT, SURVIVED, ERROR):
             reason = marks[r["id"]]
             r["equivalent"] = reason
@@ -297,7 +336,9 @@ def rescore(results: list[dict[str, Any]], entries: list[dict[str, Any]]) -> lis
 
 def summarise(results: list[Result] | list[dict[str, Any]]) -> dict[str, Any]:
     results = [mutation_result(r) for r in results]
-    counts = {s: sum(r.status == s for r in results) for s in (KILLED, TIMEOUT, SURVIVED, EQUIVALENT, BASELINE_FAILS, ERROR)}
+    counts = {
+        s: sum(r.status == s for r in results) for s in (KILLED, TIMEOUT, SURVIVED, EQUIVALENT, BASELINE_FAILS, ERROR)
+    }
     counted = len(results) - counts[EQUIVALENT]
     killed = counts[KILLED] + counts[TIMEOUT]
     return {
@@ -319,8 +360,10 @@ def summary_line(summary: dict[str, Any]) -> str:
     counted = summary["total"] - summary["equivalent"]
     killed = summary["killed"] + summary["timeout"]
     rate = "n/a" if summary["kill_rate"] is None else f"{100 * summary['kill_rate']:.1f}%"
-    line = (f"kill rate: {killed}/{counted} = {rate} (killed {summary['killed']}, timeout {summary['timeout']}, "
-            f"survived {summary['survived']}; equivalent {summary['equivalent']} not counted")
+    line = (
+        f"kill rate: {killed}/{counted} = {rate} (killed {summary['killed']}, timeout {summary['timeout']}, "
+        f"survived {summary['survived']}; equivalent {summary['equivalent']} not counted"
+    )
     if summary["baseline_fails"]:
         line += f"; baseline fails {summary['baseline_fails']}"
     if summary["error"]:
@@ -356,7 +399,9 @@ def write_json_atomic(path: Path, data: Any) -> None:
 def git_commit(root: Path) -> str | None:
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
-        dirty = subprocess.run(["git", "status", "--porcelain", "src"], cwd=root, capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "src"], cwd=root, capture_output=True, text=True, timeout=10
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() + (" (src modified)" if dirty.stdout.strip() else "") if out.returncode == 0 else None
@@ -366,22 +411,38 @@ class Session:
     """One run of the list: baselines first (one per distinct test set), then the mutants, results
     written to `out` (atomically) after each one."""
 
-    def __init__(self, mutants: list[Mutant], root: Path, jobs: int, timeout: float | None,
-                 baseline_timeout: float, out: Path | None, log=print, package: str = PACKAGE) -> None:
+    def __init__(
+        self,
+        mutants: list[Mutant],
+        root: Path,
+        jobs: int,
+        timeout: float | None,
+        baseline_timeout: float,
+        out: Path | None,
+        log=print,
+        package: str = PACKAGE,
+    ) -> None:
         self.mutants, self.root, self.jobs, self.timeout = mutants, root, max(1, jobs), timeout
         self.baseline_timeout, self.out, self.log, self.package = baseline_timeout, out, log, package
         self.baselines: dict[tuple[str, ...], Outcome] = {}
         self.results: dict[str, Result] = {}
         self.lock = threading.Lock()
         self.started = time.time()
-        self.meta = {"commit": git_commit(root), "python": sys.version.split()[0], "jobs": self.jobs,
-                     "timeout": timeout, "started": time.strftime("%Y-%m-%d %H:%M:%S")}
+        self.meta = {
+            "commit": git_commit(root),
+            "python": sys.version.split()[0],
+            "jobs": self.jobs,
+            "timeout": timeout,
+            "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+        }
 
     def run(self) -> list[Result]:
         sets = list(dict.fromkeys(m.tests for m in self.mutants))
         maximal, covered = baseline_plan(sets)
-        self.log(f"{len(self.mutants)} mutants, {len(sets)} distinct test sets ({len(maximal)} baselines to run), "
-                 f"{self.jobs} job(s)")
+        self.log(
+            f"{len(self.mutants)} mutants, {len(sets)} distinct test sets ({len(maximal)} baselines to run), "
+            f"{self.jobs} job(s)"
+        )
         try:
             with ThreadPoolExecutor(self.jobs) as pool:
                 for tests, outcome in zip(maximal, pool.map(self._baseline, maximal)):
@@ -410,8 +471,10 @@ class Session:
     def _baseline(self, tests: tuple[str, ...]) -> Outcome:
         outcome = run_copy(None, tests, self.root, self.baseline_timeout, self.package)
         what = {"passed": "passes", "failed": "FAILS", "timeout": "TIMES OUT", "error": "ERROR"}[outcome.verdict]
-        self.log(f"baseline {what} in {outcome.seconds:.0f}s: {' '.join(tests)}"
-                 + (f" (first failure {outcome.first_failure})" if outcome.first_failure else ""))
+        self.log(
+            f"baseline {what} in {outcome.seconds:.0f}s: {' '.join(tests)}"
+            + (f" (first failure {outcome.first_failure})" if outcome.first_failure else "")
+        )
         return outcome
 
     def _timeout_for(self, baseline: Outcome) -> float:
@@ -420,11 +483,19 @@ class Session:
     def _mutant(self, mutant: Mutant) -> None:
         baseline = self.baselines[mutant.tests]
         if baseline.verdict != "passed":
-            result = Result(mutant.id, mutant.file, mutant.description, BASELINE_FAILS, list(mutant.tests),
-                            equivalent=mutant.equivalent,
-                            note=f"the unmutated code {baseline.verdict} these tests (first failure {baseline.first_failure})")
+            result = Result(
+                mutant.id,
+                mutant.file,
+                mutant.description,
+                BASELINE_FAILS,
+                list(mutant.tests),
+                equivalent=mutant.equivalent,
+                note=f"the unmutated code {baseline.verdict} these tests (first failure {baseline.first_failure})",
+            )
         else:
-            result = classify(mutant, run_copy(mutant, mutant.tests, self.root, self._timeout_for(baseline), self.package))
+            result = classify(
+                mutant, run_copy(mutant, mutant.tests, self.root, self._timeout_for(baseline), self.package)
+            )
         with self.lock:
             self.results[mutant.id] = result
             done = len(self.results)
@@ -436,14 +507,23 @@ class Session:
     def data(self) -> dict[str, Any]:
         results = self.ordered()
         return {
-            "meta": {**self.meta, "elapsed_seconds": round(time.time() - self.started, 1),
-                     "finished": len(results) == len(self.mutants)},
+            "meta": {
+                **self.meta,
+                "elapsed_seconds": round(time.time() - self.started, 1),
+                "finished": len(results) == len(self.mutants),
+            },
             "summary": summarise(results),
-            "baselines": [{"tests": list(t), "verdict": o.verdict, "seconds": round(o.seconds, 1),
-                           "first_failure": o.first_failure,
-                           **({"covered_by": list(o.covered_by)} if o.covered_by else {}),
-                           **({"tail": o.tail} if o.verdict != "passed" else {})}
-                          for t, o in self.baselines.items()],
+            "baselines": [
+                {
+                    "tests": list(t),
+                    "verdict": o.verdict,
+                    "seconds": round(o.seconds, 1),
+                    "first_failure": o.first_failure,
+                    **({"covered_by": list(o.covered_by)} if o.covered_by else {}),
+                    **({"tail": o.tail} if o.verdict != "passed" else {}),
+                }
+                for t, o in self.baselines.items()
+            ],
             "results": [asdict(r) for r in results],
         }
 
@@ -456,17 +536,27 @@ class Session:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--mutants", type=Path, default=DEFAULT_MUTANTS, help="the mutant list (default: benchmarks/mutants.py)")
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--mutants", type=Path, default=DEFAULT_MUTANTS, help="the mutant list (default: benchmarks/mutants.py)"
+    )
     parser.add_argument("--jobs", type=int, default=1, help="mutants run in parallel (default 1)")
     parser.add_argument("--only", help="comma-separated mutant ids")
     parser.add_argument("--out", type=Path, help="results JSON, rewritten atomically after each mutant")
     parser.add_argument("--markdown", action="store_true", help="print the results as a Markdown table")
-    parser.add_argument("--timeout", type=float, help="seconds per mutant (default: 2 x its baseline + 30, at least 60)")
+    parser.add_argument(
+        "--timeout", type=float, help="seconds per mutant (default: 2 x its baseline + 30, at least 60)"
+    )
     parser.add_argument("--baseline-timeout", type=float, default=1200.0, help="seconds per baseline (default 1200)")
     parser.add_argument("--skip-equivalent", action="store_true", help="do not run the mutants marked equivalent")
     parser.add_argument("--check", action="store_true", help="validate the list against the code and exit")
-    parser.add_argument("--from-json", type=Path, help="print the summary (and --markdown table) of an earlier run, with the current list's equivalent marks")
+    parser.add_argument(
+        "--from-json",
+        type=Path,
+        help="print the summary (and --markdown table) of an earlier run, with the current list's equivalent marks",
+    )
     args = parser.parse_args(argv)
 
     if args.from_json:
@@ -500,11 +590,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.skip_equivalent:
         mutants = [m for m in mutants if m.equivalent is None]
     if args.check:
-        print(f"{len(mutants)} mutants: every snippet occurs exactly once; "
-              f"{sum(m.equivalent is not None for m in mutants)} marked equivalent")
+        print(
+            f"{len(mutants)} mutants: every snippet occurs exactly once; "
+            f"{sum(m.equivalent is not None for m in mutants)} marked equivalent"
+        )
         return 0
-    session = Session(mutants, ROOT, args.jobs, args.timeout, args.baseline_timeout, args.out,
-                      log=lambda s: print(s, flush=True))
+    session = Session(
+        mutants, ROOT, args.jobs, args.timeout, args.baseline_timeout, args.out, log=lambda s: print(s, flush=True)
+    )
     try:
         results = session.run()
     except KeyboardInterrupt:

@@ -113,5 +113,7 @@ if __name__ == "__main__":
     in_run = main({3: [2]})  # unlearn task 2 right after task 3
     later = main()  # or afterwards, on the finished run (what `retain unlearn` does)
     later.unlearn_after(three_tasks().task(3), [2])
-    print(sorted(in_run.inner.anchors), all(torch.equal(a, b) for a, b in
-          zip(in_run.model.state_dict().values(), later.model.state_dict().values())))
+    print(
+        sorted(in_run.inner.anchors),
+        all(torch.equal(a, b) for a, b in zip(in_run.model.state_dict().values(), later.model.state_dict().values())),
+    )

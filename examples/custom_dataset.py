@@ -2,9 +2,9 @@
 
 import torch
 
+from retain.algorithms import LwF
 from retain.config import TrainConfig
 from retain.models import MLP, ContinualModel
-from retain.algorithms import LwF
 from retain.scenarios.builders import split_by_class
 from retain.scenarios.setting import make_heads
 from retain.scenarios.sources import SourceData
@@ -29,8 +29,9 @@ def main() -> list[list[float]]:
     torch.manual_seed(0)
     backbone = MLP(benchmark.input_shape, (64,))
     model = ContinualModel(backbone, make_heads(benchmark.scenario, backbone.output_dim))
-    result = run_sequence(LwF(model), benchmark, TrainConfig(epochs=2), torch.Generator().manual_seed(0),
-                          torch.device("cpu"))
+    result = run_sequence(
+        LwF(model), benchmark, TrainConfig(epochs=2), torch.Generator().manual_seed(0), torch.device("cpu")
+    )
     return result.accuracy_matrix
 
 

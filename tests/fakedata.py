@@ -23,7 +23,9 @@ def write_idx(path: Path, array: np.ndarray, compress: bool = True) -> None:
         path.write_bytes(data)
 
 
-def write_idx_set(folder: Path, names=IDX_NAMES, num_classes=10, n_train=40, n_test=20, offset=0, compress=True, seed=0):
+def write_idx_set(
+    folder: Path, names=IDX_NAMES, num_classes=10, n_train=40, n_test=20, offset=0, compress=True, seed=0
+):
     """Four idx files (train/test images and labels) with labels cycling through the classes."""
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
@@ -39,7 +41,9 @@ def write_idx_set(folder: Path, names=IDX_NAMES, num_classes=10, n_train=40, n_t
 
 
 def emnist_letters_names() -> tuple[str, ...]:
-    return tuple(f"emnist-letters-{s}-{k}-idx{d}-ubyte" for s in ("train", "test") for k, d in (("images", 3), ("labels", 1)))
+    return tuple(
+        f"emnist-letters-{s}-{k}-idx{d}-ubyte" for s in ("train", "test") for k, d in (("images", 3), ("labels", 1))
+    )
 
 
 def write_mnist_family(root: Path) -> None:
@@ -60,7 +64,9 @@ def write_cifar10(root: Path, per_batch: int = 20, n_test: int = 20) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(0)
     for name, n in [(f"data_batch_{i}", per_batch) for i in range(1, 6)] + [("test_batch", n_test)]:
-        _pickle(folder / name, {"data": rng.integers(0, 255, (n, 3072), dtype=np.uint8), "labels": list(np.arange(n) % 10)})
+        _pickle(
+            folder / name, {"data": rng.integers(0, 255, (n, 3072), dtype=np.uint8), "labels": list(np.arange(n) % 10)}
+        )
 
 
 def write_cifar100(root: Path, n_train: int = 200, n_test: int = 100) -> None:
@@ -68,8 +74,14 @@ def write_cifar100(root: Path, n_train: int = 200, n_test: int = 100) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(1)
     for name, n in (("train", n_train), ("test", n_test)):
-        _pickle(folder / name, {"data": rng.integers(0, 255, (n, 3072), dtype=np.uint8),
-                                "fine_labels": list(np.arange(n) % 100), "coarse_labels": list(np.arange(n) % 20)})
+        _pickle(
+            folder / name,
+            {
+                "data": rng.integers(0, 255, (n, 3072), dtype=np.uint8),
+                "fine_labels": list(np.arange(n) % 100),
+                "coarse_labels": list(np.arange(n) % 20),
+            },
+        )
 
 
 def write_tinyimagenet(root: Path, num_classes: int = 200, per_class: int = 1, side: int = 64) -> list[str]:
@@ -91,7 +103,9 @@ def write_tinyimagenet(root: Path, num_classes: int = 200, per_class: int = 1, s
                 image = image.convert("L")
             image.save(images / f"{wnid}_{k}.{'JPEG' if c % 2 else 'png'}")
         val_name = f"val_{c}.JPEG"
-        Image.fromarray(rng.integers(0, 255, (side, side, 3), dtype=np.uint8)).save(folder / "val" / "images" / val_name, format="JPEG")
+        Image.fromarray(rng.integers(0, 255, (side, side, 3), dtype=np.uint8)).save(
+            folder / "val" / "images" / val_name, format="JPEG"
+        )
         lines.append(f"{val_name}\t{wnid}\t0\t0\t10\t10")
     (folder / "val" / "val_annotations.txt").write_text("\n".join(lines) + "\n")
     (folder / "wnids.txt").write_text("\n".join(wnids) + "\n")

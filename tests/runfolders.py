@@ -25,11 +25,24 @@ def make_run(
 ) -> Path:
     """Write config.yaml and summary.json (and unlearning.json if given) as `retain run` would."""
     folder.mkdir(parents=True)
-    config = {"seed": seed, "scenario": scenario, "benchmark": {"name": benchmark, "seed": None},
-              "algorithm": {"name": algorithm, **(params or {})}, "train": {"epochs": 1}, "out": None}
+    config = {
+        "seed": seed,
+        "scenario": scenario,
+        "benchmark": {"name": benchmark, "seed": None},
+        "algorithm": {"name": algorithm, **(params or {})},
+        "train": {"epochs": 1},
+        "out": None,
+    }
     (folder / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-    summary = {**summarise(matrix), "train_seconds_per_task": seconds or [1.0] * len(matrix), "total_seconds": 9.0,
-               "seed": seed, "benchmark": benchmark, "scenario": scenario, "algorithm": algorithm}
+    summary = {
+        **summarise(matrix),
+        "train_seconds_per_task": seconds or [1.0] * len(matrix),
+        "total_seconds": 9.0,
+        "seed": seed,
+        "benchmark": benchmark,
+        "scenario": scenario,
+        "algorithm": algorithm,
+    }
     (folder / "summary.json").write_text(json.dumps(summary))
     if unlearning is not None:
         (folder / "unlearning.json").write_text(json.dumps(unlearning))

@@ -64,7 +64,9 @@ def build(cfg: Config) -> tuple[Benchmark, Algorithm]:
     benchmark = build_benchmark(cfg.benchmark, cfg.scenario, cfg.seed)
     if cfg.unlearning.requests and cfg.benchmark.known_num_tasks() is None:  # checked now that the data is here
         algorithm_cls = ALGORITHMS[cfg.algorithm.name]
-        check_requests(cfg.unlearning.requests, benchmark.num_tasks, cfg.algorithm.name, algorithm_cls.can_unlearn, False)
+        check_requests(
+            cfg.unlearning.requests, benchmark.num_tasks, cfg.algorithm.name, algorithm_cls.can_unlearn, False
+        )
     return benchmark, build_algorithm(cfg, benchmark.input_shape)
 
 
@@ -173,8 +175,11 @@ def _run_on(
     if board:
         loggers.append(board)
     session = (
-        CheckpointSession(folder, config_to_dict(cfg), cfg.checkpoint.every_epochs, cfg.checkpoint.keep, elapsed, step_hook)
-        if folder else LoopSession()
+        CheckpointSession(
+            folder, config_to_dict(cfg), cfg.checkpoint.every_epochs, cfg.checkpoint.keep, elapsed, step_hook
+        )
+        if folder
+        else LoopSession()
     )
     clock = time.perf_counter() - elapsed
     label = f"{cfg.algorithm.name} on {benchmark.name} ({cfg.scenario})"
@@ -183,9 +188,21 @@ def _run_on(
             if progress:
                 with ProgressLogger(console, benchmark.num_tasks, cfg.train.epochs, label) as bar:
                     bar.skip(_epochs_done(start_at, cfg.train.epochs))
-                    result = run_sequence(algorithm, benchmark, cfg.train, generator, device, Loggers(*loggers, bar), session, start_at, ranks)
+                    result = run_sequence(
+                        algorithm,
+                        benchmark,
+                        cfg.train,
+                        generator,
+                        device,
+                        Loggers(*loggers, bar),
+                        session,
+                        start_at,
+                        ranks,
+                    )
             else:
-                result = run_sequence(algorithm, benchmark, cfg.train, generator, device, Loggers(*loggers), session, start_at, ranks)
+                result = run_sequence(
+                    algorithm, benchmark, cfg.train, generator, device, Loggers(*loggers), session, start_at, ranks
+                )
     finally:
         if board:
             board.close()
@@ -208,7 +225,14 @@ def _run_on(
         from retain.unlearning.workflow import evaluate_unlearning  # it trains references through run()
 
         unlearning = evaluate_unlearning(
-            cfg, benchmark, algorithm, result.accuracy_matrix[-1], device, folder, console, step_hook,
+            cfg,
+            benchmark,
+            algorithm,
+            result.accuracy_matrix[-1],
+            device,
+            folder,
+            console,
+            step_hook,
             f"retain run --resume {folder.path}" if folder else None,
         )
     if folder:
@@ -260,7 +284,11 @@ def _new_folder(cfg: Config, benchmark: Benchmark, device: torch.device, out: st
 
 
 def _continue(
-    resumed: ResumedRun, cfg: Config, algorithm: Algorithm, benchmark: Benchmark, generator: torch.Generator,
+    resumed: ResumedRun,
+    cfg: Config,
+    algorithm: Algorithm,
+    benchmark: Benchmark,
+    generator: torch.Generator,
     device: torch.device,
 ) -> tuple[ResumePoint | None, float]:
     """Restore a resumed run (see `retain.runs.resume`); returns where to start and the time spent so far."""
@@ -298,7 +326,11 @@ def compare(
     base = config_from_dict({**data, "algorithm": {}})
     names = list(algorithms or ("finetuning", "lwf", UPPER_BOUND[base.scenario]))
     console = console or Console()
-    root = Path(out or data.get("out") or Path("runs") / f"compare-{base.benchmark.name}-{base.scenario}-{time.strftime('%Y%m%d-%H%M%S')}")
+    root = Path(
+        out
+        or data.get("out")
+        or Path("runs") / f"compare-{base.benchmark.name}-{base.scenario}-{time.strftime('%Y%m%d-%H%M%S')}"
+    )
     results = {}
     for name in names:
         if name not in ALGORITHMS:
@@ -306,8 +338,11 @@ def compare(
         cfg = config_from_dict({**keep_own_hyperparameters(data, name), "out": None})
         results[name] = run(cfg, out=root / name if write else None, write=write, console=console, progress=False)
         console.log(f"{name}: final average accuracy {results[name].summary['final_average_accuracy']:.4f}")
-    console.print(metrics_table({n: r.summary for n, r in results.items()}, f"{base.benchmark.name} · {base.scenario} · seed {base.seed}"))
+    console.print(
+        metrics_table(
+            {n: r.summary for n, r in results.items()}, f"{base.benchmark.name} · {base.scenario} · seed {base.seed}"
+        )
+    )
     if write:
         console.print(f"run folders: {root}/")
     return results
-

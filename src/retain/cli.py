@@ -22,8 +22,14 @@ from retain.errors import ConfigError, RetainError, RunInterrupted
 
 def _add_config_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, help="YAML file with the experiment (default: every default)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override one key, e.g. --set train.epochs=2 (repeatable)")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one key, e.g. --set train.epochs=2 (repeatable)",
+    )
     parser.add_argument("--out", help="output folder (must not exist or be empty)")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
 
@@ -34,19 +40,34 @@ def parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run one experiment")
     _add_config_args(run)
     run.add_argument("--quiet", action="store_true", help="no progress bar or tables")
-    run.add_argument("--resume", type=Path, metavar="RUN_DIR",
-                     help="continue an interrupted run from its last complete checkpoint (--config/--set change "
-                          "its saved config, which needs --force)")
+    run.add_argument(
+        "--resume",
+        type=Path,
+        metavar="RUN_DIR",
+        help="continue an interrupted run from its last complete checkpoint (--config/--set change "
+        "its saved config, which needs --force)",
+    )
     run.add_argument("--force", action="store_true", help="with --resume: accept a config that differs from the run's")
     compare = sub.add_parser("compare", help="run several algorithms on one config and print one table")
     _add_config_args(compare)
-    compare.add_argument("--algorithms", help="comma-separated (default: finetuning,lwf and the scenario's upper bound)")
+    compare.add_argument(
+        "--algorithms", help="comma-separated (default: finetuning,lwf and the scenario's upper bound)"
+    )
     sweep = sub.add_parser("sweep", help="run every combination of a grid (e.g. algorithms x seeds), resumable")
     _add_config_args(sweep)
-    sweep.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2,...",
-                       help="a key and its values, e.g. --grid seed=1,2,3 (repeatable; every combination runs)")
-    sweep.add_argument("--jobs", type=int, default=1, help="runs at once (default 1: one after another, in this process)")
-    sweep.add_argument("--launcher", default="local", help="local (default: this machine) or submitit (SLURM; pip install submitit)")
+    sweep.add_argument(
+        "--grid",
+        action="append",
+        default=[],
+        metavar="KEY=V1,V2,...",
+        help="a key and its values, e.g. --grid seed=1,2,3 (repeatable; every combination runs)",
+    )
+    sweep.add_argument(
+        "--jobs", type=int, default=1, help="runs at once (default 1: one after another, in this process)"
+    )
+    sweep.add_argument(
+        "--launcher", default="local", help="local (default: this machine) or submitit (SLURM; pip install submitit)"
+    )
     report = sub.add_parser("report", help="tables (mean +- std over seeds) and plots from run or sweep folders")
     report.add_argument("folders", nargs="+", type=Path, metavar="DIR", help="run or sweep folders")
     report.add_argument("--out", type=Path, help="report folder (default: DIR/report for one DIR)")
@@ -137,10 +158,13 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     def done(name: str, error: str | None) -> None:
         console.log(f"{name}: " + ("done" if error is None else f"[red]failed[/red]: {error}"))
 
-    outcome = sweep({k: v for k, v in data.items() if k != "out"}, grid, out, jobs=args.jobs,
-                    launcher=args.launcher, on_done=done)
-    console.print(f"sweep {outcome.root}: {len(outcome.ran)} run, {len(outcome.skipped)} already finished "
-                  f"(skipped), {len(outcome.failed)} failed")
+    outcome = sweep(
+        {k: v for k, v in data.items() if k != "out"}, grid, out, jobs=args.jobs, launcher=args.launcher, on_done=done
+    )
+    console.print(
+        f"sweep {outcome.root}: {len(outcome.ran)} run, {len(outcome.skipped)} already finished "
+        f"(skipped), {len(outcome.failed)} failed"
+    )
     if len(outcome.ran) + len(outcome.skipped):
         for table in terminal_tables(group(find_runs([outcome.root]))):
             console.print(table)

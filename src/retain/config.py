@@ -98,7 +98,9 @@ class BenchmarkConfig:
         else:
             for key in ("path", "construction"):
                 if getattr(self, key) is not None:
-                    raise ConfigError(key, getattr(self, key), f"only used with name 'custom' (leave it null for {self.name!r})")
+                    raise ConfigError(
+                        key, getattr(self, key), f"only used with name 'custom' (leave it null for {self.name!r})"
+                    )
         if self.classes_per_task is not None and construction_of(self) != "split":
             raise ConfigError("classes_per_task", self.classes_per_task, "only for split benchmarks (leave it null)")
         _seed("seed", self.seed)
@@ -138,7 +140,7 @@ class AlgorithmConfig:
             raise ConfigError("params", self.params, f"a {params_cls.__name__} for {self.name!r}")
 
     @classmethod
-    def from_mapping(cls, data: Mapping[str, Any]) -> "AlgorithmConfig":
+    def from_mapping(cls, data: Mapping[str, Any]) -> AlgorithmConfig:
         """Parse `{name: ..., <hyperparameter>: ...}`, checking each key against the algorithm's Params."""
         name = data.get("name", cls.name)
         if not isinstance(name, str) or name not in ALGORITHMS:
@@ -278,7 +280,9 @@ class Config:
         if total is not None and any(t > total for t in self.benchmark.without):
             raise ConfigError("benchmark.without", list(self.benchmark.without), f"task ids from 1 to {total}")
         if total is not None and len(set(self.benchmark.without)) >= total:
-            raise ConfigError("benchmark.without", list(self.benchmark.without), f"must leave at least one of the {total} tasks")
+            raise ConfigError(
+                "benchmark.without", list(self.benchmark.without), f"must leave at least one of the {total} tasks"
+            )
         num_tasks = None if total is None else total - len(self.benchmark.without)
         check_requests(
             self.unlearning.requests,
@@ -288,7 +292,7 @@ class Config:
             bool(getattr(self.algorithm.params, "disable_unlearning", False)),
         )
 
-    def resolved(self) -> "Config":
+    def resolved(self) -> Config:
         """This config with every default that depends on another key filled in."""
         if self.scenario is not None:
             return self

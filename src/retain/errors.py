@@ -20,7 +20,7 @@ class ConfigError(RetainError, ValueError):
         self.valid = valid
         super().__init__(f"{key} = {value!r} is not valid: {valid}" if key else valid)
 
-    def under(self, prefix: str) -> "ConfigError":
+    def under(self, prefix: str) -> ConfigError:
         """The same error with its key placed under a parent section (`train` + `lr` → `train.lr`)."""
         key = f"{prefix}.{self.key}" if prefix and self.key else (self.key or prefix)
         return ConfigError(key, self.value, self.valid)

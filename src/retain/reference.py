@@ -52,7 +52,12 @@ def config_fields(cls: type | None = None, prefix: str = "") -> Iterator[tuple[s
         key = f"{prefix}{field.name}"
         tp = hints[field.name]
         if tp is AlgorithmConfig:
-            yield f"{key}.name", _type_name(str), f"`{AlgorithmConfig.name}`", " ".join((AlgorithmConfig.__doc__ or "").split())
+            yield (
+                f"{key}.name",
+                _type_name(str),
+                f"`{AlgorithmConfig.name}`",
+                " ".join((AlgorithmConfig.__doc__ or "").split()),
+            )
             for name, algorithm in ALGORITHMS.items():
                 params_doc = f"hyperparameter of `{name}`"
                 for sub in config_fields(algorithm.Params, f"{key}."):

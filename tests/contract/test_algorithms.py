@@ -20,8 +20,15 @@ class TermsLogger(LoopLogger):
         self.terms[(task_id, epoch)] = terms
 
 
-def run_tiny(name: str, scenario: str, construction: str = "split", epochs: int = 3, seed: int = 0,
-             logger: LoopLogger | None = None, **params):
+def run_tiny(
+    name: str,
+    scenario: str,
+    construction: str = "split",
+    epochs: int = 3,
+    seed: int = 0,
+    logger: LoopLogger | None = None,
+    **params,
+):
     bench = tiny_benchmark(scenario, num_tasks=2, construction=construction)
     torch.manual_seed(seed)
     algo_cls = ALGORITHMS[name]
@@ -71,8 +78,9 @@ def test_same_seed_gives_identical_matrix(name, scenario):
 @pytest.mark.parametrize("train_old_heads", [False, True])
 def test_every_lwf_option_distils_from_task_2_on(scenario, teacher, distance, train_old_heads):
     logger = TermsLogger()
-    result, algo = run_tiny("lwf", scenario, epochs=1, logger=logger, teacher=teacher, distance=distance,
-                            train_old_heads=train_old_heads)
+    result, algo = run_tiny(
+        "lwf", scenario, epochs=1, logger=logger, teacher=teacher, distance=distance, train_old_heads=train_old_heads
+    )
     assert [len(row) for row in result.accuracy_matrix] == [1, 2]
     assert sorted(algo.teachers) == ([1, 2] if teacher == "per_task" else [2])
     assert logger.terms[(1, 1)]["distillation_reg"] == 0.0  # no teacher yet

@@ -25,8 +25,15 @@ def sigterm_at(point: tuple[int, int, int]):
 
 # LwF in every scenario; the other algorithms in the scenario where their state matters most
 CASES = [
-    ("lwf", "til"), ("lwf", "dil"), ("lwf", "cil"), ("finetuning", "dil"), ("joint", "cil"), ("independent", "til"),
-    ("amnesiac_lwf", "til"), ("amnesiac_finetuning", "dil"), ("amnesiac_independent", "til"),
+    ("lwf", "til"),
+    ("lwf", "dil"),
+    ("lwf", "cil"),
+    ("finetuning", "dil"),
+    ("joint", "cil"),
+    ("independent", "til"),
+    ("amnesiac_lwf", "til"),
+    ("amnesiac_finetuning", "dil"),
+    ("amnesiac_independent", "til"),
 ]
 
 
@@ -36,8 +43,13 @@ def test_every_registered_algorithm_is_covered():
 
 @pytest.mark.parametrize("algorithm,scenario", CASES)
 def test_interrupted_and_resumed_equals_uninterrupted(tmp_path, algorithm, scenario):
-    cfg = {"scenario": scenario, "algorithm": {"name": algorithm}, "benchmark": {"num_tasks": 2},
-           "backbone": {"hidden": [8]}, "train": {"epochs": 2, "batch_size": 128, "device": "cpu"}}
+    cfg = {
+        "scenario": scenario,
+        "algorithm": {"name": algorithm},
+        "benchmark": {"num_tasks": 2},
+        "backbone": {"hidden": [8]},
+        "train": {"epochs": 2, "batch_size": 128, "device": "cpu"},
+    }
     whole = run(cfg, out=tmp_path / "whole", progress=False).summary
     with pytest.raises(RunInterrupted):
         run(cfg, out=tmp_path / "cut", progress=False, step_hook=sigterm_at((2, 2, 1)))
@@ -49,14 +61,21 @@ def test_interrupted_and_resumed_equals_uninterrupted(tmp_path, algorithm, scena
 def test_resumed_inside_a_task_with_a_pending_unlearning_request_unlearns_the_same(tmp_path, algorithm, scenario):
     """The cut falls inside task 2, whose update is unlearnt after task 3: the record's start values must
     come from the mid-task checkpoint, or the resumed run unlearns less than the uninterrupted one."""
-    cfg = {"scenario": scenario, "algorithm": {"name": algorithm}, "benchmark": {"num_tasks": 3, "classes_per_task": 3},
-           "backbone": {"hidden": [8]}, "train": {"epochs": 2, "batch_size": 128, "device": "cpu"},
-           "unlearning": {"requests": {3: [1, 2]}, "evaluate": False}}
+    cfg = {
+        "scenario": scenario,
+        "algorithm": {"name": algorithm},
+        "benchmark": {"num_tasks": 3, "classes_per_task": 3},
+        "backbone": {"hidden": [8]},
+        "train": {"epochs": 2, "batch_size": 128, "device": "cpu"},
+        "unlearning": {"requests": {3: [1, 2]}, "evaluate": False},
+    }
     whole = run(cfg, out=tmp_path / "whole", progress=False)
     with pytest.raises(RunInterrupted):
         run(cfg, out=tmp_path / "cut", progress=False, step_hook=sigterm_at((2, 2, 1)))
     resumed = run(None, resume=tmp_path / "cut", progress=False)
     assert resumed.summary["unlearning_events"] == {"3": [1, 2]}
-    assert {k: v for k, v in resumed.summary.items() if k not in TIMING} == {k: v for k, v in whole.summary.items() if k not in TIMING}
+    assert {k: v for k, v in resumed.summary.items() if k not in TIMING} == {
+        k: v for k, v in whole.summary.items() if k not in TIMING
+    }
     for (name, a), b in zip(whole.algorithm.model.state_dict().items(), resumed.algorithm.model.state_dict().values()):
         assert torch.equal(a, b), name

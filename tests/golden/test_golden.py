@@ -58,7 +58,9 @@ def record_of(name: str, numbers: dict[str, Any]) -> dict[str, Any]:
 def dumps(record: dict[str, Any]) -> str:
     """Indented JSON with sorted keys, each innermost list of numbers on one line (a matrix row per line)."""
     text = json.dumps(record, indent=2, sort_keys=True, allow_nan=False)
-    flat = re.sub(r"\[[^\[\]{}\"]*\]", lambda m: "[" + ", ".join(x.strip() for x in m.group()[1:-1].split(",")) + "]", text)
+    flat = re.sub(
+        r"\[[^\[\]{}\"]*\]", lambda m: "[" + ", ".join(x.strip() for x in m.group()[1:-1].split(",")) + "]", text
+    )
     assert json.loads(flat) == record  # the reformatting changed no number
     return flat + "\n"
 
@@ -148,5 +150,8 @@ def test_run_gives_the_golden_numbers(tmp_path: Path, update_golden: bool) -> No
         pytest.skip("compares with the golden files, which this session rewrites")
     with one_thread(), torch.random.fork_rng(devices=[]):
         result = run(config_of(CASES[RUN_CASE]), out=tmp_path / "run", progress=False)
-    numbers = {"accuracy_matrix": result.summary["accuracy_matrix"], "first_losses": first_epochs_of(tmp_path / "run" / "metrics.jsonl")}
+    numbers = {
+        "accuracy_matrix": result.summary["accuracy_matrix"],
+        "first_losses": first_epochs_of(tmp_path / "run" / "metrics.jsonl"),
+    }
     check_record(RUN_CASE, read_golden(RUN_CASE), record_of(RUN_CASE, numbers))

@@ -150,8 +150,20 @@ def damage(root: Path, how: str) -> str:
     return "train-images" if "label" not in how and how != "count_mismatch" else "train"
 
 
-@pytest.mark.parametrize("how", ["truncated", "bad_magic", "empty", "count_mismatch", "labels_as_images",
-                                 "label_range", "gzip_garbage", "gzip_truncated", "gzip_flipped"])
+@pytest.mark.parametrize(
+    "how",
+    [
+        "truncated",
+        "bad_magic",
+        "empty",
+        "count_mismatch",
+        "labels_as_images",
+        "label_range",
+        "gzip_garbage",
+        "gzip_truncated",
+        "gzip_flipped",
+    ],
+)
 def test_corrupt_data_file(tmp_path, capsys, how):
     root = fmnist_folder(tmp_path / "data")
     named = damage(root, how)
@@ -204,7 +216,12 @@ def stopped_run(tmp_path_factory) -> Path:
     """A run folder left behind after task 2 (checkpoints task_01.pt and task_02.pt)."""
     out = tmp_path_factory.mktemp("stopped") / "run"
     with pytest.raises(Crash):
-        run({"train": {"epochs": 1}, "backbone": {"hidden": [8]}}, out=out, progress=False, step_hook=crash_before_task_3)
+        run(
+            {"train": {"epochs": 1}, "backbone": {"hidden": [8]}},
+            out=out,
+            progress=False,
+            step_hook=crash_before_task_3,
+        )
     return out
 
 
@@ -251,8 +268,20 @@ def spoil_checkpoint(run_dir: Path, how: str) -> str:
     raise AssertionError(how)
 
 
-@pytest.mark.parametrize("how", ["truncated", "garbage", "evil_torch", "evil_pickle", "foreign", "wrong_shapes",
-                                 "progress_garbage", "config_yaml", "no_config"])
+@pytest.mark.parametrize(
+    "how",
+    [
+        "truncated",
+        "garbage",
+        "evil_torch",
+        "evil_pickle",
+        "foreign",
+        "wrong_shapes",
+        "progress_garbage",
+        "config_yaml",
+        "no_config",
+    ],
+)
 def test_bad_checkpoint_or_run_folder(tmp_path, capsys, stopped_run, how):
     run_dir = tmp_path / "run"
     shutil.copytree(stopped_run, run_dir)
@@ -262,12 +291,15 @@ def test_bad_checkpoint_or_run_folder(tmp_path, capsys, stopped_run, how):
     assert not (run_dir / "pwned").exists() and not (run_dir / "summary.json").exists()
 
 
-@pytest.mark.parametrize("args,named", [
-    (["run", "--resume", "{tmp}/nowhere"], "not a retain run folder"),
-    (["run", "--resume", "{run}", "--out", "{tmp}/x"], "--out"),
-    (["run", "--force"], "--force"),
-    (["run", "--out", "{run}"], "already exists"),
-])
+@pytest.mark.parametrize(
+    "args,named",
+    [
+        (["run", "--resume", "{tmp}/nowhere"], "not a retain run folder"),
+        (["run", "--resume", "{run}", "--out", "{tmp}/x"], "--out"),
+        (["run", "--force"], "--force"),
+        (["run", "--out", "{run}"], "already exists"),
+    ],
+)
 def test_bad_command_line(tmp_path, capsys, stopped_run, args, named):
     args = [a.format(tmp=tmp_path, run=stopped_run) for a in args]
     assert main([*args, "--quiet"]) == 2

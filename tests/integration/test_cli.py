@@ -19,8 +19,14 @@ def test_run_writes_a_complete_run_folder(tmp_path, capsys):
     summary = json.loads((out / "summary.json").read_text())
     matrix = summary["accuracy_matrix"]
     assert [len(r) for r in matrix] == [1, 2, 3, 4, 5]
-    for key in ("final_average_accuracy", "average_incremental_accuracy", "bwt", "forgetting",
-                "train_seconds_per_task", "seed"):
+    for key in (
+        "final_average_accuracy",
+        "average_incremental_accuracy",
+        "bwt",
+        "forgetting",
+        "train_seconds_per_task",
+        "seed",
+    ):
         assert key in summary
     assert summary["final_average_accuracy"] == pytest.approx(sum(matrix[-1]) / 5)
     config = yaml.safe_load((out / "config.yaml").read_text())
@@ -55,14 +61,17 @@ def test_existing_output_folder_is_refused(tmp_path, capsys):
     assert sorted(p.name for p in out.iterdir()) == ["keep.txt"]
 
 
-@pytest.mark.parametrize("args,named", [
-    (["--set", "train.epochs=zero"], "train.epochs"),
-    (["--set", "algorithm.distillation_reg_factor=0"], "algorithm.distillation_reg_factor"),
-    (["--set", "algorithm.name=lwff"], "algorithm.name"),
-    (["--set", "benchmark.nam=split_digits"], "benchmark.nam"),
-    (["--set", "benchmark.num_tasks=3"], "benchmark.num_tasks"),
-    (["--set", "scenario=xil"], "scenario"),
-])
+@pytest.mark.parametrize(
+    "args,named",
+    [
+        (["--set", "train.epochs=zero"], "train.epochs"),
+        (["--set", "algorithm.distillation_reg_factor=0"], "algorithm.distillation_reg_factor"),
+        (["--set", "algorithm.name=lwff"], "algorithm.name"),
+        (["--set", "benchmark.nam=split_digits"], "benchmark.nam"),
+        (["--set", "benchmark.num_tasks=3"], "benchmark.num_tasks"),
+        (["--set", "scenario=xil"], "scenario"),
+    ],
+)
 def test_bad_config_exits_2_naming_the_key_before_training(tmp_path, capsys, args, named):
     out = tmp_path / "run"
     assert main(["run", *args, "--out", str(out)]) == 2
@@ -81,8 +90,19 @@ def test_bad_config_file_exits_2(tmp_path, capsys):
 def test_list_names_every_registry(capsys):
     assert main(["list"]) == 0
     printed = capsys.readouterr().out
-    for name in ("split_digits", "permuted_digits", "split_fmnist", "permuted_fmnist", "mlp", "small_cnn",
-                 "resnet18", "finetuning", "lwf", "joint", "independent"):
+    for name in (
+        "split_digits",
+        "permuted_digits",
+        "split_fmnist",
+        "permuted_fmnist",
+        "mlp",
+        "small_cnn",
+        "resnet18",
+        "finetuning",
+        "lwf",
+        "joint",
+        "independent",
+    ):
         assert name in printed
 
 

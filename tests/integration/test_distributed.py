@@ -18,8 +18,13 @@ ARGS = ["--set", "train.epochs=2", "--set", "backbone.hidden=[32]", "--set", "be
 
 def retain(prefix, *args, out):
     env = {**os.environ, "PYTHONPATH": SRC, "OMP_NUM_THREADS": "1", "PYTHONFAULTHANDLER": "1"}
-    proc = subprocess.run([*prefix, "-m", "retain", "run", *args, *ARGS, "--out", str(out)],
-                          capture_output=True, text=True, env=env, timeout=300)
+    proc = subprocess.run(
+        [*prefix, "-m", "retain", "run", *args, *ARGS, "--out", str(out)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     # the ranks' own messages come first, torchrun's summary last: show both ends
     assert proc.returncode == 0, proc.stderr[:3000] + "\n...\n" + proc.stderr[-1500:]
     return json.loads((out / "summary.json").read_text())
@@ -29,7 +34,9 @@ def retain(prefix, *args, out):
 def test_two_processes_match_one(tmp_path, algorithm):
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
     two = retain(torchrun, "--set", f"algorithm.name={algorithm}", "--set", "train.batch_size=63", out=tmp_path / "two")
-    one = retain([sys.executable], "--set", f"algorithm.name={algorithm}", "--set", "train.batch_size=63", out=tmp_path / "one")
+    one = retain(
+        [sys.executable], "--set", f"algorithm.name={algorithm}", "--set", "train.batch_size=63", out=tmp_path / "one"
+    )
     for row_two, row_one in zip(two["accuracy_matrix"], one["accuracy_matrix"]):
         assert row_two == pytest.approx(row_one, abs=1e-4)
     assert not (tmp_path / "two" / "rank1").exists()

@@ -124,8 +124,12 @@ def test_crash_at_any_point_leaves_a_resumable_folder(tmp_path, reference, point
 def test_resume_with_a_different_config_is_refused_naming_the_keys(tmp_path, capsys):
     out = tmp_path / "run"
     with pytest.raises(Crash):
-        run({"train": {"epochs": 1}, "backbone": {"hidden": [8]}}, out=out, progress=False,
-            step_hook=crash_at((2, 1, 0)))
+        run(
+            {"train": {"epochs": 1}, "backbone": {"hidden": [8]}},
+            out=out,
+            progress=False,
+            step_hook=crash_at((2, 1, 0)),
+        )
     before = (out / "checkpoints" / "task_01.pt").read_bytes()
     assert main(["run", "--resume", str(out), "--set", "train.epochs=2", "--set", "seed=3", "--quiet"]) == 2
     err = capsys.readouterr().err
@@ -161,8 +165,9 @@ def test_ctrl_c_from_outside_stops_with_a_checkpoint_and_resumes_exactly(tmp_pat
     out, reference = tmp_path / "run", tmp_path / "reference"
     env = {**os.environ, "PYTHONPATH": str(SRC)}
     env.pop(KILL_AT_ENV, None)
-    proc = subprocess.Popen([sys.executable, "-m", "retain", "run", *args, "--out", str(out)], env=env,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "retain", "run", *args, "--out", str(out)], env=env, stderr=subprocess.PIPE, text=True
+    )
     deadline = time.monotonic() + 120
     while not (out / "checkpoints" / "task_01.pt").exists() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)

@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from retain.cli import main
 from retain.api import run
+from retain.cli import main
 from retain.config import config_from_dict
 from retain.errors import RetainError, RunInterrupted
 from retain.runs import launchers
@@ -67,8 +67,23 @@ def test_a_failing_point_does_not_stop_the_others(tmp_path, monkeypatch):
 
 def test_cli_sweep_with_two_worker_processes_then_resume(tmp_path, capsys):
     out = tmp_path / "sw"
-    args = ["sweep", "--set", "benchmark.num_tasks=2", "--set", "backbone.hidden=[8]", "--set", "train.epochs=1",
-            "--grid", "algorithm.name=finetuning,lwf", "--grid", "seed=1", "--jobs", "2", "--out", str(out)]
+    args = [
+        "sweep",
+        "--set",
+        "benchmark.num_tasks=2",
+        "--set",
+        "backbone.hidden=[8]",
+        "--set",
+        "train.epochs=1",
+        "--grid",
+        "algorithm.name=finetuning,lwf",
+        "--grid",
+        "seed=1",
+        "--jobs",
+        "2",
+        "--out",
+        str(out),
+    ]
     assert main(args) == 0
     printed = " ".join(capsys.readouterr().out.split())  # the terminal may wrap lines
     assert "2 run, 0 already finished" in printed and "1 (1)" in printed

@@ -7,8 +7,12 @@ import pytest
 from retain.api import run
 from retain.errors import ConfigError
 
-TINY = {"benchmark": {"num_tasks": 2}, "backbone": {"hidden": [8]}, "train": {"epochs": 2},
-        "logging": {"tensorboard": True}}
+TINY = {
+    "benchmark": {"num_tasks": 2},
+    "backbone": {"hidden": [8]},
+    "train": {"epochs": 2},
+    "logging": {"tensorboard": True},
+}
 
 
 def test_tensorboard_event_file_has_scalars_and_matrix_image(tmp_path):
@@ -18,8 +22,15 @@ def test_tensorboard_event_file_has_scalars_and_matrix_image(tmp_path):
     run(TINY, out=tmp_path / "run", progress=False)
     events = EventAccumulator(str(tmp_path / "run" / "tensorboard"), size_guidance={"images": 0}).Reload()
     scalars = set(events.Tags()["scalars"])
-    assert {"train/loss", "train/loss_cls", "train/distillation_reg", "train/acc",
-            "test/task_1", "test/task_2", "test/average_accuracy"} <= scalars
+    assert {
+        "train/loss",
+        "train/loss_cls",
+        "train/distillation_reg",
+        "train/acc",
+        "test/task_1",
+        "test/task_2",
+        "test/average_accuracy",
+    } <= scalars
     assert [e.step for e in events.Scalars("train/loss")] == [1, 2, 3, 4]  # 2 tasks × 2 epochs
     assert [e.step for e in events.Scalars("test/task_1")] == [1, 2]
     images = events.Images("accuracy_matrix")

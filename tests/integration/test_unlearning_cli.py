@@ -11,15 +11,29 @@ from retain.cli import main
 FAST = ["--set", "train.epochs=1", "--set", "backbone.hidden=[32]", "--quiet"]
 
 
-@pytest.mark.parametrize("requests,named", [
-    ("{4: [7]}", "task 7 does not exist"),
-    ("{9: [1]}", "task 9 does not exist"),
-    ("{2: [3]}", "task 3 is not learnt yet"),
-    ("{3: [2], 4: [2]}", "task 2 was already unlearned"),
-])
+@pytest.mark.parametrize(
+    "requests,named",
+    [
+        ("{4: [7]}", "task 7 does not exist"),
+        ("{9: [1]}", "task 9 does not exist"),
+        ("{2: [3]}", "task 3 is not learnt yet"),
+        ("{3: [2], 4: [2]}", "task 2 was already unlearned"),
+    ],
+)
 def test_invalid_requests_exit_2_naming_the_task(tmp_path, capsys, requests, named):
     out = tmp_path / "run"
-    code = main(["run", *FAST, "--set", "algorithm.name=amnesiac_lwf", "--set", f"unlearning.requests={requests}", "--out", str(out)])
+    code = main(
+        [
+            "run",
+            *FAST,
+            "--set",
+            "algorithm.name=amnesiac_lwf",
+            "--set",
+            f"unlearning.requests={requests}",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 2
     err = capsys.readouterr().err
     assert named in err and "unlearning.requests" in err
@@ -27,20 +41,69 @@ def test_invalid_requests_exit_2_naming_the_task(tmp_path, capsys, requests, nam
 
 
 def test_request_for_an_algorithm_that_cannot_unlearn(capsys, tmp_path):
-    assert main(["run", *FAST, "--set", "algorithm.name=lwf", "--set", "unlearning.requests={4: [2]}", "--out", str(tmp_path / "r")]) == 2
+    assert (
+        main(
+            [
+                "run",
+                *FAST,
+                "--set",
+                "algorithm.name=lwf",
+                "--set",
+                "unlearning.requests={4: [2]}",
+                "--out",
+                str(tmp_path / "r"),
+            ]
+        )
+        == 2
+    )
     assert "cannot unlearn" in capsys.readouterr().err
-    assert main(["run", *FAST, "--set", "algorithm.name=amnesiac_lwf", "--set", "algorithm.disable_unlearning=true",
-                 "--set", "unlearning.requests={4: [2]}", "--out", str(tmp_path / "s")]) == 2
+    assert (
+        main(
+            [
+                "run",
+                *FAST,
+                "--set",
+                "algorithm.name=amnesiac_lwf",
+                "--set",
+                "algorithm.disable_unlearning=true",
+                "--set",
+                "unlearning.requests={4: [2]}",
+                "--out",
+                str(tmp_path / "s"),
+            ]
+        )
+        == 2
+    )
     assert "disable_unlearning" in capsys.readouterr().err
 
 
 def test_run_with_requests_writes_unlearning_json(tmp_path):
     out = tmp_path / "run"
-    assert main(["run", *FAST, "--set", "algorithm.name=amnesiac_lwf", "--set", "unlearning.requests={4: [2]}", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "run",
+                *FAST,
+                "--set",
+                "algorithm.name=amnesiac_lwf",
+                "--set",
+                "unlearning.requests={4: [2]}",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     report = json.loads((out / "unlearning.json").read_text())
     assert report["unlearned_tasks"] == [2] and report["remaining_tasks"] == [1, 3, 4, 5]
-    for key in ("ag", "dd", "unlearned_model_accuracy_on_unlearned", "unlearned_model_accuracy_on_remaining",
-                "original_reference_accuracy_on_unlearned", "retrain_reference_accuracy_on_remaining"):
+    for key in (
+        "ag",
+        "dd",
+        "unlearned_model_accuracy_on_unlearned",
+        "unlearned_model_accuracy_on_remaining",
+        "original_reference_accuracy_on_unlearned",
+        "retrain_reference_accuracy_on_remaining",
+    ):
         assert isinstance(report[key], float), key
     summary = json.loads((out / "summary.json").read_text())
     assert summary["unlearning_events"] == {"4": [2]}
@@ -56,7 +119,9 @@ def test_run_with_requests_writes_unlearning_json(tmp_path):
     assert acc["retrain_reference"]["2"] is None
     assert [acc["retrain_reference"][k] for k in ("1", "3", "4", "5")] == retrain["accuracy_matrix"][-1]
     kept = ["1", "3", "4", "5"]
-    assert report["ag"] == pytest.approx(sum(acc["unlearned_model"][j] - acc["original_reference"][j] for j in kept) / 4)
+    assert report["ag"] == pytest.approx(
+        sum(acc["unlearned_model"][j] - acc["original_reference"][j] for j in kept) / 4
+    )
     assert report["dd"] == report["dd_per_task"]["2"] > 0
     assert report["unlearned_model_accuracy_on_unlearned"] == acc["unlearned_model"]["2"]
 
@@ -71,7 +136,9 @@ def test_unlearned_task_moves_to_the_retrain_reference_and_remaining_tasks_stay(
     # DIL on the digits: the shared head lets the retrain reference be tested on the task it never saw
     report = unlearning_report("dil", algorithm, {5: [3]})
     acc = {name: values["3"] for name, values in report["accuracy"].items()}
-    assert abs(acc["unlearned_model"] - acc["retrain_reference"]) < abs(acc["original_reference"] - acc["retrain_reference"])
+    assert abs(acc["unlearned_model"] - acc["retrain_reference"]) < abs(
+        acc["original_reference"] - acc["retrain_reference"]
+    )
     assert acc["unlearned_model"] < acc["original_reference"] - 0.15
     assert abs(report["ag"]) <= 0.05  # remaining tasks: what unlearning cost them (measured −0.024 / −0.021)
 
@@ -89,12 +156,17 @@ def test_unlearning_the_last_task_right_away_equals_the_retrain_reference():
     report = unlearning_report("dil", "amnesiac_finetuning", {5: [5]})
     assert report["dd"] == pytest.approx(0.0, abs=1e-4)
     for task in ("1", "2", "3", "4"):
-        assert report["accuracy"]["unlearned_model"][task] == pytest.approx(report["accuracy"]["retrain_reference"][task], abs=1e-9)
+        assert report["accuracy"]["unlearned_model"][task] == pytest.approx(
+            report["accuracy"]["retrain_reference"][task], abs=1e-9
+        )
 
 
 def digest(folder):
-    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 @pytest.mark.parametrize("scenario,own,events", [("cil", None, [2]), ("til", "{5: [1]}", [1, 2])])
@@ -103,8 +175,22 @@ def test_retain_unlearn_writes_a_new_folder_and_leaves_the_source_intact(tmp_pat
     kept beside the new one. Either way the new config, run from scratch, reproduces the new row."""
     source, target = tmp_path / "source", tmp_path / "target"
     extra = ["--set", f"unlearning.requests={own}", "--set", "unlearning.evaluate=false"] if own else []
-    assert main(["run", *FAST, "--set", f"scenario={scenario}", "--set", "algorithm.name=amnesiac_finetuning",
-                 *extra, "--out", str(source)]) == 0
+    assert (
+        main(
+            [
+                "run",
+                *FAST,
+                "--set",
+                f"scenario={scenario}",
+                "--set",
+                "algorithm.name=amnesiac_finetuning",
+                *extra,
+                "--out",
+                str(source),
+            ]
+        )
+        == 0
+    )
     before = digest(source)
     assert main(["unlearn", str(source), "--tasks", "2", "--out", str(target)]) == 0
     assert digest(source) == before
@@ -155,8 +241,21 @@ def test_retain_unlearn_retakes_the_last_teacher_as_an_in_run_request_would(tmp_
     assert teachers[5].keys() <= model.keys() and all(torch.equal(teachers[5][k], model[k]) for k in teachers[5])
     assert any(not torch.equal(teachers[5][k], source_teachers[5][k]) for k in teachers[5])
     # the same run with the request {5: [2]} in its config gives the same model and teachers, bit for bit
-    assert main(["run", *lwf, "--set", "unlearning.requests={5: [2]}", "--set", "unlearning.evaluate=false",
-                 "--out", str(in_run)]) == 0
+    assert (
+        main(
+            [
+                "run",
+                *lwf,
+                "--set",
+                "unlearning.requests={5: [2]}",
+                "--set",
+                "unlearning.evaluate=false",
+                "--out",
+                str(in_run),
+            ]
+        )
+        == 0
+    )
     model_in_run, teachers_in_run = _model_file_tensors(in_run)
     assert model.keys() == model_in_run.keys() and all(torch.equal(model[k], model_in_run[k]) for k in model)
     assert sorted(teachers_in_run) == expected_keys

@@ -22,9 +22,21 @@ CONFIG = {
     "backbone": {"hidden": [8]},
     "unlearning": {"requests": {4: [2]}},
 }
-FAST = ["--set", "benchmark.name=split_digits", "--set", "algorithm.name=amnesiac_lwf", "--set", "train.epochs=1",
-        "--set", "train.device=cpu", "--set", "backbone.hidden=[8]", "--set", "unlearning.requests={4: [2]}",
-        "--quiet"]
+FAST = [
+    "--set",
+    "benchmark.name=split_digits",
+    "--set",
+    "algorithm.name=amnesiac_lwf",
+    "--set",
+    "train.epochs=1",
+    "--set",
+    "train.device=cpu",
+    "--set",
+    "backbone.hidden=[8]",
+    "--set",
+    "unlearning.requests={4: [2]}",
+    "--quiet",
+]
 TIMING = ("train_seconds_per_task", "total_seconds")
 
 
@@ -65,11 +77,14 @@ def crash() -> None:
     raise Crash
 
 
-@pytest.mark.parametrize("point,nth,original_state", [
-    ((1, 1, 0), 2, "set aside"),   # original reference: folder written, no checkpoint yet
-    ((3, 1, 1), 2, "resumed"),     # original reference after two task checkpoints
-    ((2, 1, 0), 3, "reused"),      # retrain reference; the original one is finished
-])
+@pytest.mark.parametrize(
+    "point,nth,original_state",
+    [
+        ((1, 1, 0), 2, "set aside"),  # original reference: folder written, no checkpoint yet
+        ((3, 1, 1), 2, "resumed"),  # original reference after two task checkpoints
+        ((2, 1, 0), 3, "reused"),  # retrain reference; the original one is finished
+    ],
+)
 def test_crash_while_a_reference_trains_resumes_the_outer_run_to_the_same_results(
     tmp_path, uninterrupted, point, nth, original_state
 ):
@@ -84,8 +99,10 @@ def test_crash_while_a_reference_trains_resumes_the_outer_run_to_the_same_result
     assert main(["run", "--resume", str(out), "--quiet"]) == 0
     assert results(out) == results(uninterrupted)
     for name in ("original", "retrain"):
-        assert json.loads((out / "references" / name / "summary.json").read_text())["accuracy_matrix"] == \
-            json.loads((uninterrupted / "references" / name / "summary.json").read_text())["accuracy_matrix"]
+        assert (
+            json.loads((out / "references" / name / "summary.json").read_text())["accuracy_matrix"]
+            == json.loads((uninterrupted / "references" / name / "summary.json").read_text())["accuracy_matrix"]
+        )
     if before is not None:  # reused as is, not trained again
         assert (out / "references" / "original" / "model.pt").read_bytes() == before
     aside = sorted(p.name for p in (out / "references").iterdir() if ".partial-" in p.name)
@@ -114,14 +131,22 @@ def test_a_finished_reference_folder_is_reused_and_reported(tmp_path, uninterrup
     assert results(out) == results(uninterrupted)
 
 
-@pytest.mark.parametrize("key,folder,change,named", [
-    ("original_reference", "nowhere", None, "no such folder"),
-    ("retrain_reference", "unfinished", None, "summary.json missing"),
-    ("retrain_reference", "references/original", None, "its benchmark differs"),
-    ("original_reference", "references/original", ("seed", 3), "its seed differs"),
-    ("original_reference", "references/original", ("train.epochs", 2), "train.epochs"),
-    ("original_reference", "references/original", ("algorithm.name", "amnesiac_finetuning"), "its algorithm differs"),
-])
+@pytest.mark.parametrize(
+    "key,folder,change,named",
+    [
+        ("original_reference", "nowhere", None, "no such folder"),
+        ("retrain_reference", "unfinished", None, "summary.json missing"),
+        ("retrain_reference", "references/original", None, "its benchmark differs"),
+        ("original_reference", "references/original", ("seed", 3), "its seed differs"),
+        ("original_reference", "references/original", ("train.epochs", 2), "train.epochs"),
+        (
+            "original_reference",
+            "references/original",
+            ("algorithm.name", "amnesiac_finetuning"),
+            "its algorithm differs",
+        ),
+    ],
+)
 def test_a_bad_reference_folder_is_refused_before_training(tmp_path, uninterrupted, capsys, key, folder, change, named):
     given = tmp_path / "given"
     if folder == "unfinished":
@@ -143,4 +168,6 @@ def test_retain_unlearn_still_uses_its_source_as_the_original_reference(tmp_path
     cfg = {k: v for k, v in CONFIG.items() if k != "unlearning"}
     run(cfg, out=source, progress=False)
     assert main(["unlearn", str(source), "--tasks", "2", "--out", str(tmp_path / "target")]) == 0
-    assert yaml.safe_load((tmp_path / "target" / "config.yaml").read_text())["unlearning"]["original_reference"] == str(source)
+    assert yaml.safe_load((tmp_path / "target" / "config.yaml").read_text())["unlearning"]["original_reference"] == str(
+        source
+    )

@@ -106,7 +106,7 @@ def test_previous_teacher_is_taken_after_unlearning():
     torch.manual_seed(0)
     algo = AmnesiacLwF(tiny_model("til"), ALGORITHMS["amnesiac_lwf"].Params(teacher="previous"))
     train(algo, num_tasks=3, requests={3: [1]})
-    (after, teacher), = algo.inner.teachers.items()
+    ((after, teacher),) = algo.inner.teachers.items()
     assert after == 3
     for (name, p), (_, q) in zip(algo.model.named_parameters(), teacher.named_parameters()):
         assert torch.equal(p, q), name  # the snapshot is the unlearned model
@@ -139,7 +139,9 @@ def test_independent_unlearning_restores_the_untrained_model():
         initial[task.id] = params(algo.model)
 
     algo.on_task_start = spy
-    run_sequence(algo, bench, TrainConfig(epochs=2, batch_size=8), torch.Generator().manual_seed(0), torch.device("cpu"))
+    run_sequence(
+        algo, bench, TrainConfig(epochs=2, batch_size=8), torch.Generator().manual_seed(0), torch.device("cpu")
+    )
     trained = params(algo.inner.models[2])
     others = {t: params(algo.inner.models[t]) for t in (1, 3)}
     assert any(not torch.equal(trained[n], initial[2][n]) for n in trained)

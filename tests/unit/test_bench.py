@@ -7,23 +7,39 @@ from retain.bench.speed import floor_units, table
 from tests.conftest import synthetic_source
 
 
-@pytest.mark.parametrize("case,tasks,epochs,units", [
-    ("finetuning", 10, 2, 3.0),
-    ("lwf previous", 10, 2, 4.0),
-    ("lwf per_task", 10, 2, 12.0),
-    ("lwf per_task (loop)", 5, 2, 7.0),
-    ("lwf per_task cached", 10, 2, 3.0 + 9 / 2),
-    ("lwf previous cached", 10, 4, 3.25),
-])
+@pytest.mark.parametrize(
+    "case,tasks,epochs,units",
+    [
+        ("finetuning", 10, 2, 3.0),
+        ("lwf previous", 10, 2, 4.0),
+        ("lwf per_task", 10, 2, 12.0),
+        ("lwf per_task (loop)", 5, 2, 7.0),
+        ("lwf per_task cached", 10, 2, 3.0 + 9 / 2),
+        ("lwf previous cached", 10, 4, 3.25),
+    ],
+)
 def test_floor_units(case, tasks, epochs, units):
     assert floor_units(case, tasks, epochs) == pytest.approx(units)
 
 
 def test_table_reports_ratios_to_the_minimal_finetuning_loop():
     rows = [
-        {"case": "floor finetuning", "tasks": 5, "seconds_per_epoch": 2.0, "peak_memory_mib": 100, "final_average_accuracy": 0.5},
-        {"case": "lwf per_task", "tasks": 5, "seconds_per_epoch": 5.0, "peak_memory_mib": 120, "final_average_accuracy": 0.6,
-         "teachers_mib": 4.0, "cache_mib": 0.0},
+        {
+            "case": "floor finetuning",
+            "tasks": 5,
+            "seconds_per_epoch": 2.0,
+            "peak_memory_mib": 100,
+            "final_average_accuracy": 0.5,
+        },
+        {
+            "case": "lwf per_task",
+            "tasks": 5,
+            "seconds_per_epoch": 5.0,
+            "peak_memory_mib": 120,
+            "final_average_accuracy": 0.6,
+            "teachers_mib": 4.0,
+            "cache_mib": 0.0,
+        },
     ]
     text = table(rows, epochs=2)
     # 5.0 / 2.0 = 2.50 against a floor of (5 + 2) / 3 = 2.33 → 1.07
@@ -53,8 +69,11 @@ def test_measure_keeps_the_fastest_repeat_and_every_time(monkeypatch):
     from retain.bench import speed
 
     times = iter([0.5, 0.3, 0.4])
-    monkeypatch.setattr(speed, "_measure_once", lambda case, args: {
-        "seconds_per_epoch": next(times), "peak_memory_mib": 10.0, "final_average_accuracy": 0.7})
+    monkeypatch.setattr(
+        speed,
+        "_measure_once",
+        lambda case, args: {"seconds_per_epoch": next(times), "peak_memory_mib": 10.0, "final_average_accuracy": 0.7},
+    )
     row = speed.measure("finetuning", {"tasks": 2}, repeats=3)
     assert row["seconds_per_epoch"] == 0.3 and row["repeat_seconds_per_epoch"] == [0.5, 0.3, 0.4]
     assert row["case"] == "finetuning" and row["tasks"] == 2
@@ -98,8 +117,17 @@ def test_state_peak_is_sampled_when_the_task_data_is_ready():
 def test_a_floor_and_a_library_case_run_end_to_end_on_the_same_data():
     from retain.bench.speed import measure
 
-    args = {"threads": 1, "benchmark": "synthetic_fmnist", "backbone": "mlp", "tasks": 2, "samples": 64,
-            "epochs": 1, "batch_size": 32, "device": "cpu", "seed": 0}
+    args = {
+        "threads": 1,
+        "benchmark": "synthetic_fmnist",
+        "backbone": "mlp",
+        "tasks": 2,
+        "samples": 64,
+        "epochs": 1,
+        "batch_size": 32,
+        "device": "cpu",
+        "seed": 0,
+    }
     floor, library = measure("floor lwf per_task", args), measure("lwf per_task cached", args)
     for row in (floor, library):
         assert row["seconds_per_epoch"] > 0 and row["peak_memory_mib"] > 0
@@ -120,8 +148,13 @@ def test_results_are_written_after_every_case(tmp_path, monkeypatch):
         if seen:  # the first case's row must already be on disk when the second starts
             assert json.loads(out.read_text())["rows"][0]["case"] == seen[0]
         seen.append(case)
-        return {"case": case, "tasks": args["tasks"], "seconds_per_epoch": 1.0, "peak_memory_mib": 1.0,
-                "final_average_accuracy": 0.5}
+        return {
+            "case": case,
+            "tasks": args["tasks"],
+            "seconds_per_epoch": 1.0,
+            "peak_memory_mib": 1.0,
+            "final_average_accuracy": 0.5,
+        }
 
     out = tmp_path / "speed.json"
     monkeypatch.setattr(speed, "measure", fake_measure)

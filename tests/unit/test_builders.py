@@ -111,7 +111,9 @@ def test_without_keeps_remaining_tasks_bit_identical_and_renumbers_them(scenario
 
 def test_without_shifts_cil_validation_labels_too():
     full = _bench("cil")
-    validated = Benchmark("b", "cil", tuple(carve_validation(full.tasks, 0.25, 0)), full.input_shape, full.mean, full.std)
+    validated = Benchmark(
+        "b", "cil", tuple(carve_validation(full.tasks, 0.25, 0)), full.input_shape, full.mean, full.std
+    )
     rest = validated.without([1])
     assert torch.equal(rest.tasks[0].y_val, validated.tasks[1].y_val - 2)
     assert rest.tasks[0].x_val is validated.tasks[1].x_val
@@ -159,8 +161,12 @@ def test_split_cifar100_task_counts_and_validation_from_config(data_root):
 
 def test_make_benchmark_from_your_own_tensors():
     rng = np.random.default_rng(0)
-    source = from_tensors(rng.integers(0, 255, (60, 5, 5, 3), dtype=np.uint8), np.arange(60) % 6,
-                          rng.integers(0, 255, (12, 5, 5, 3), dtype=np.uint8), np.arange(12) % 6)
+    source = from_tensors(
+        rng.integers(0, 255, (60, 5, 5, 3), dtype=np.uint8),
+        np.arange(60) % 6,
+        rng.integers(0, 255, (12, 5, 5, 3), dtype=np.uint8),
+        np.arange(12) % 6,
+    )
     assert source.input_shape == (3, 5, 5) and source.num_classes == 6
     split = make_benchmark(source, "cil", num_tasks=3, class_order=[5, 4, 3, 2, 1, 0], val_fraction=0.5)
     assert [t.classes for t in split.tasks] == [(5, 4), (3, 2), (1, 0)] and len(split.tasks[0].y_val) == 10
@@ -170,8 +176,10 @@ def test_make_benchmark_from_your_own_tensors():
         make_benchmark(source, num_tasks=4)
 
 
-@pytest.mark.skipif(not (DEBIAN_FASHION_MNIST / "train-images-idx3-ubyte.gz").exists(),
-                    reason="Debian's dataset-fashion-mnist is not installed")
+@pytest.mark.skipif(
+    not (DEBIAN_FASHION_MNIST / "train-images-idx3-ubyte.gz").exists(),
+    reason="Debian's dataset-fashion-mnist is not installed",
+)
 def test_real_split_fashion_mnist_sizes_and_validation():
     bench = build_benchmark(BenchmarkConfig(name="split_fmnist", val_fraction=0.1), "til", 0)
     assert [t.classes for t in bench.tasks] == [(0, 1), (2, 3), (4, 5), (6, 7), (8, 9)]

@@ -49,9 +49,21 @@ def test_a_damaged_checkpoint_gives_a_checkpoint_error(tmp_path, damage):
     from retain.runs.checkpoint import VERSION, config_hash, save_checkpoint
 
     config = {"seed": 0}
-    payload = {"format": FORMAT, "version": VERSION, "tasks_done": 1, "config": config, "config_hash": config_hash(config),
-               "model": {"w": torch.ones(3)}, "algorithm": {}, "accuracy_matrix": [[1.0]],
-               "train_seconds_per_task": [0.1], "rng": {}, "metrics_bytes": 0, "elapsed_seconds": 0.0, "progress": None}
+    payload = {
+        "format": FORMAT,
+        "version": VERSION,
+        "tasks_done": 1,
+        "config": config,
+        "config_hash": config_hash(config),
+        "model": {"w": torch.ones(3)},
+        "algorithm": {},
+        "accuracy_matrix": [[1.0]],
+        "train_seconds_per_task": [0.1],
+        "rng": {},
+        "metrics_bytes": 0,
+        "elapsed_seconds": 0.0,
+        "progress": None,
+    }
     save_checkpoint(good, payload)
     assert load_checkpoint(good)["tasks_done"] == 1
     data = good.read_bytes()
@@ -99,14 +111,21 @@ def test_every_random_state_round_trips():
     assert (random.random(), np.random.rand(), torch.rand(1).item(), torch.rand(1, generator=gen).item()) == expected
 
 
-@pytest.mark.parametrize("algorithm,attribute,teacher", [
-    (LwF, "teachers", "per_task"), (LwF, "teachers", "previous"), (Independent, "models", None),
-])
+@pytest.mark.parametrize(
+    "algorithm,attribute,teacher",
+    [
+        (LwF, "teachers", "per_task"),
+        (LwF, "teachers", "previous"),
+        (Independent, "models", None),
+    ],
+)
 def test_algorithm_state_round_trips_into_a_model_with_more_heads(scenario, algorithm, attribute, teacher):
     bench = tiny_benchmark(scenario, num_tasks=2)
     params = LwFParams(teacher=teacher) if algorithm is LwF else None
     algo = algorithm(tiny_model(scenario), params)
-    run_sequence(algo, bench, TrainConfig(epochs=1, batch_size=16), torch.Generator().manual_seed(0), torch.device("cpu"))
+    run_sequence(
+        algo, bench, TrainConfig(epochs=1, batch_size=16), torch.Generator().manual_seed(0), torch.device("cpu")
+    )
     state = algo.state_dict()
     fresh = algorithm(tiny_model(scenario), params)
     for task in bench.tasks:
@@ -152,8 +171,15 @@ def test_nan_loss_stops_naming_task_epoch_step_after_the_last_good_task_checkpoi
     bench = tiny_benchmark("til", num_tasks=2)
     session = Recorder()
     with pytest.raises(NumericalError, match=f"task 2, epoch 1, step {step + 1} "):
-        run_sequence(NaNAt(tiny_model("til"), 2, step), bench, TrainConfig(epochs=2, batch_size=8),
-                     torch.Generator().manual_seed(0), torch.device("cpu"), session, session)
+        run_sequence(
+            NaNAt(tiny_model("til"), 2, step),
+            bench,
+            TrainConfig(epochs=2, batch_size=8),
+            torch.Generator().manual_seed(0),
+            torch.device("cpu"),
+            session,
+            session,
+        )
     assert session.tasks == [1]  # task 1's checkpoint was written; nothing of task 2 was
 
 
@@ -161,8 +187,15 @@ def test_skip_batch_skips_the_non_finite_update_and_counts_it():
     bench = tiny_benchmark("til", num_tasks=2)
     session = Recorder()
     algo = NaNAt(tiny_model("til"), 2, 2)
-    run_sequence(algo, bench, TrainConfig(epochs=1, batch_size=8, on_nan="skip_batch"),
-                 torch.Generator().manual_seed(0), torch.device("cpu"), session, session)
+    run_sequence(
+        algo,
+        bench,
+        TrainConfig(epochs=1, batch_size=8, on_nan="skip_batch"),
+        torch.Generator().manual_seed(0),
+        torch.device("cpu"),
+        session,
+        session,
+    )
     assert session.tasks == [1, 2] and [e["skipped_batches"] for e in session.epochs] == [0.0, 1.0]
     assert all(torch.isfinite(p).all() for p in algo.model.parameters())
 
@@ -190,17 +223,32 @@ def test_a_signal_during_evaluation_stops_after_the_task_checkpoint(tmp_path):
 
     session = SignalDuringTask1(folder, {"seed": 0})
     with pytest.raises(RunInterrupted, match="SIGTERM after task 1.*task_01.pt.*--resume") as info:
-        run_sequence(Finetuning(tiny_model("til")), bench, TrainConfig(epochs=1, batch_size=8),
-                     torch.Generator().manual_seed(0), torch.device("cpu"), None, session)
+        run_sequence(
+            Finetuning(tiny_model("til")),
+            bench,
+            TrainConfig(epochs=1, batch_size=8),
+            torch.Generator().manual_seed(0),
+            torch.device("cpu"),
+            None,
+            session,
+        )
     assert info.value.exit_code == 143
     assert load_checkpoint(folder.path / "checkpoints" / "task_01.pt")["tasks_done"] == 1
 
 
-@pytest.mark.parametrize("keep,left", [("all", ["task_01.pt", "task_02.pt", "task_03.pt", "task_04.pt"]),
-                                       ("last", ["task_04.pt"])])
+@pytest.mark.parametrize(
+    "keep,left", [("all", ["task_01.pt", "task_02.pt", "task_03.pt", "task_04.pt"]), ("last", ["task_04.pt"])]
+)
 def test_keep_decides_which_task_checkpoints_stay(tmp_path, keep, left):
     folder = RunFolder(tmp_path / "run")
     session = CheckpointSession(folder, {"seed": 0}, every_epochs=1, keep=keep)
-    run_sequence(Finetuning(tiny_model("til")), tiny_benchmark("til", num_tasks=4), TrainConfig(epochs=2, batch_size=8),
-                 torch.Generator().manual_seed(0), torch.device("cpu"), None, session)
+    run_sequence(
+        Finetuning(tiny_model("til")),
+        tiny_benchmark("til", num_tasks=4),
+        TrainConfig(epochs=2, batch_size=8),
+        torch.Generator().manual_seed(0),
+        torch.device("cpu"),
+        None,
+        session,
+    )
     assert sorted(p.name for p in (folder.path / "checkpoints").iterdir()) == left  # progress.pt gone too

@@ -39,38 +39,49 @@ def test_configs_are_frozen():
         cfg.seed = 3  # type: ignore[misc]
 
 
-@pytest.mark.parametrize("data,key,fragment", [
-    ({"sed": 1}, "sed", "did you mean 'seed'"),
-    ({"train": {"epoch": 2}}, "train.epoch", "did you mean 'epochs'"),
-    ({"train": {"epochs": "two"}}, "train.epochs", "an integer"),
-    ({"train": {"epochs": 0}}, "train.epochs", "> 0"),
-    ({"train": {"epochs": True}}, "train.epochs", "an integer"),
-    ({"train": {"optimizer": {"lr": -1}}}, "train.optimizer.lr", "> 0"),
-    ({"train": {"optimizer": {"name": "sdg"}}}, "train.optimizer.name", "did you mean 'sgd'"),
-    ({"train": {"device": "gpu"}}, "train.device", "'cuda'"),
-    ({"scenario": "class"}, "scenario", "'cil'"),
-    ({"benchmark": {"name": "split_digit"}}, "benchmark.name", "did you mean 'split_digits'"),
-    ({"benchmark": {"download": "yes"}}, "benchmark.download", "true or false"),
-    ({"backbone": {"name": "resnet"}}, "backbone.name", "resnet18"),
-    ({"backbone": {"hidden": [0]}}, "backbone.hidden", "positive"),
-    ({"backbone": {"hidden": "256"}}, "backbone.hidden", "a list"),
-    ({"algorithm": {"name": "lwf2"}}, "algorithm.name", "did you mean 'lwf'"),
-    ({"algorithm": {"name": "lwf", "distillation_reg_factor": 0}}, "algorithm.distillation_reg_factor", "> 0"),
-    ({"algorithm": {"name": "lwf", "distillation_reg_temperature": -1}}, "algorithm.distillation_reg_temperature", "> 0"),
-    ({"algorithm": {"name": "lwf", "teacher": "all"}}, "algorithm.teacher", "'previous'"),
-    ({"algorithm": {"name": "finetuning", "teacher": "previous"}}, "algorithm.teacher", "unknown key"),
-    ({"train": 3}, "train", "mapping"),
-    ({"train": {"optimizer": {"weight_decay": -0.1}}}, "train.optimizer.weight_decay", ">= 0"),
-    ({"train": {"optimizer": {"momentum": -0.5}}}, "train.optimizer.momentum", ">= 0"),
-    ({"train": {"optimizer": {"lr": float("inf")}}}, "train.optimizer.lr", "finite"),
-    ({"train": {"optimizer": {"lr": float("nan")}}}, "train.optimizer.lr", "finite"),
-    ({"train": {"optimizer": {"weight_decay": float("inf")}}}, "train.optimizer.weight_decay", "finite"),
-    ({"algorithm": {"name": "lwf", "distillation_reg_factor": float("inf")}}, "algorithm.distillation_reg_factor", "finite"),
-    ({"train": {"eval_batch_size": 0}}, "train.eval_batch_size", "> 0"),
-    ({"train": {"batch_size": 0}}, "train.batch_size", "> 0"),
-    ({"benchmark": {"without": [0]}}, "benchmark.without", ">= 1"),
-    ({"benchmark": {"without": [2, 2]}}, "benchmark.without", "distinct"),
-])
+@pytest.mark.parametrize(
+    "data,key,fragment",
+    [
+        ({"sed": 1}, "sed", "did you mean 'seed'"),
+        ({"train": {"epoch": 2}}, "train.epoch", "did you mean 'epochs'"),
+        ({"train": {"epochs": "two"}}, "train.epochs", "an integer"),
+        ({"train": {"epochs": 0}}, "train.epochs", "> 0"),
+        ({"train": {"epochs": True}}, "train.epochs", "an integer"),
+        ({"train": {"optimizer": {"lr": -1}}}, "train.optimizer.lr", "> 0"),
+        ({"train": {"optimizer": {"name": "sdg"}}}, "train.optimizer.name", "did you mean 'sgd'"),
+        ({"train": {"device": "gpu"}}, "train.device", "'cuda'"),
+        ({"scenario": "class"}, "scenario", "'cil'"),
+        ({"benchmark": {"name": "split_digit"}}, "benchmark.name", "did you mean 'split_digits'"),
+        ({"benchmark": {"download": "yes"}}, "benchmark.download", "true or false"),
+        ({"backbone": {"name": "resnet"}}, "backbone.name", "resnet18"),
+        ({"backbone": {"hidden": [0]}}, "backbone.hidden", "positive"),
+        ({"backbone": {"hidden": "256"}}, "backbone.hidden", "a list"),
+        ({"algorithm": {"name": "lwf2"}}, "algorithm.name", "did you mean 'lwf'"),
+        ({"algorithm": {"name": "lwf", "distillation_reg_factor": 0}}, "algorithm.distillation_reg_factor", "> 0"),
+        (
+            {"algorithm": {"name": "lwf", "distillation_reg_temperature": -1}},
+            "algorithm.distillation_reg_temperature",
+            "> 0",
+        ),
+        ({"algorithm": {"name": "lwf", "teacher": "all"}}, "algorithm.teacher", "'previous'"),
+        ({"algorithm": {"name": "finetuning", "teacher": "previous"}}, "algorithm.teacher", "unknown key"),
+        ({"train": 3}, "train", "mapping"),
+        ({"train": {"optimizer": {"weight_decay": -0.1}}}, "train.optimizer.weight_decay", ">= 0"),
+        ({"train": {"optimizer": {"momentum": -0.5}}}, "train.optimizer.momentum", ">= 0"),
+        ({"train": {"optimizer": {"lr": float("inf")}}}, "train.optimizer.lr", "finite"),
+        ({"train": {"optimizer": {"lr": float("nan")}}}, "train.optimizer.lr", "finite"),
+        ({"train": {"optimizer": {"weight_decay": float("inf")}}}, "train.optimizer.weight_decay", "finite"),
+        (
+            {"algorithm": {"name": "lwf", "distillation_reg_factor": float("inf")}},
+            "algorithm.distillation_reg_factor",
+            "finite",
+        ),
+        ({"train": {"eval_batch_size": 0}}, "train.eval_batch_size", "> 0"),
+        ({"train": {"batch_size": 0}}, "train.batch_size", "> 0"),
+        ({"benchmark": {"without": [0]}}, "benchmark.without", ">= 1"),
+        ({"benchmark": {"without": [2, 2]}}, "benchmark.without", "distinct"),
+    ],
+)
 def test_bad_values_name_the_key_the_value_and_what_is_valid(data, key, fragment):
     with pytest.raises(ConfigError) as info:
         config_from_dict(data)
@@ -121,8 +132,15 @@ def test_config_class_is_the_public_type():
 
 
 def test_benchmark_keys_of_the_suite():
-    cfg = load_config(overrides=["benchmark.class_order=[3, 1, 2, 0]", "benchmark.val_fraction=0.1",
-                                 "benchmark.classes_per_task=2", "train.data_path=loader", "train.patience=2"])
+    cfg = load_config(
+        overrides=[
+            "benchmark.class_order=[3, 1, 2, 0]",
+            "benchmark.val_fraction=0.1",
+            "benchmark.classes_per_task=2",
+            "train.data_path=loader",
+            "train.patience=2",
+        ]
+    )
     assert cfg.benchmark.class_order == (3, 1, 2, 0) and cfg.benchmark.val_fraction == 0.1
     assert cfg.train.data_path == "loader" and cfg.train.patience == 2
     assert config_from_dict(config_to_dict(cfg)) == cfg
@@ -158,7 +176,10 @@ def test_keep_own_hyperparameters_and_set_key():
     data = {"seed": 1, "algorithm": {"name": "lwf", "teacher": "previous", "distillation_reg_factor": 2.0}}
     assert keep_own_hyperparameters(data, "finetuning")["algorithm"] == {"name": "finetuning"}
     assert keep_own_hyperparameters(data, "amnesiac_lwf")["algorithm"] == {
-        "name": "amnesiac_lwf", "teacher": "previous", "distillation_reg_factor": 2.0}
+        "name": "amnesiac_lwf",
+        "teacher": "previous",
+        "distillation_reg_factor": 2.0,
+    }
     assert data["algorithm"]["name"] == "lwf"  # the input is not changed
     set_key(data, "train.optimizer.lr", 0.1)
     assert data["train"] == {"optimizer": {"lr": 0.1}}

@@ -23,22 +23,52 @@ def _default(f: dataclasses.Field) -> object:
 def _key_tree(cls: type) -> dict[str, object]:
     """Every key of `cls` with its default (nested sections as sub-trees), so that fuzzing hits real keys."""
     hints = typing.get_type_hints(cls)
-    return {f.name: _key_tree(hints[f.name]) if dataclasses.is_dataclass(hints[f.name]) else _default(f)
-            for f in dataclasses.fields(cls)}
+    return {
+        f.name: _key_tree(hints[f.name]) if dataclasses.is_dataclass(hints[f.name]) else _default(f)
+        for f in dataclasses.fields(cls)
+    }
 
 
 KEYS = _key_tree(Config)
-KEYS["algorithm"] = {"name": "lwf", **{f.name: _default(f) for algo in ALGORITHMS.values()
-                                       for f in dataclasses.fields(algo.Params)}}
-NAMES = ["split_digits", "permuted_digits", "lwf", "joint", "independent", "mlp", "til", "cil", "dil", "stop",
-         "skip_batch", "all", "last", "adam", "cpu", "previous", "kl", "shuffle"]
+KEYS["algorithm"] = {
+    "name": "lwf",
+    **{f.name: _default(f) for algo in ALGORITHMS.values() for f in dataclasses.fields(algo.Params)},
+}
+NAMES = [
+    "split_digits",
+    "permuted_digits",
+    "lwf",
+    "joint",
+    "independent",
+    "mlp",
+    "til",
+    "cil",
+    "dil",
+    "stop",
+    "skip_batch",
+    "all",
+    "last",
+    "adam",
+    "cpu",
+    "previous",
+    "kl",
+    "shuffle",
+]
 
 scalars = (
-    st.none() | st.booleans() | st.integers() | st.integers(-3, 70)
-    | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=12) | st.sampled_from(NAMES)
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.integers(-3, 70)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=12)
+    | st.sampled_from(NAMES)
 )
-values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
-                      max_leaves=12)
+values = st.recursive(
+    scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=12,
+)
 
 
 def plausible(default: object) -> st.SearchStrategy:

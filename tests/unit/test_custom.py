@@ -97,8 +97,16 @@ def test_image_folder_without_test_split_is_a_data_error(tmp_path):
 def test_custom_benchmark_from_yaml_keys(tmp_path):
     x, y = _arrays()
     np.savez(tmp_path / "mine.npz", x_train=x, y_train=y, x_test=x[:8], y_test=y[:8])
-    cfg = config_from_dict({"benchmark": {"name": "custom", "path": str(tmp_path / "mine.npz"),
-                                          "construction": "permuted", "num_tasks": 3}})
+    cfg = config_from_dict(
+        {
+            "benchmark": {
+                "name": "custom",
+                "path": str(tmp_path / "mine.npz"),
+                "construction": "permuted",
+                "num_tasks": 3,
+            }
+        }
+    )
     assert cfg.scenario == "dil"
     bench = build_benchmark(cfg.benchmark, cfg.scenario, cfg.seed)
     assert bench.num_tasks == 3 and bench.name == "custom" and bench.tasks[0].num_classes == 4

@@ -58,12 +58,15 @@ def test_kl_is_zero_for_identical_logits():
     assert DistillationReg(1.0, 2.0, "kl")(logits, logits).item() == pytest.approx(0.0, abs=1e-6)
 
 
-@pytest.mark.parametrize("name,kwargs", [
-    ("distillation_reg_factor", dict(factor=0.0, temperature=2.0)),
-    ("distillation_reg_factor", dict(factor=-1.0, temperature=2.0)),
-    ("distillation_reg_temperature", dict(factor=1.0, temperature=0.0)),
-    ("distillation_reg_temperature", dict(factor=1.0, temperature=-2.0)),
-])
+@pytest.mark.parametrize(
+    "name,kwargs",
+    [
+        ("distillation_reg_factor", dict(factor=0.0, temperature=2.0)),
+        ("distillation_reg_factor", dict(factor=-1.0, temperature=2.0)),
+        ("distillation_reg_temperature", dict(factor=1.0, temperature=0.0)),
+        ("distillation_reg_temperature", dict(factor=1.0, temperature=-2.0)),
+    ],
+)
 def test_non_positive_hyperparameters_raise_naming_them(name, kwargs):
     with pytest.raises(ValueError, match=name):
         DistillationReg(**kwargs)

@@ -38,8 +38,14 @@ def test_ewc_example_runs_a_full_sequence(scenario):
     torch.manual_seed(0)
     algorithm = ewc.EWC(tiny_model(scenario), ewc.EWCParams(ewc_lambda=50.0, fisher_batches=2))
     log = Terms()
-    result = run_sequence(algorithm, tiny_benchmark(scenario), TrainConfig(epochs=2, batch_size=16),
-                          torch.Generator().manual_seed(0), torch.device("cpu"), log)
+    result = run_sequence(
+        algorithm,
+        tiny_benchmark(scenario),
+        TrainConfig(epochs=2, batch_size=16),
+        torch.Generator().manual_seed(0),
+        torch.device("cpu"),
+        log,
+    )
     assert [len(row) for row in result.accuracy_matrix] == [1, 2]
     penalties = [terms["ewc_penalty"] for task, terms in log.epochs]
     assert penalties[:2] == [0.0, 0.0] and all(p > 0 for p in penalties[2:])  # only after task 1

@@ -31,8 +31,10 @@ def test_joint_loss_is_the_batch_mean_of_each_samples_own_test_head(scenario):
     out = algo.training_step(batch, bench.tasks[1])
     with torch.no_grad():
         features = algo.model.backbone(x)
-        losses = [F.cross_entropy(raw_logits(algo.model, features[i : i + 1], scenario, int(j), 2), batch.y[i : i + 1])
-                  for i, j in enumerate(batch.task_ids)]
+        losses = [
+            F.cross_entropy(raw_logits(algo.model, features[i : i + 1], scenario, int(j), 2), batch.y[i : i + 1])
+            for i, j in enumerate(batch.task_ids)
+        ]
     assert set(batch.task_ids.tolist()) == {1, 2}
     assert out["loss"].item() == pytest.approx(torch.stack(losses).mean().item(), rel=1e-5)
 

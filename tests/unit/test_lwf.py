@@ -122,7 +122,7 @@ def test_which_snapshots_exist_after_each_task(teacher, expected):
 
 def test_previous_teacher_distils_every_old_til_head():
     algo, _ = lwf_after("til", 3, teacher="previous")
-    (teacher, heads), = algo.distillation_pairs()
+    ((teacher, heads),) = algo.distillation_pairs()
     assert heads == [1, 2, 3]
     per_task, _ = lwf_after("til", 3, teacher="per_task")
     assert [h for _, h in per_task.distillation_pairs()] == [[1], [2], [3]]

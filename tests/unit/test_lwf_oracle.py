@@ -4,7 +4,6 @@ not through the library's heads, teachers or caches."""
 
 import pytest
 import torch
-import torch.nn.functional as F
 
 from retain.algorithms.base import TrainingData
 from retain.training import DeviceBatches
@@ -42,7 +41,7 @@ def oracle_reg(algo, x: torch.Tensor, scenario: str, teacher: str, kind: str) ->
         if teacher == "per_task":
             pairs = [(snap, p) for p, snap in sorted(algo.teachers.items())]
         else:
-            (last, snap), = algo.teachers.items()
+            ((last, snap),) = algo.teachers.items()
             pairs = [(snap, p) for p in (range(1, last + 1) if scenario == "til" else [last])]
         total = 0.0
         for snap, p in pairs:
@@ -55,12 +54,20 @@ def oracle_reg(algo, x: torch.Tensor, scenario: str, teacher: str, kind: str) ->
 @pytest.mark.parametrize("kind", ["cross_entropy", "kl", "mse"])
 @pytest.mark.parametrize("cached", [False, True])
 def test_distillation_reg_equals_the_from_scratch_sum(scenario, teacher, kind, cached):
-    algo, (bench, task) = lwf_after(scenario, 3, teacher=teacher, distance=kind, distillation_reg_factor=FACTOR,
-                                    distillation_reg_temperature=T, cache_teacher=cached)
+    algo, (bench, task) = lwf_after(
+        scenario,
+        3,
+        teacher=teacher,
+        distance=kind,
+        distillation_reg_factor=FACTOR,
+        distillation_reg_temperature=T,
+        cache_teacher=cached,
+    )
     batch = batch_of(bench, task)
     if cached:  # the step then reads the targets recorded for the task's training data
-        algo.on_training_data(DeviceBatches(TrainingData(task.x_train, task.y_train), bench.mean, bench.std,
-                                            torch.device("cpu")))
+        algo.on_training_data(
+            DeviceBatches(TrainingData(task.x_train, task.y_train), bench.mean, bench.std, torch.device("cpu"))
+        )
         assert algo._cache is not None
         batch = next(iter(algo_batches(bench, task)))
     out = algo.training_step(batch, task)
@@ -132,4 +139,6 @@ def test_a_task_conditioned_backbone_is_distilled_under_each_old_tasks_view(teac
             distance(head_logits(algo.model, algo.model.backbone(x, p), "til", p), got[p], "cross_entropy").item()
             for p in (1, 2, 3)
         )
-    assert algo.training_step(batch_of(bench, task), task)["distillation_reg"].item() == pytest.approx(expected, rel=1e-5)
+    assert algo.training_step(batch_of(bench, task), task)["distillation_reg"].item() == pytest.approx(
+        expected, rel=1e-5
+    )

@@ -47,11 +47,14 @@ def test_mismatched_backbone_and_heads_is_a_clear_error():
         ContinualModel(MLP((1, 4, 4), (8,)), HeadsTIL(16))
 
 
-@pytest.mark.parametrize("backbone,shape,dim", [
-    (MLP((1, 8, 8), (32, 16)), (1, 8, 8), 16),
-    (SmallCNN((1, 28, 28)), (1, 28, 28), 256),
-    (ResNet18((3, 32, 32)), (3, 32, 32), 512),
-])
+@pytest.mark.parametrize(
+    "backbone,shape,dim",
+    [
+        (MLP((1, 8, 8), (32, 16)), (1, 8, 8), 16),
+        (SmallCNN((1, 28, 28)), (1, 28, 28), 256),
+        (ResNet18((3, 32, 32)), (3, 32, 32), 512),
+    ],
+)
 def test_backbones_produce_output_dim_features(backbone, shape, dim):
     assert backbone.output_dim == dim
     assert backbone(torch.randn(2, *shape)).shape == (2, dim)

@@ -40,8 +40,13 @@ def toy_repo(tmp_path: Path) -> Path:
 
 
 def entry(**kw) -> dict:
-    base = {"id": "add-minus", "file": "ops.py", "original": "a + b", "replacement": "a - b",
-            "description": "add subtracts"}
+    base = {
+        "id": "add-minus",
+        "file": "ops.py",
+        "original": "a + b",
+        "replacement": "a - b",
+        "description": "add subtracts",
+    }
     return {**base, **kw}
 
 
@@ -92,8 +97,10 @@ def test_a_mutant_is_applied_to_a_copy_and_never_to_the_source(tmp_path):
 
 
 def test_first_failing_test_is_read_from_pytest_output():
-    out = ("..F\n=== short test summary info ===\nFAILED tests/unit/test_x.py::test_y[til] - assert 1 == 2\n"
-           "FAILED tests/unit/test_x.py::test_z\n!!! stopping after 1 failures !!!\n")
+    out = (
+        "..F\n=== short test summary info ===\nFAILED tests/unit/test_x.py::test_y[til] - assert 1 == 2\n"
+        "FAILED tests/unit/test_x.py::test_z\n!!! stopping after 1 failures !!!\n"
+    )
     assert mutation.first_failure(out) == "tests/unit/test_x.py::test_y[til]"
     assert mutation.first_failure("ERROR tests/a.py - ImportError\n") == "tests/a.py"
     assert mutation.first_failure("FAILED t.py::test[{2: [3]}-x] - SystemExit: 2\n") == "t.py::test[{2: [3]}-x]"
@@ -105,8 +112,13 @@ def result(status: str, **kw):
 
 
 def test_kill_rate_leaves_the_equivalent_mutants_out_and_counts_timeouts_as_killed():
-    results = [result("killed", id="a"), result("timeout", id="b"), result("survived", id="c"),
-               result("equivalent", id="d"), result("baseline fails", id="e")]
+    results = [
+        result("killed", id="a"),
+        result("timeout", id="b"),
+        result("survived", id="c"),
+        result("equivalent", id="d"),
+        result("baseline fails", id="e"),
+    ]
     summary = mutation.summarise(results)
     assert summary["kill_rate"] == pytest.approx(2 / 4)
     assert summary["survivors"] == ["c"]
@@ -134,8 +146,11 @@ def test_a_baseline_runs_only_for_test_sets_inside_no_larger_one():
 
 
 def test_an_earlier_run_is_rescored_with_the_current_marks():
-    old = [result("survived", id="s", outcome="survived"), result("equivalent", id="e", equivalent="x", equivalent_check="killed"),
-           result("killed", id="k", outcome="killed")]
+    old = [
+        result("survived", id="s", outcome="survived"),
+        result("equivalent", id="e", equivalent="x", equivalent_check="killed"),
+        result("killed", id="k", outcome="killed"),
+    ]
     entries = [{"id": "s", "description": "new", "equivalent": "judged equivalent"}, {"id": "e"}, {"id": "k"}]
     new = {r["id"]: r for r in mutation.rescore([mutation.asdict(r) for r in old], entries)}
     assert new["s"]["status"] == "equivalent" and new["s"]["description"] == "new"
@@ -158,13 +173,19 @@ def test_end_to_end_on_a_toy_package(tmp_path, monkeypatch):
     root = toy_repo(tmp_path)
     entries = [
         entry(),
-        entry(id="double-plus", original="2 * a", replacement="a + a", description="same value",
-              equivalent="a + a == 2 * a"),
+        entry(
+            id="double-plus",
+            original="2 * a",
+            replacement="a + a",
+            description="same value",
+            equivalent="a + a == 2 * a",
+        ),
     ]
     mutants = mutation.build_mutants(entries, TESTS, root, "toy")
     out = tmp_path / "out.json"
-    session = mutation.Session(mutants, root, jobs=2, timeout=60, baseline_timeout=60, out=out,
-                               log=lambda s: None, package="toy")
+    session = mutation.Session(
+        mutants, root, jobs=2, timeout=60, baseline_timeout=60, out=out, log=lambda s: None, package="toy"
+    )
     results = {r.id: r for r in session.run()}
     assert results["add-minus"].status == "killed"
     assert results["add-minus"].killing_test == "tests/test_ops.py::test_add"

@@ -18,8 +18,9 @@ def cnn_run(**train):
     algo = Finetuning(ContinualModel(backbone, make_heads("til", backbone.output_dim)))
     dtypes = []
     backbone.fc.register_forward_hook(lambda m, i, out: dtypes.append(out.dtype) if m.training else None)
-    result = run_sequence(algo, bench, TrainConfig(epochs=2, batch_size=8, **train), torch.Generator().manual_seed(0),
-                          torch.device("cpu"))
+    result = run_sequence(
+        algo, bench, TrainConfig(epochs=2, batch_size=8, **train), torch.Generator().manual_seed(0), torch.device("cpu")
+    )
     return result, algo, set(dtypes)
 
 

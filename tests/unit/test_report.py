@@ -22,9 +22,21 @@ def two_task(final_first: float, final_second: float = 0.9, first: float = 1.0) 
 def runs(tmp_path):
     root = tmp_path / "sweep"
     for seed, acc in zip((0, 1, 2), (0.5, 0.6, 0.7)):
-        make_run(root / f"lwf-{seed}", "lwf", seed, two_task(acc), seconds=[1.0, float(seed)],
-                 unlearning={"dd": 2.0, "ag": -0.1 * seed, "dd_per_task": {"1": 2.0}, "ag_scope": "remaining",
-                             "accuracy": {"unlearned_model": {"1": 0.5}}, "custom_figure": 1.0})
+        make_run(
+            root / f"lwf-{seed}",
+            "lwf",
+            seed,
+            two_task(acc),
+            seconds=[1.0, float(seed)],
+            unlearning={
+                "dd": 2.0,
+                "ag": -0.1 * seed,
+                "dd_per_task": {"1": 2.0},
+                "ag_scope": "remaining",
+                "accuracy": {"unlearned_model": {"1": 0.5}},
+                "custom_figure": 1.0,
+            },
+        )
     make_run(root / "ft-0", "finetuning", 0, two_task(0.2))
     make_run(root / "lwf-T4-0", "lwf", 0, two_task(0.8), params={"distillation_reg_temperature": 4.0})
     make_run(root / "cil-0", "lwf", 0, two_task(0.0), scenario="cil")
@@ -44,14 +56,19 @@ def test_rows_group_seeds_and_split_on_settings(runs):
     tables = group(find_runs([runs]))
     assert [(t.benchmark, t.scenario) for t in tables] == [("split_digits", "cil"), ("split_digits", "til")]
     til = {row.label: row for row in tables[1].rows}
-    assert set(til) == {"finetuning", "lwf (algorithm.distillation_reg_temperature=unset)",
-                        "lwf (algorithm.distillation_reg_temperature=4.0)"}
+    assert set(til) == {
+        "finetuning",
+        "lwf (algorithm.distillation_reg_temperature=unset)",
+        "lwf (algorithm.distillation_reg_temperature=4.0)",
+    }
     lwf = til["lwf (algorithm.distillation_reg_temperature=unset)"]
     assert lwf.seeds == [0, 1, 2]  # the .incomplete folder (seed 9) is not read
     # final average accuracy = (A[2,1] + A[2,2]) / 2 = (acc + 0.9) / 2
     expected = [(a + 0.9) / 2 for a in (0.5, 0.6, 0.7)]
     final = lwf.metric("final_average_accuracy")
-    assert final.mean == pytest.approx(statistics.mean(expected)) and final.std == pytest.approx(statistics.stdev(expected))
+    assert final.mean == pytest.approx(statistics.mean(expected)) and final.std == pytest.approx(
+        statistics.stdev(expected)
+    )
     forgetting = lwf.metric("forgetting")  # F_1 = 1.0 - acc
     assert forgetting.mean == pytest.approx(0.4) and forgetting.std == pytest.approx(0.1)
     assert lwf.metric("train_seconds").mean == pytest.approx(statistics.mean([1.0, 2.0, 3.0]))
@@ -66,8 +83,10 @@ def test_report_pages_show_mean_std_and_seed_count(runs, tmp_path):
     report = write_report([runs], tmp_path / "rep", console=console)
     md = report.markdown.read_text()
     page = report.html.read_text()
-    line = next(l for l in md.splitlines() if l.startswith("| lwf (algorithm.distillation_reg_temperature=unset)"))
-    assert "| 3 (0, 1, 2) |" in line and "0.7500 ± 0.0500" in line and "0.4000 ± 0.1000" in line  # final acc, forgetting
+    line = next(row for row in md.splitlines() if row.startswith("| lwf (algorithm.distillation_reg_temperature=unset)"))
+    assert (
+        "| 3 (0, 1, 2) |" in line and "0.7500 ± 0.0500" in line and "0.4000 ± 0.1000" in line
+    )  # final acc, forgetting
     assert "(../sweep/lwf-0/config.yaml)" in line
     assert "| finetuning | 1 (0) | 0.5500 ± 0.0000" in md
     assert "## split_digits · cil" in md and "## split_digits · til" in md
@@ -109,7 +128,7 @@ def test_reference_runs_inside_a_run_are_not_rows_unless_named(tmp_path):
     assert [r.path for r in find_runs([reference])] == [reference]
 
 
-@pytest.mark.parametrize("text", ['{"seed": 0}', '{"accuracy_matrix": []}', '[1, 2]', '{"accuracy_matrix": [0.5]}'])
+@pytest.mark.parametrize("text", ['{"seed": 0}', '{"accuracy_matrix": []}', "[1, 2]", '{"accuracy_matrix": [0.5]}'])
 def test_a_summary_that_is_not_a_run_summary_is_one_line(tmp_path, capsys, text):
     make_run(tmp_path / "run", "lwf", 0, two_task(0.5))
     (tmp_path / "run" / "summary.json").write_text(text)
@@ -128,6 +147,8 @@ def test_report_heatmaps_mark_the_rows_after_unlearning(tmp_path, monkeypatch):
     (folder / "summary.json").write_text(json.dumps({**summary, "unlearning_events": {"2": [1]}}))
     seen = []
     real = figures.accuracy_matrix_figure
-    monkeypatch.setattr(figures, "accuracy_matrix_figure", lambda m, t, marks=None: seen.append(marks) or real(m, t, marks))
+    monkeypatch.setattr(
+        figures, "accuracy_matrix_figure", lambda m, t, marks=None: seen.append(marks) or real(m, t, marks)
+    )
     write_report([folder], tmp_path / "report")
     assert seen == [{2: "unlearned 1"}]

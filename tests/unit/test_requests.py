@@ -12,13 +12,16 @@ def check(requests, num_tasks=5, can_unlearn=True, disabled=False):
     check_requests(requests, num_tasks, "amnesiac_lwf", can_unlearn, disabled)
 
 
-@pytest.mark.parametrize("requests,fragment", [
-    ({0: [1]}, "task 0 does not exist"),
-    ({6: [1]}, "task 6 does not exist"),
-    ({3: [0]}, "task 0 does not exist"),
-    ({3: [4]}, "task 4 is not learnt yet after task 3"),
-    ({2: [1], 4: [1]}, "task 1 was already unlearned after task 2"),
-])
+@pytest.mark.parametrize(
+    "requests,fragment",
+    [
+        ({0: [1]}, "task 0 does not exist"),
+        ({6: [1]}, "task 6 does not exist"),
+        ({3: [0]}, "task 0 does not exist"),
+        ({3: [4]}, "task 4 is not learnt yet after task 3"),
+        ({2: [1], 4: [1]}, "task 1 was already unlearned after task 2"),
+    ],
+)
 def test_bad_requests_name_the_task(requests, fragment):
     with pytest.raises(ConfigError, match=fragment) as info:
         check(requests)
@@ -39,16 +42,20 @@ def test_valid_requests_pass_and_list_every_unlearned_task():
 
 
 def test_a_reference_leaves_out_the_unlearned_tasks_and_the_runs_own():
-    cfg = config_from_dict({"algorithm": {"name": "amnesiac_lwf"}, "benchmark": {"without": [5]},
-                            "unlearning": {"requests": {3: [2]}}})
+    cfg = config_from_dict(
+        {"algorithm": {"name": "amnesiac_lwf"}, "benchmark": {"without": [5]}, "unlearning": {"requests": {3: [2]}}}
+    )
     ref = reference_config(cfg, (2,))
     assert ref.benchmark.without == (2, 5)
     assert ref.algorithm.params.disable_unlearning is True and not ref.unlearning.requests
 
 
 def test_requests_are_checked_against_the_tasks_left_after_without():
-    data = {"algorithm": {"name": "amnesiac_lwf"}, "benchmark": {"name": "split_digits", "without": [5]},
-            "unlearning": {"requests": {5: [1]}}}
+    data = {
+        "algorithm": {"name": "amnesiac_lwf"},
+        "benchmark": {"name": "split_digits", "without": [5]},
+        "unlearning": {"requests": {5: [1]}},
+    }
     with pytest.raises(ConfigError, match=r"task 5 does not exist \(tasks 1..4\)"):
         config_from_dict(data).resolved()
 

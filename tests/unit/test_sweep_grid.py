@@ -11,13 +11,16 @@ def test_values_are_read_as_yaml_and_brackets_keep_commas():
     assert grid == [("seed", [1, 2]), ("backbone.hidden", [[8], [16, 16]]), ("algorithm.name", ["finetuning", "lwf"])]
 
 
-@pytest.mark.parametrize("item,message", [
-    ("seed", "KEY=V1,V2"),
-    ("=1,2", "KEY=V1,V2"),
-    ("seed=1,,2", "empty value"),
-    ("seed=1,1", "repeated"),
-    ("out=a,b", "cannot be swept"),
-])
+@pytest.mark.parametrize(
+    "item,message",
+    [
+        ("seed", "KEY=V1,V2"),
+        ("=1,2", "KEY=V1,V2"),
+        ("seed=1,,2", "empty value"),
+        ("seed=1,1", "repeated"),
+        ("out=a,b", "cannot be swept"),
+    ],
+)
 def test_bad_grid_items_are_clear_errors(item, message):
     with pytest.raises(ConfigError, match=message):
         parse_grid([item])
@@ -31,8 +34,12 @@ def test_a_key_given_twice_is_an_error():
 def test_every_combination_with_deterministic_names():
     base = {"train": {"epochs": 1}, "out": "ignored"}
     points = expand(base, parse_grid(["algorithm.name=finetuning,lwf", "seed=1,2,3"]))
-    assert [p.name for p in points][:4] == ["algorithm.name-finetuning_seed-1", "algorithm.name-finetuning_seed-2",
-                                            "algorithm.name-finetuning_seed-3", "algorithm.name-lwf_seed-1"]
+    assert [p.name for p in points][:4] == [
+        "algorithm.name-finetuning_seed-1",
+        "algorithm.name-finetuning_seed-2",
+        "algorithm.name-finetuning_seed-3",
+        "algorithm.name-lwf_seed-1",
+    ]
     assert len(points) == 6
     assert points[3].data == {"train": {"epochs": 1}, "out": None, "algorithm": {"name": "lwf"}, "seed": 1}
     assert base == {"train": {"epochs": 1}, "out": "ignored"}  # the caller's mapping is not changed

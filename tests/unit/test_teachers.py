@@ -96,9 +96,15 @@ def test_cache_records_teacher_outputs_once_and_matches_live_teachers():
     torch.testing.assert_close(cached, live)
 
 
-@pytest.mark.parametrize("mode,augmented,expect_cache", [
-    ("auto", False, True), ("auto", True, False), (True, True, True), (False, False, False),
-])
+@pytest.mark.parametrize(
+    "mode,augmented,expect_cache",
+    [
+        ("auto", False, True),
+        ("auto", True, False),
+        (True, True, True),
+        (False, False, False),
+    ],
+)
 def test_cache_modes(mode, augmented, expect_cache):
     algo, bench, task = lwf_with_teachers(cache_teacher=mode)
     algo.on_training_data(data_of(bench, task, augmented))
@@ -110,7 +116,9 @@ def test_cache_and_batching_leave_the_accuracy_matrix_unchanged():
         torch.manual_seed(0)
         bench = tiny_benchmark("dil", num_tasks=4, construction="permuted")  # old tasks are partly forgotten
         algo = LwF(tiny_model("dil"), LwFParams(**params))
-        result = run_sequence(algo, bench, TrainConfig(epochs=2, batch_size=8), torch.Generator().manual_seed(0), torch.device("cpu"))
+        result = run_sequence(
+            algo, bench, TrainConfig(epochs=2, batch_size=8), torch.Generator().manual_seed(0), torch.device("cpu")
+        )
         return result.accuracy_matrix
 
     reference = matrix(cache_teacher=False, batch_teachers=False)

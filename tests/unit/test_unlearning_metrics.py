@@ -38,8 +38,8 @@ def _cka_by_hsic(a: torch.Tensor, b: torch.Tensor) -> float:
     a, b = a.double(), b.double()
     n = a.shape[0]
     h = torch.eye(n, dtype=torch.float64) - torch.full((n, n), 1.0 / n, dtype=torch.float64)
-    k, l = h @ a @ a.T @ h, h @ b @ b.T @ h
-    return (torch.trace(k @ l) / torch.sqrt(torch.trace(k @ k) * torch.trace(l @ l))).item()
+    ka, kb = h @ a @ a.T @ h, h @ b @ b.T @ h
+    return (torch.trace(ka @ kb) / torch.sqrt(torch.trace(ka @ ka) * torch.trace(kb @ kb))).item()
 
 
 def test_linear_cka_centres_the_features():

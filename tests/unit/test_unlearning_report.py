@@ -4,8 +4,7 @@ import pytest
 import torch
 
 from retain.algorithms import Independent
-from retain.config import config_from_dict
-from retain.config import TrainConfig
+from retain.config import TrainConfig, config_from_dict
 from retain.training import run_sequence
 from retain.unlearning.evaluate import unlearning_report
 from tests.conftest import tiny_benchmark, tiny_model
@@ -17,8 +16,12 @@ DD = {1: 1.0, 2: 5.0, 3: 3.0}
 
 
 def report(**unlearning):
-    cfg = config_from_dict({"algorithm": {"name": "amnesiac_finetuning"},
-                            "unlearning": {"requests": {3: [2]}, "evaluate": False, **unlearning}})
+    cfg = config_from_dict(
+        {
+            "algorithm": {"name": "amnesiac_finetuning"},
+            "unlearning": {"requests": {3: [2]}, "evaluate": False, **unlearning},
+        }
+    )
     return unlearning_report(cfg, tiny_benchmark("til", num_tasks=3), FINAL, ORIGINAL, RETRAIN, DD, {})
 
 
@@ -29,11 +32,14 @@ def test_default_scopes_ag_over_remaining_dd_over_unlearned():
     assert r["dd"] == pytest.approx(5.0)  # task 2's distance only
 
 
-@pytest.mark.parametrize("scope,ag,dd", [
-    ("all", ((0.9 - 0.95) + (0.3 - 0.9) + (0.8 - 0.6)) / 3, 3.0),
-    ("remaining", ((0.9 - 0.95) + (0.8 - 0.6)) / 2, 2.0),
-    ("unlearned", 0.3 - 0.9, 5.0),
-])
+@pytest.mark.parametrize(
+    "scope,ag,dd",
+    [
+        ("all", ((0.9 - 0.95) + (0.3 - 0.9) + (0.8 - 0.6)) / 3, 3.0),
+        ("remaining", ((0.9 - 0.95) + (0.8 - 0.6)) / 2, 2.0),
+        ("unlearned", 0.3 - 0.9, 5.0),
+    ],
+)
 def test_each_scope_averages_its_own_tasks(scope, ag, dd):
     r = report(ag_scope=scope, dd_scope=scope)
     assert r["ag"] == pytest.approx(ag) and r["dd"] == pytest.approx(dd)
@@ -53,7 +59,9 @@ def test_independent_compares_each_task_through_its_own_model():
     bench = tiny_benchmark("til", num_tasks=2)
     torch.manual_seed(0)
     algo = Independent(tiny_model("til"))
-    run_sequence(algo, bench, TrainConfig(epochs=1, batch_size=8), torch.Generator().manual_seed(0), torch.device("cpu"))
+    run_sequence(
+        algo, bench, TrainConfig(epochs=1, batch_size=8), torch.Generator().manual_seed(0), torch.device("cpu")
+    )
     x = bench.tasks[0].x_test.float() / 255
     first = algo.models[1].backbone(x, 1) if algo.model.task_conditioned else algo.models[1].backbone(x)
     assert torch.equal(algo.eval_features(x, 1), first)
@@ -81,8 +89,9 @@ def test_dd_compares_each_task_under_the_reference_s_own_ids(conditioned):
 
     bench = tiny_benchmark("til", num_tasks=3)
     ids = {1: 1, 3: 2}
-    got = distribution_distances(ViewFeatures(1.0, conditioned), ViewFeatures(2.0, conditioned), bench, ids,
-                                 euclidean, torch.device("cpu"), 1000)
+    got = distribution_distances(
+        ViewFeatures(1.0, conditioned), ViewFeatures(2.0, conditioned), bench, ids, euclidean, torch.device("cpu"), 1000
+    )
     mean = torch.tensor(bench.mean).view(1, -1, 1, 1)
     std = torch.tensor(bench.std).view(1, -1, 1, 1)
     for task in bench.tasks:

@@ -59,20 +59,20 @@ class Algorithm:
         if not isinstance(self.params, self.Params):
             raise TypeError(f"{type(self).__name__} expects {self.Params.__name__}, got {type(self.params).__name__}")
 
-    def training_data(self, benchmark: "Benchmark", task: "Task") -> TrainingData:
+    def training_data(self, benchmark: Benchmark, task: Task) -> TrainingData:
         """The data to train `task` on: by default the task's own training set only."""
         return TrainingData(task.x_train, task.y_train)
 
-    def on_task_start(self, task: "Task") -> None:
+    def on_task_start(self, task: Task) -> None:
         """Called before the first batch of `task`; the model already has the task's head."""
 
-    def on_training_data(self, data: "DeviceBatches") -> None:
+    def on_training_data(self, data: DeviceBatches) -> None:
         """Called once the task's training data is on the device, before the first batch."""
 
-    def training_step(self, batch: Batch, task: "Task") -> dict[str, torch.Tensor]:
+    def training_step(self, batch: Batch, task: Task) -> dict[str, torch.Tensor]:
         raise NotImplementedError
 
-    def on_task_end(self, task: "Task") -> None:
+    def on_task_end(self, task: Task) -> None:
         """Called after the last update of `task`, before evaluation."""
 
     def eval_logits(self, x: torch.Tensor, task_id: int, seen: int) -> torch.Tensor:
@@ -122,7 +122,7 @@ class Algorithm:
             raise ValueError(f"{type(self).__name__} keeps no state, got keys {sorted(state)}")
 
 
-def storage_bytes(tensors: "Iterable[torch.Tensor]") -> int:
+def storage_bytes(tensors: Iterable[torch.Tensor]) -> int:
     """Bytes of the distinct storages behind `tensors` (views of one storage, e.g. stacked teachers, count once)."""
     seen: dict[tuple[str, int], int] = {}
     for t in tensors:

@@ -18,5 +18,5 @@ class Finetuning(Algorithm):
     loss = CE(logits_t(x), y). Nothing protects old tasks; in TIL only head t receives a gradient.
     """
 
-    def training_step(self, batch: Batch, task: "Task") -> dict[str, torch.Tensor]:
+    def training_step(self, batch: Batch, task: Task) -> dict[str, torch.Tensor]:
         return classification_terms(self.model(batch.x, task.id), batch.y)

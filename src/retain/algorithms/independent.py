@@ -40,13 +40,13 @@ class Independent(Algorithm):
         super().__init__(model, params)
         self.models: dict[int, ContinualModel] = {}
 
-    def on_task_start(self, task: "Task") -> None:
+    def on_task_start(self, task: Task) -> None:
         reset_parameters(self.model)
 
-    def training_step(self, batch: Batch, task: "Task") -> dict[str, torch.Tensor]:
+    def training_step(self, batch: Batch, task: Task) -> dict[str, torch.Tensor]:
         return classification_terms(self.model(batch.x, task.id), batch.y)
 
-    def on_task_end(self, task: "Task") -> None:
+    def on_task_end(self, task: Task) -> None:
         self.models[task.id] = frozen_copy(self.model)
 
     def reopen_task(self, task_id: int) -> None:

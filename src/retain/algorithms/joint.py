@@ -22,14 +22,12 @@ class Joint(Algorithm):
     loss = mean over the batch of CE(logits_{head(sample)}(x), y).
     """
 
-    def training_data(self, benchmark: "Benchmark", task: "Task") -> TrainingData:
+    def training_data(self, benchmark: Benchmark, task: Task) -> TrainingData:
         seen = [t for t in benchmark.tasks if t.id <= task.id]
         ids = [torch.full((len(t.y_train),), t.id, dtype=torch.long) for t in seen]
-        return TrainingData(
-            torch.cat([t.x_train for t in seen]), torch.cat([t.y_train for t in seen]), torch.cat(ids)
-        )
+        return TrainingData(torch.cat([t.x_train for t in seen]), torch.cat([t.y_train for t in seen]), torch.cat(ids))
 
-    def training_step(self, batch: Batch, task: "Task") -> dict[str, torch.Tensor]:
+    def training_step(self, batch: Batch, task: Task) -> dict[str, torch.Tensor]:
         model = self.model
         task_ids = batch.task_ids if batch.task_ids is not None else torch.full_like(batch.y, task.id)
         features = model.features(batch.x, task.id)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 import functools
 import math
 import operator
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -109,7 +109,7 @@ class LwF(Algorithm):
             for key, (p, targets) in chunks[0].items()
         }
 
-    def on_task_end(self, task: "Task") -> None:
+    def on_task_end(self, task: Task) -> None:
         """Store the teacher for later tasks: a frozen snapshot of the model after `task`."""
         self._cache = None
         if self.params.teacher == "previous":
@@ -133,7 +133,11 @@ class LwF(Algorithm):
         """Re-stack the per-task teacher backbones (the stack is their only copy of the weights)."""
         mode = self.params.batch_teachers
         on_gpu = next(self.model.parameters()).is_cuda
-        batched = (mode is True or (mode == "auto" and on_gpu)) and self.params.teacher == "per_task" and len(self.teachers) > 1
+        batched = (
+            (mode is True or (mode == "auto" and on_gpu))
+            and self.params.teacher == "per_task"
+            and len(self.teachers) > 1
+        )
         if batched and not self.model.task_conditioned:
             self._stack = StackedBackbones([snap.backbone for _, snap in sorted(self.teachers.items())])
         else:
@@ -187,7 +191,7 @@ class LwF(Algorithm):
             return [(snap, [p]) for p, snap in sorted(self.teachers.items())]
         return [(snap, snap.heads.distillation_targets(p)) for p, snap in self.teachers.items()]
 
-    def training_step(self, batch: Batch, task: "Task") -> dict[str, torch.Tensor]:
+    def training_step(self, batch: Batch, task: Task) -> dict[str, torch.Tensor]:
         model, x = self.model, batch.x
         conditioned = model.task_conditioned
         features = model.features(x, task.id)  # (B, D), computed once for plain backbones

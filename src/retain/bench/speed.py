@@ -50,7 +50,11 @@ def _benchmark(name: str, tasks: int, samples: int, seed: int):
     from retain.scenarios.builders import permute_pixels
     from retain.scenarios.task import Benchmark
 
-    source = synthetic_source(name, samples, seed) if name in SYNTHETIC else BENCHMARKS[name].source(BenchmarkConfig(name=name))
+    source = (
+        synthetic_source(name, samples, seed)
+        if name in SYNTHETIC
+        else BENCHMARKS[name].source(BenchmarkConfig(name=name))
+    )
     source = dataclasses.replace(source, x_train=source.x_train[:samples], y_train=source.y_train[:samples])
     mean, std = source.channel_stats()
     return Benchmark(name, "dil", tuple(permute_pixels(source, "dil", tasks, seed)), source.input_shape, mean, std)
@@ -104,27 +108,49 @@ def _run_case(case: str, args: dict[str, Any], queue: Any) -> None:
         device = torch.device(args["device"])
         tasks = [tuple(v.to(device) for v in (t.x_train, t.y_train, t.x_test, t.y_test)) for t in bench.tasks]
         backbone = lambda: build_backbone(BackboneConfig(name=args["backbone"]), bench.input_shape)  # noqa: E731
-        seconds, final = minimal_lwf(tasks, FLOORS[case], epochs=args["epochs"], batch_size=args["batch_size"],
-                                     backbone=backbone, mean=bench.mean[0], std=bench.std[0], seed=args["seed"])
+        seconds, final = minimal_lwf(
+            tasks,
+            FLOORS[case],
+            epochs=args["epochs"],
+            batch_size=args["batch_size"],
+            backbone=backbone,
+            mean=bench.mean[0],
+            std=bench.std[0],
+            seed=args["seed"],
+        )
     else:
         from retain.api import build_algorithm
         from retain.config import config_from_dict
         from retain.metrics import final_average_accuracy
         from retain.training import resolve_device, run_sequence
 
-        cfg = config_from_dict({
-            "seed": args["seed"], "scenario": "dil", "backbone": {"name": args["backbone"]},
-            "benchmark": {"name": "permuted_fmnist" if args["benchmark"] in SYNTHETIC else args["benchmark"], "num_tasks": args["tasks"]},
-            "algorithm": CASES[case], "train": {"epochs": args["epochs"], "batch_size": args["batch_size"], "device": args["device"]},
-        })
+        cfg = config_from_dict(
+            {
+                "seed": args["seed"],
+                "scenario": "dil",
+                "backbone": {"name": args["backbone"]},
+                "benchmark": {
+                    "name": "permuted_fmnist" if args["benchmark"] in SYNTHETIC else args["benchmark"],
+                    "num_tasks": args["tasks"],
+                },
+                "algorithm": CASES[case],
+                "train": {"epochs": args["epochs"], "batch_size": args["batch_size"], "device": args["device"]},
+            }
+        )
         algorithm = build_algorithm(cfg, bench.input_shape)
         state = _record_state_peak(algorithm)
         generator = torch.Generator().manual_seed(cfg.seed)
         result = run_sequence(algorithm, bench, cfg.train, generator, resolve_device(args["device"]))
         seconds = result.train_seconds_per_task[-1] / args["epochs"]
         final = final_average_accuracy(result.accuracy_matrix)
-    queue.put({"seconds_per_epoch": seconds, "peak_memory_mib": _peak_memory(args["device"]),
-               "final_average_accuracy": final, **{f"{k}_mib": v / 2**20 for k, v in state.items()}})
+    queue.put(
+        {
+            "seconds_per_epoch": seconds,
+            "peak_memory_mib": _peak_memory(args["device"]),
+            "final_average_accuracy": final,
+            **{f"{k}_mib": v / 2**20 for k, v in state.items()},
+        }
+    )
 
 
 def _record_state_peak(algorithm: Any) -> dict[str, int]:
@@ -149,7 +175,9 @@ def measure(case: str, args: dict[str, Any], repeats: int = 1) -> dict[str, Any]
     runs = [_measure_once(case, args) for _ in range(repeats)]
     best = min(runs, key=lambda r: r["seconds_per_epoch"])
     return {
-        "case": case, "tasks": args["tasks"], **best,
+        "case": case,
+        "tasks": args["tasks"],
+        **best,
         "peak_memory_mib": max(r["peak_memory_mib"] for r in runs),
         "repeat_seconds_per_epoch": [r["seconds_per_epoch"] for r in runs],
     }
@@ -200,7 +228,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="retain bench speed", description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", default="2,5,10,20", help="comma-separated numbers of tasks")
     parser.add_argument("--cases", default=",".join([*FLOORS, *CASES]), help="comma-separated case names")
-    parser.add_argument("--benchmark", default="permuted_fmnist", help=f"a permuted benchmark's name or one of {list(SYNTHETIC)}")
+    parser.add_argument(
+        "--benchmark", default="permuted_fmnist", help=f"a permuted benchmark's name or one of {list(SYNTHETIC)}"
+    )
     parser.add_argument("--backbone", default="mlp", help="mlp | small_cnn | resnet18")
     parser.add_argument("--samples", type=int, default=6000, help="training samples per task")
     parser.add_argument("--epochs", type=int, default=2)
@@ -224,8 +254,12 @@ def main(argv: list[str] | None = None) -> int:
 
     def save(complete: bool) -> None:
         """Both files after every case (atomically), so a run stopped at a time limit keeps its rows."""
-        report = {"settings": {**vars(args), "out": str(args.out)}, "seconds": time.time() - started,
-                  "complete": complete, "rows": rows}
+        report = {
+            "settings": {**vars(args), "out": str(args.out)},
+            "seconds": time.time() - started,
+            "complete": complete,
+            "rows": rows,
+        }
         atomic_write_text(args.out, json.dumps(report, indent=2) + "\n")
         atomic_write_text(args.out.with_suffix(".md"), table(rows, args.epochs) + "\n")
 

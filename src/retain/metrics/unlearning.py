@@ -22,7 +22,9 @@ def accuracy_gain(unlearned: Mapping[int, float], original: Mapping[int, float],
 
 def _check(a: torch.Tensor, b: torch.Tensor) -> None:
     if a.shape != b.shape or a.dim() != 2:
-        raise ValueError(f"features must be two (N, D) tensors of the same shape, got {tuple(a.shape)} and {tuple(b.shape)}")
+        raise ValueError(
+            f"features must be two (N, D) tensors of the same shape, got {tuple(a.shape)} and {tuple(b.shape)}"
+        )
 
 
 def euclidean(a: torch.Tensor, b: torch.Tensor) -> float:

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 BACKBONES: dict[str, type[nn.Module]] = {"mlp": MLP, "small_cnn": SmallCNN, "resnet18": ResNet18}
 
 
-def build_backbone(cfg: "BackboneConfig", input_shape: Sequence[int]) -> nn.Module:
+def build_backbone(cfg: BackboneConfig, input_shape: Sequence[int]) -> nn.Module:
     """The backbone named by `cfg`, for inputs of shape (C, H, W)."""
     return BACKBONES[cfg.name].from_config(cfg, input_shape)  # type: ignore[attr-defined]
 

@@ -32,7 +32,7 @@ class MLP(nn.Module):
         self.output_dim = width
 
     @classmethod
-    def from_config(cls, cfg: "BackboneConfig", input_shape: Sequence[int]) -> "MLP":
+    def from_config(cls, cfg: BackboneConfig, input_shape: Sequence[int]) -> MLP:
         return cls(input_shape, cfg.hidden)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -52,13 +52,15 @@ class SmallCNN(nn.Module):
             layers += [nn.Conv2d(c, out, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)]
             c, h, w = out, h // 2, w // 2
         if h < 1 or w < 1:
-            raise ValueError(f"backbone.channels = {list(channels)} pools a {input_shape[1]}x{input_shape[2]} input away")
+            raise ValueError(
+                f"backbone.channels = {list(channels)} pools a {input_shape[1]}x{input_shape[2]} input away"
+            )
         self.features = nn.Sequential(*layers, nn.Flatten())
         self.fc = nn.Sequential(nn.Linear(c * h * w, 256), nn.ReLU())
         self.output_dim = 256
 
     @classmethod
-    def from_config(cls, cfg: "BackboneConfig", input_shape: Sequence[int]) -> "SmallCNN":
+    def from_config(cls, cfg: BackboneConfig, input_shape: Sequence[int]) -> SmallCNN:
         return cls(input_shape, cfg.channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -82,7 +84,7 @@ class ResNet18(nn.Module):
         self.output_dim = 512
 
     @classmethod
-    def from_config(cls, cfg: "BackboneConfig", input_shape: Sequence[int]) -> "ResNet18":
+    def from_config(cls, cfg: BackboneConfig, input_shape: Sequence[int]) -> ResNet18:
         return cls(input_shape)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

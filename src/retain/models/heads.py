@@ -42,7 +42,9 @@ class Heads(nn.Module):
         if task_id == len(self.heads) + 1:
             self.heads.append(nn.Linear(self.input_dim, num_classes))
         elif not 1 <= task_id <= len(self.heads):
-            raise ValueError(f"task_id = {task_id} skips a task: {len(self.heads)} heads exist, next is {len(self.heads) + 1}")
+            raise ValueError(
+                f"task_id = {task_id} skips a task: {len(self.heads)} heads exist, next is {len(self.heads) + 1}"
+            )
 
     def distillation_targets(self, seen: int) -> list[int]:
         return [seen]

@@ -32,8 +32,21 @@ from retain.training.loop import LoopSession, SequenceResult, TaskProgress
 
 FORMAT = "retain.checkpoint"
 VERSION = 1
-REQUIRED = ("format", "version", "tasks_done", "config", "config_hash", "model", "algorithm",
-            "accuracy_matrix", "train_seconds_per_task", "rng", "metrics_bytes", "elapsed_seconds", "progress")
+REQUIRED = (
+    "format",
+    "version",
+    "tasks_done",
+    "config",
+    "config_hash",
+    "model",
+    "algorithm",
+    "accuracy_matrix",
+    "train_seconds_per_task",
+    "rng",
+    "metrics_bytes",
+    "elapsed_seconds",
+    "progress",
+)
 PROGRESS_FILE = "progress.pt"
 TASK_FILE = re.compile(r"task_(\d+)\.pt")
 SIGNAL_NAMES = {2: "SIGINT", 15: "SIGTERM"}
@@ -54,8 +67,13 @@ def capture_rng(generator: torch.Generator) -> dict[str, Any]:
     np_state = np.random.get_state(legacy=False)
     return {
         "python": random.getstate(),
-        "numpy": {**np_state, "state": {"key": torch.from_numpy(np_state["state"]["key"].astype(np.int64)),
-                                        "pos": np_state["state"]["pos"]}},
+        "numpy": {
+            **np_state,
+            "state": {
+                "key": torch.from_numpy(np_state["state"]["key"].astype(np.int64)),
+                "pos": np_state["state"]["pos"],
+            },
+        },
         "torch": torch.get_rng_state(),
         "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
         "generator": generator.get_state(),
@@ -67,8 +85,10 @@ def restore_rng(state: dict[str, Any], generator: torch.Generator) -> None:
     version, internal, gauss = state["python"]
     random.setstate((version, tuple(internal), gauss))
     np_state = dict(state["numpy"])
-    np_state["state"] = {"key": state["numpy"]["state"]["key"].numpy().astype(np.uint32),
-                         "pos": state["numpy"]["state"]["pos"]}
+    np_state["state"] = {
+        "key": state["numpy"]["state"]["key"].numpy().astype(np.uint32),
+        "pos": state["numpy"]["state"]["pos"],
+    }
     np.random.set_state(np_state)
     torch.set_rng_state(state["torch"])
     if state["cuda"] and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
@@ -101,8 +121,11 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     except pickle.UnpicklingError as err:
         lines = str(err).strip().splitlines()
         detail = next((line for line in lines if "GLOBAL" in line or "Unsupported" in line), lines[0] if lines else "")
-        why = ("it is not plain tensors and data: loading it would need arbitrary unpickling, which could run code"
-               if "GLOBAL" in detail else "it is corrupt or not plain tensors and data")
+        why = (
+            "it is not plain tensors and data: loading it would need arbitrary unpickling, which could run code"
+            if "GLOBAL" in detail
+            else "it is corrupt or not plain tensors and data"
+        )
         raise CheckpointError(f"checkpoint {path} refused: {why} ({detail.strip()})") from None
     except Exception as err:  # torch raises RuntimeError, EOFError, ValueError... for a damaged file
         raise CheckpointError(
@@ -116,7 +139,9 @@ def _validate(path: Path, payload: Any) -> None:
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a retain checkpoint")
     if payload.get("version") != VERSION:
-        raise CheckpointError(f"checkpoint {path} has format version {payload.get('version')!r}; this retain reads {VERSION}")
+        raise CheckpointError(
+            f"checkpoint {path} has format version {payload.get('version')!r}; this retain reads {VERSION}"
+        )
     missing = [key for key in REQUIRED if key not in payload]
     if missing:
         raise CheckpointError(f"checkpoint {path} is incomplete: missing {', '.join(missing)}")
@@ -181,8 +206,14 @@ class CheckpointSession(LoopSession):
         if self.step_hook is not None:
             self.step_hook(task_id, epoch, step)
 
-    def _payload(self, algorithm: Algorithm, result: SequenceResult, generator: torch.Generator,
-                 progress: TaskProgress | None, task_id: int) -> dict[str, Any]:
+    def _payload(
+        self,
+        algorithm: Algorithm,
+        result: SequenceResult,
+        generator: torch.Generator,
+        progress: TaskProgress | None,
+        task_id: int,
+    ) -> dict[str, Any]:
         rng = capture_rng(generator)
         if progress is not None:
             rng["generator"] = progress.generator_state  # replays the interrupted epoch's order
@@ -199,15 +230,28 @@ class CheckpointSession(LoopSession):
             "rng": rng,
             "metrics_bytes": self.folder.sync_jsonl("metrics.jsonl"),
             "elapsed_seconds": self.elapsed(),
-            "progress": None if progress is None else {
-                "task": task_id, "epoch": progress.epoch, "step": progress.step, "optimizer": progress.optimizer,
-                "sums": progress.sums, "counted": progress.counted, "skipped": progress.skipped,
+            "progress": None
+            if progress is None
+            else {
+                "task": task_id,
+                "epoch": progress.epoch,
+                "step": progress.step,
+                "optimizer": progress.optimizer,
+                "sums": progress.sums,
+                "counted": progress.counted,
+                "skipped": progress.skipped,
                 "seconds": progress.seconds,
             },
         }
 
-    def after_epoch(self, task: Task, algorithm: Algorithm, result: SequenceResult, generator: torch.Generator,
-                    progress: TaskProgress) -> None:
+    def after_epoch(
+        self,
+        task: Task,
+        algorithm: Algorithm,
+        result: SequenceResult,
+        generator: torch.Generator,
+        progress: TaskProgress,
+    ) -> None:
         if self.every_epochs and progress.epoch % self.every_epochs == 0:
             save_checkpoint(self.dir / PROGRESS_FILE, self._payload(algorithm, result, generator, progress, task.id))
 
@@ -220,8 +264,14 @@ class CheckpointSession(LoopSession):
                 if task_id != task.id:
                     path.unlink(missing_ok=True)
 
-    def interrupt(self, task: Task, algorithm: Algorithm, result: SequenceResult, generator: torch.Generator,
-                  progress: TaskProgress | None) -> NoReturn:
+    def interrupt(
+        self,
+        task: Task,
+        algorithm: Algorithm,
+        result: SequenceResult,
+        generator: torch.Generator,
+        progress: TaskProgress | None,
+    ) -> NoReturn:
         signum = self.stop_signal or 2
         if progress is None:
             where, path = f"after task {task.id}", self.dir / task_file(task.id)  # written by after_task

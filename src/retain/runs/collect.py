@@ -148,9 +148,12 @@ def find_runs(folders: Sequence[str | Path]) -> list[RunRecord]:
         folder = Path(folder)
         if not folder.is_dir():
             raise RetainError(f"report: '{folder}' is not a folder (expected a run or sweep folder)")
-        candidates = [folder / "summary.json"] if (folder / "summary.json").exists() else sorted(folder.rglob("summary.json"))
+        candidates = (
+            [folder / "summary.json"] if (folder / "summary.json").exists() else sorted(folder.rglob("summary.json"))
+        )
         found = [
-            c.parent for c in candidates
+            c.parent
+            for c in candidates
             if not any(".incomplete-" in part for part in c.parent.parts) and not _is_reference(c.parent, folder)
         ]
         if not found:
@@ -225,7 +228,10 @@ def group(runs: Sequence[RunRecord]) -> list[Table]:
         by_table.setdefault(table_key, {}).setdefault(identity, []).append(run)
     tables = []
     for (benchmark, scenario), rows in sorted(by_table.items()):
-        labelled = [Row(_label(identity, rows), tuple(sorted(runs, key=lambda r: str(r.seed)))) for identity, runs in rows.items()]
+        labelled = [
+            Row(_label(identity, rows), tuple(sorted(runs, key=lambda r: str(r.seed))))
+            for identity, runs in rows.items()
+        ]
         tables.append(Table(benchmark, scenario, tuple(sorted(labelled, key=lambda r: r.label))))
     return tables
 

@@ -20,7 +20,9 @@ def png_bytes(fig: Figure, dpi: int = 110) -> bytes:
     return buffer.getvalue()
 
 
-def accuracy_matrix_figure(matrix: Sequence[Sequence[float]], title: str, marks: Mapping[int, str] | None = None) -> Figure:
+def accuracy_matrix_figure(
+    matrix: Sequence[Sequence[float]], title: str, marks: Mapping[int, str] | None = None
+) -> Figure:
     """Heatmap of a lower-triangular accuracy matrix, each cell annotated; rows (1-based) in `marks`
     (e.g. after an unlearning event) get a * on their label."""
     num = len(matrix)
@@ -32,7 +34,15 @@ def accuracy_matrix_figure(matrix: Sequence[Sequence[float]], title: str, marks:
     image = ax.imshow(grid, vmin=0.0, vmax=1.0, cmap="viridis")
     for t in range(num):
         for j in range(min(t + 1, len(matrix[t]))):
-            ax.text(j, t, f"{grid[t, j]:.2f}", ha="center", va="center", color="white" if grid[t, j] < 0.6 else "black", fontsize=8)
+            ax.text(
+                j,
+                t,
+                f"{grid[t, j]:.2f}",
+                ha="center",
+                va="center",
+                color="white" if grid[t, j] < 0.6 else "black",
+                fontsize=8,
+            )
     ax.set_xticks(range(num), [str(j + 1) for j in range(num)])
     ax.set_yticks(range(num), [f"{t + 1}*" if marks and t + 1 in marks else str(t + 1) for t in range(num)])
     ax.set_xlabel("tested task")
@@ -88,7 +98,9 @@ def per_task_figure(rows: Sequence[Row], title: str) -> Figure:
     return fig
 
 
-def bars_figure(rows: Sequence[Row], values: Sequence[Sequence[Stat]], categories: Sequence[str], ylabel: str, title: str) -> Figure:
+def bars_figure(
+    rows: Sequence[Row], values: Sequence[Sequence[Stat]], categories: Sequence[str], ylabel: str, title: str
+) -> Figure:
     """Grouped bars: one group per category, one bar per row, error bars of ± one std."""
     fig = Figure(figsize=(max(4.0, 0.9 * len(categories) * max(1, len(rows)) * 0.5 + 2), 3.4), layout="constrained")
     ax = fig.add_subplot()
@@ -131,7 +143,7 @@ def unlearning_figure(rows: Sequence[Row], keys: Sequence[str], title: str) -> F
         ax.axhline(0, color="black", linewidth=0.6)
         ax.set_title(key, fontsize=8)
         ax.grid(alpha=0.3, axis="y")
-    for ax in axes[len(keys):]:
+    for ax in axes[len(keys) :]:
         ax.set_visible(False)
     fig.suptitle(f"unlearning — {title}", fontsize=9)
     return fig

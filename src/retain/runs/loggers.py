@@ -20,11 +20,15 @@ class JsonlLogger(LoopLogger):
         self.folder = folder
 
     def on_epoch(self, task_id: int, epoch: int, terms: dict[str, float], seconds: float) -> None:
-        self.folder.append_jsonl("metrics.jsonl", {"event": "epoch", "task": task_id, "epoch": epoch, **terms, "seconds": seconds})
+        self.folder.append_jsonl(
+            "metrics.jsonl", {"event": "epoch", "task": task_id, "epoch": epoch, **terms, "seconds": seconds}
+        )
 
     def on_evaluation(self, after_task: int, accuracies: list[float]) -> None:
         for j, acc in enumerate(accuracies, start=1):
-            self.folder.append_jsonl("metrics.jsonl", {"event": "eval", "after_task": after_task, "task": j, "accuracy": acc})
+            self.folder.append_jsonl(
+                "metrics.jsonl", {"event": "eval", "after_task": after_task, "task": j, "accuracy": acc}
+            )
 
 
 class ProgressLogger(LoopLogger):
@@ -42,7 +46,7 @@ class ProgressLogger(LoopLogger):
         )
         self.bar = self.progress.add_task(label or "training", total=num_tasks * epochs, info="")
 
-    def __enter__(self) -> "ProgressLogger":
+    def __enter__(self) -> ProgressLogger:
         self.progress.start()
         return self
 

@@ -22,7 +22,7 @@ FORMAT = "retain-model-v1"
 FILENAME = "model.pt"
 
 
-def save_model(folder: Path, algorithm: "Algorithm", benchmark: "Benchmark") -> Path:
+def save_model(folder: Path, algorithm: Algorithm, benchmark: Benchmark) -> Path:
     """Write `model.pt` atomically into `folder`."""
     state = {
         "format": FORMAT,
@@ -54,13 +54,15 @@ def load_model_file(path: Path) -> dict[str, Any]:
     except FileNotFoundError:
         raise DataError(f"{path} not found: the run folder has no final model (was the run finished?)") from None
     except Exception as err:  # torch raises UnpicklingError/RuntimeError/EOFError for bad files
-        raise DataError(f"{path} cannot be loaded safely (corrupt, truncated or not a retain model file): {err}") from None
+        raise DataError(
+            f"{path} cannot be loaded safely (corrupt, truncated or not a retain model file): {err}"
+        ) from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise DataError(f"{path} is not a retain model file (expected format {FORMAT!r})")
     return state
 
 
-def restore(algorithm: "Algorithm", state: dict[str, Any], device: torch.device) -> None:
+def restore(algorithm: Algorithm, state: dict[str, Any], device: torch.device) -> None:
     """Load a saved model and algorithm state into a freshly built `algorithm` (heads are re-created)."""
     model = algorithm.model
     for task_id, size in enumerate(state["head_sizes"], start=1):

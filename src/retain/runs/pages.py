@@ -67,7 +67,13 @@ def _slug(text: str) -> str:
 def draw(table: Table, folder: Path) -> tuple[ReportFigure, ...]:
     """Render every figure of one table into `folder` (PNG) and return them."""
     rows, base = table.rows, _slug(table.title)
-    specs = [(f"average accuracy after each task — {table.title}", "average-accuracy", figures.average_accuracy_figure(rows, table.title))]
+    specs = [
+        (
+            f"average accuracy after each task — {table.title}",
+            "average-accuracy",
+            figures.average_accuracy_figure(rows, table.title),
+        )
+    ]
     for row in rows:
         mean, _ = row.mean_matrix()
         title = f"accuracy matrix — {row.label}, mean of {len(row.runs)} seed(s)"
@@ -75,7 +81,9 @@ def draw(table: Table, folder: Path) -> tuple[ReportFigure, ...]:
         specs.append((title, f"matrix-{_slug(row.label)}", figure))
     specs.append((f"accuracy on each task — {table.title}", "per-task", figures.per_task_figure(rows, table.title)))
     if len(rows[0].mean_matrix()[0]) > 1:
-        specs.append((f"forgetting per task — {table.title}", "forgetting", figures.forgetting_figure(rows, table.title)))
+        specs.append(
+            (f"forgetting per task — {table.title}", "forgetting", figures.forgetting_figure(rows, table.title))
+        )
     keys = sorted({k for row in rows for k in row.unlearning_keys()})
     if keys:
         specs.append((f"unlearning — {table.title}", "unlearning", figures.unlearning_figure(rows, keys, table.title)))
@@ -110,10 +118,15 @@ def _unlearning_columns(table: Table) -> list[str]:
 
 def markdown(sections: Sequence[Section], out: Path, sources: Sequence[Path]) -> str:
     headers = ["algorithm", "seeds", *[h for _, h in METRICS], "config"]
-    lines = ["# retain report", "", f"Generated {time.strftime('%Y-%m-%d %H:%M:%S')} from: "
-             + ", ".join(f"`{s}`" for s in sources) + ".", "",
-             "Values are mean ± sample standard deviation (n − 1) over seeds; accuracies are fractions (0–1); "
-             "train s is the training time summed over tasks, in seconds.", ""]
+    lines = [
+        "# retain report",
+        "",
+        f"Generated {time.strftime('%Y-%m-%d %H:%M:%S')} from: " + ", ".join(f"`{s}`" for s in sources) + ".",
+        "",
+        "Values are mean ± sample standard deviation (n − 1) over seeds; accuracies are fractions (0–1); "
+        "train s is the training time summed over tasks, in seconds.",
+        "",
+    ]
     for section in sections:
         table = section.table
         lines += [f"## {table.title}", "", "| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
@@ -122,8 +135,13 @@ def markdown(sections: Sequence[Section], out: Path, sources: Sequence[Path]) ->
             lines.append("| " + " | ".join([row.label, seeds_cell(row), *metric_cells(row), links]) + " |")
         keys = _unlearning_columns(table)
         if keys:
-            lines += ["", "Unlearning (`unlearning.json`):", "", "| algorithm | seeds | " + " | ".join(keys) + " |",
-                      "|" + "---|" * (len(keys) + 2)]
+            lines += [
+                "",
+                "Unlearning (`unlearning.json`):",
+                "",
+                "| algorithm | seeds | " + " | ".join(keys) + " |",
+                "|" + "---|" * (len(keys) + 2),
+            ]
             for row in table.rows:
                 cells = [figures.row_stat(row, k).format() for k in keys]
                 lines.append("| " + " | ".join([row.label, seeds_cell(row), *cells]) + " |")
@@ -131,7 +149,16 @@ def markdown(sections: Sequence[Section], out: Path, sources: Sequence[Path]) ->
         for fig in section.figures:
             lines += [f"![{fig.title}]({_rel(fig.path, out)})", ""]
         for row in table.rows:
-            lines += [f"<details><summary>config of {row.label}</summary>", "", "```yaml", _config_text(row).rstrip(), "```", "", "</details>", ""]
+            lines += [
+                f"<details><summary>config of {row.label}</summary>",
+                "",
+                "```yaml",
+                _config_text(row).rstrip(),
+                "```",
+                "",
+                "</details>",
+                "",
+            ]
     return "\n".join(lines)
 
 
@@ -151,36 +178,57 @@ pre { background: #f7f7f7; padding: 0.8em; overflow-x: auto; font-size: 0.85em; 
 def html_page(sections: Sequence[Section], out: Path, sources: Sequence[Path]) -> str:
     esc = html.escape
     headers = ["algorithm", "seeds", *[h for _, h in METRICS], "config"]
-    parts = ["<!DOCTYPE html>", "<html lang='en'><head><meta charset='utf-8'><title>retain report</title>",
-             f"<style>{CSS}</style></head><body>", "<h1>retain report</h1>",
-             f"<p class='note'>Generated {esc(time.strftime('%Y-%m-%d %H:%M:%S'))} from "
-             + ", ".join(f"<code>{esc(str(s))}</code>" for s in sources)
-             + ". Values are mean ± sample standard deviation (n − 1) over seeds; accuracies are fractions (0–1); "
-             "train s is the training time summed over tasks, in seconds.</p>"]
+    parts = [
+        "<!DOCTYPE html>",
+        "<html lang='en'><head><meta charset='utf-8'><title>retain report</title>",
+        f"<style>{CSS}</style></head><body>",
+        "<h1>retain report</h1>",
+        f"<p class='note'>Generated {esc(time.strftime('%Y-%m-%d %H:%M:%S'))} from "
+        + ", ".join(f"<code>{esc(str(s))}</code>" for s in sources)
+        + ". Values are mean ± sample standard deviation (n − 1) over seeds; accuracies are fractions (0–1); "
+        "train s is the training time summed over tasks, in seconds.</p>",
+    ]
     for section in sections:
         table = section.table
         parts.append(f"<h2>{esc(table.title)}</h2>")
-        parts.append("<table class='results'><thead><tr>" + "".join(f"<th>{esc(h)}</th>" for h in headers) + "</tr></thead><tbody>")
+        parts.append(
+            "<table class='results'><thead><tr>"
+            + "".join(f"<th>{esc(h)}</th>" for h in headers)
+            + "</tr></thead><tbody>"
+        )
         for row in table.rows:
-            links = " ".join(f"<a href='{esc(_rel(r.path / 'config.yaml', out))}'>seed {esc(str(r.seed))}</a>" for r in row.runs)
+            links = " ".join(
+                f"<a href='{esc(_rel(r.path / 'config.yaml', out))}'>seed {esc(str(r.seed))}</a>" for r in row.runs
+            )
             cells = [esc(row.label), esc(seeds_cell(row)), *map(esc, metric_cells(row))]
             parts.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + f"<td>{links}</td></tr>")
         parts.append("</tbody></table>")
         keys = _unlearning_columns(table)
         if keys:
-            parts.append("<h3>Unlearning</h3><table class='unlearning'><thead><tr><th>algorithm</th><th>seeds</th>"
-                         + "".join(f"<th>{esc(k)}</th>" for k in keys) + "</tr></thead><tbody>")
+            parts.append(
+                "<h3>Unlearning</h3><table class='unlearning'><thead><tr><th>algorithm</th><th>seeds</th>"
+                + "".join(f"<th>{esc(k)}</th>" for k in keys)
+                + "</tr></thead><tbody>"
+            )
             for row in table.rows:
                 cells = [figures.row_stat(row, k).format() for k in keys]
-                parts.append(f"<tr><td>{esc(row.label)}</td><td>{esc(seeds_cell(row))}</td>" + "".join(f"<td>{esc(c)}</td>" for c in cells) + "</tr>")
+                parts.append(
+                    f"<tr><td>{esc(row.label)}</td><td>{esc(seeds_cell(row))}</td>"
+                    + "".join(f"<td>{esc(c)}</td>" for c in cells)
+                    + "</tr>"
+                )
             parts.append("</tbody></table>")
         parts.append("<div class='figures'>")
         for fig in section.figures:
             data = base64.b64encode(fig.png).decode("ascii")
-            parts.append(f"<figure><img alt='{esc(fig.title)}' src='data:image/png;base64,{data}'><figcaption class='note'>{esc(fig.title)}</figcaption></figure>")
+            parts.append(
+                f"<figure><img alt='{esc(fig.title)}' src='data:image/png;base64,{data}'><figcaption class='note'>{esc(fig.title)}</figcaption></figure>"
+            )
         parts.append("</div>")
         for row in table.rows:
-            parts.append(f"<details><summary>config of {esc(row.label)}</summary><pre>{esc(_config_text(row))}</pre></details>")
+            parts.append(
+                f"<details><summary>config of {esc(row.label)}</summary><pre>{esc(_config_text(row))}</pre></details>"
+            )
     parts.append("</body></html>")
     return "\n".join(parts)
 
@@ -200,7 +248,9 @@ def terminal_tables(tables: Sequence[Table]) -> list[RichTable]:
     return out
 
 
-def write_report(folders: Sequence[str | Path], out: str | Path | None = None, console: Console | None = None) -> Report:
+def write_report(
+    folders: Sequence[str | Path], out: str | Path | None = None, console: Console | None = None
+) -> Report:
     """Read the runs in `folders` (run or sweep folders) and write `report.md` and `report.html` to `out`.
 
     Args:

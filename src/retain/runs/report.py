@@ -42,7 +42,11 @@ def unlearning_table(report: Mapping[str, Any]) -> Table:
     table.add_column("acc. unlearned tasks", justify="right")
     table.add_column("acc. remaining tasks", justify="right")
     for name in ("unlearned_model", "original_reference", "retrain_reference"):
-        table.add_row(name.replace("_", " "), _fmt(report[f"{name}_accuracy_on_unlearned"]), _fmt(report[f"{name}_accuracy_on_remaining"]))
+        table.add_row(
+            name.replace("_", " "),
+            _fmt(report[f"{name}_accuracy_on_unlearned"]),
+            _fmt(report[f"{name}_accuracy_on_remaining"]),
+        )
     table.caption = (
         f"AG ({report['ag_scope']}) = {_fmt(report['ag'])}   "
         f"DD ({report['dd_distance']}, {report['dd_scope']}) = {_fmt(report['dd'])}"

@@ -124,15 +124,25 @@ def restore(
         restore_rng(checkpoint["rng"], generator)  # last: building heads above drew from the torch RNG
     except (RuntimeError, KeyError, ValueError, TypeError, IndexError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise CheckpointError(f"checkpoint {run.checkpoint_path} does not fit this run's model or algorithm ({first})") from None
-    result = SequenceResult([list(r) for r in checkpoint["accuracy_matrix"]], list(checkpoint["train_seconds_per_task"]))
+        raise CheckpointError(
+            f"checkpoint {run.checkpoint_path} does not fit this run's model or algorithm ({first})"
+        ) from None
+    result = SequenceResult(
+        [list(r) for r in checkpoint["accuracy_matrix"]], list(checkpoint["train_seconds_per_task"])
+    )
     if len(result.accuracy_matrix) != done or done > benchmark.num_tasks:
         raise CheckpointError(f"checkpoint {run.checkpoint_path} is inconsistent: {done} tasks done")
     run.folder.truncate_jsonl("metrics.jsonl", checkpoint["metrics_bytes"])
     if saved is None:
         return ResumePoint(result)
     progress = TaskProgress(
-        saved["epoch"], saved["step"], saved["optimizer"], None,
-        {k: v.to(device) for k, v in saved["sums"].items()}, saved["counted"], saved["skipped"], saved["seconds"],
+        saved["epoch"],
+        saved["step"],
+        saved["optimizer"],
+        None,
+        {k: v.to(device) for k, v in saved["sums"].items()},
+        saved["counted"],
+        saved["skipped"],
+        saved["seconds"],
     )
     return ResumePoint(result, progress)

@@ -73,7 +73,7 @@ class RunFolder:
         (self.path / "plots").mkdir(parents=True, exist_ok=True)
 
     @classmethod
-    def existing(cls, path: str | Path) -> "RunFolder":
+    def existing(cls, path: str | Path) -> RunFolder:
         """The folder of an earlier run (it must hold the run's `config.yaml`)."""
         return cls(path, existing=True)
 

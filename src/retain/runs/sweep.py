@@ -115,7 +115,9 @@ def expand(base: Mapping[str, Any], grid: Sequence[tuple[str, Sequence[Any]]]) -
     names = [p.name for p in points]
     clash = next((n for n in names if names.count(n) > 1), None)
     if clash:
-        raise ConfigError("--grid", clash, "two points get the same folder name: make the values differ in letters or digits")
+        raise ConfigError(
+            "--grid", clash, "two points get the same folder name: make the values differ in letters or digits"
+        )
     return points
 
 
@@ -130,7 +132,9 @@ def validate(points: Sequence[SweepPoint]) -> None:
             raise ConfigError(err.key, err.value, f"{err.valid} (in sweep point {point.name})") from None
 
 
-def prepare_folder(root: Path, base: Mapping[str, Any], grid: Sequence[tuple[str, Sequence[Any]]], points: Sequence[SweepPoint]) -> None:
+def prepare_folder(
+    root: Path, base: Mapping[str, Any], grid: Sequence[tuple[str, Sequence[Any]]], points: Sequence[SweepPoint]
+) -> None:
     """Write `sweep.json`, refusing a folder that holds a different sweep (another base config or grid)."""
     record = {"base": base, "grid": [[k, list(v)] for k, v in grid], "points": [p.name for p in points]}
     path = root / "sweep.json"
@@ -236,7 +240,9 @@ def sweep(
             raise RunInterrupted(
                 f"sweep {root} interrupted ({len(failed)} failed so far). Continue it with the same command "
                 f"(same --config/--set/--grid and --out {root}): finished points are skipped and interrupted "
-                f"ones resume from their last checkpoint", err.signal_number) from None
+                f"ones resume from their last checkpoint",
+                err.signal_number,
+            ) from None
     return SweepOutcome(root, tuple(p.name for p in todo if p.name not in failed), tuple(p.name for p in done), failed)
 
 

@@ -27,7 +27,7 @@ class BenchmarkSpec:
     `augment`: the standard random crop (padding 4) + horizontal flip while training, by default.
     """
 
-    source: Callable[["BenchmarkConfig"], SourceData]
+    source: Callable[[BenchmarkConfig], SourceData]
     construction: str  # a key of CONSTRUCTIONS
     default_tasks: int
     default_scenario: str
@@ -35,17 +35,17 @@ class BenchmarkSpec:
     augment: bool = False
 
 
-def _split(source: SourceData, scenario: str, cfg: "BenchmarkConfig", default_tasks: int, seed: int) -> list[Task]:
+def _split(source: SourceData, scenario: str, cfg: BenchmarkConfig, default_tasks: int, seed: int) -> list[Task]:
     order = builders.class_order(source.num_classes, cfg.class_order, seed)
     num_tasks, per_task = builders.tasks_and_width(len(order), cfg.num_tasks, cfg.classes_per_task, default_tasks)
     return builders.split_by_class(source, scenario, num_tasks, order, per_task)
 
 
-def _permuted(source: SourceData, scenario: str, cfg: "BenchmarkConfig", default_tasks: int, seed: int) -> list[Task]:
+def _permuted(source: SourceData, scenario: str, cfg: BenchmarkConfig, default_tasks: int, seed: int) -> list[Task]:
     return builders.permute_pixels(source, scenario, cfg.num_tasks or default_tasks, seed)
 
 
-def _rotated(source: SourceData, scenario: str, cfg: "BenchmarkConfig", default_tasks: int, seed: int) -> list[Task]:
+def _rotated(source: SourceData, scenario: str, cfg: BenchmarkConfig, default_tasks: int, seed: int) -> list[Task]:
     return builders.rotate_images(source, scenario, cfg.num_tasks or default_tasks)
 
 
@@ -55,14 +55,14 @@ CONSTRUCTIONS: dict[str, Construction] = {"split": _split, "permuted": _permuted
 CONSTRUCTION_SCENARIO = {"split": "til", "permuted": "dil", "rotated": "dil"}
 
 
-def _digits(cfg: "BenchmarkConfig") -> SourceData:
+def _digits(cfg: BenchmarkConfig) -> SourceData:
     return sources.digits()
 
 
-def _from_root(load: Callable[[str | None, bool], SourceData]) -> Callable[["BenchmarkConfig"], SourceData]:
+def _from_root(load: Callable[[str | None, bool], SourceData]) -> Callable[[BenchmarkConfig], SourceData]:
     """A source read from `benchmark.root` (downloaded there through torchvision with `benchmark.download`)."""
 
-    def source(cfg: "BenchmarkConfig") -> SourceData:
+    def source(cfg: BenchmarkConfig) -> SourceData:
         return load(cfg.root, cfg.download)
 
     return source
@@ -77,7 +77,7 @@ _cifar100 = _from_root(cifar.cifar100)
 _tinyimagenet = _from_root(tinyimagenet.tinyimagenet)
 
 
-def _custom(cfg: "BenchmarkConfig") -> SourceData:
+def _custom(cfg: BenchmarkConfig) -> SourceData:
     return custom.from_path(cfg.path)  # type: ignore[arg-type]  # BenchmarkConfig requires it for custom
 
 
@@ -93,16 +93,24 @@ BENCHMARKS: dict[str, BenchmarkSpec] = {
     "split_kmnist": S(_kmnist, "split", 5, "til", "Kuzushiji-MNIST 28x28, 5 tasks x 2 classes"),
     "permuted_kmnist": S(_kmnist, "permuted", 10, "dil", "Kuzushiji-MNIST 28x28, pixel-permuted tasks"),
     "split_emnist_letters": S(_emnist_letters, "split", 13, "til", "EMNIST letters 28x28, 13 tasks x 2 classes"),
-    "permuted_emnist_letters": S(_emnist_letters, "permuted", 10, "dil", "EMNIST letters 28x28 (26 classes), pixel-permuted tasks"),
+    "permuted_emnist_letters": S(
+        _emnist_letters, "permuted", 10, "dil", "EMNIST letters 28x28 (26 classes), pixel-permuted tasks"
+    ),
     "split_cifar10": S(_cifar10, "split", 5, "til", "CIFAR-10 32x32 RGB, 5 tasks x 2 classes, crop+flip", True),
     "split_cifar100": S(_cifar100, "split", 10, "til", "CIFAR-100 32x32 RGB, 10 tasks x 10 classes, crop+flip", True),
-    "split_cifar100_20x5": S(_cifar100, "split", 20, "til", "CIFAR-100 32x32 RGB, 20 tasks x 5 classes, crop+flip", True),
-    "split_tinyimagenet": S(_tinyimagenet, "split", 10, "til", "Tiny ImageNet 64x64 RGB, 10 tasks x 20 classes, crop+flip", True),
-    "custom": S(_custom, "split", 5, "til", "your data: benchmark.path = a .npz or an ImageFolder dir; benchmark.construction"),
+    "split_cifar100_20x5": S(
+        _cifar100, "split", 20, "til", "CIFAR-100 32x32 RGB, 20 tasks x 5 classes, crop+flip", True
+    ),
+    "split_tinyimagenet": S(
+        _tinyimagenet, "split", 10, "til", "Tiny ImageNet 64x64 RGB, 10 tasks x 20 classes, crop+flip", True
+    ),
+    "custom": S(
+        _custom, "split", 5, "til", "your data: benchmark.path = a .npz or an ImageFolder dir; benchmark.construction"
+    ),
 }
 
 
-def construction_of(cfg: "BenchmarkConfig") -> str:
+def construction_of(cfg: BenchmarkConfig) -> str:
     """The construction `cfg` asks for: `benchmark.construction` (custom only) or the table's."""
     return cfg.construction or BENCHMARKS[cfg.name].construction
 
@@ -131,15 +139,26 @@ def make_benchmark(
     check_scenario(scenario)
     order = class_order if isinstance(class_order, str) else tuple(class_order)
     cfg = BenchmarkConfig(
-        name="custom", path=source.name, construction=construction, num_tasks=num_tasks,  # type: ignore[arg-type]
-        classes_per_task=classes_per_task, class_order=order, val_fraction=val_fraction,  # type: ignore[arg-type]
+        name="custom",
+        path=source.name,
+        construction=construction,
+        num_tasks=num_tasks,  # type: ignore[arg-type]
+        classes_per_task=classes_per_task,
+        class_order=order,
+        val_fraction=val_fraction,  # type: ignore[arg-type]
     )
     return _assemble(source, scenario, cfg, seed, construction, name or source.name, 5, augment)
 
 
 def _assemble(
-    source: SourceData, scenario: str, cfg: "BenchmarkConfig", seed: int, construction: str,
-    name: str, default_tasks: int, augment: bool,
+    source: SourceData,
+    scenario: str,
+    cfg: BenchmarkConfig,
+    seed: int,
+    construction: str,
+    name: str,
+    default_tasks: int,
+    augment: bool,
 ) -> Benchmark:
     try:
         tasks = CONSTRUCTIONS[construction](source, scenario, cfg, default_tasks, seed)
@@ -151,7 +170,7 @@ def _assemble(
         raise ConfigError("", None, f"benchmark.{err}") from None
 
 
-def build_benchmark(cfg: "BenchmarkConfig", scenario: str, seed: int) -> Benchmark:
+def build_benchmark(cfg: BenchmarkConfig, scenario: str, seed: int) -> Benchmark:
     """Load the source and build the task sequence of `cfg.name` in `scenario`.
 
     `seed` drives the class-order shuffle, the pixel permutations and the validation split

@@ -33,7 +33,9 @@ def class_order(num_classes: int, order: str | Sequence[int], seed: int) -> list
     return explicit
 
 
-def tasks_and_width(num_classes: int, num_tasks: int | None, per_task: int | None, default_tasks: int) -> tuple[int, int]:
+def tasks_and_width(
+    num_classes: int, num_tasks: int | None, per_task: int | None, default_tasks: int
+) -> tuple[int, int]:
     """Resolve (number of tasks, classes per task) for a split of `num_classes` classes.
 
     Either value may be None: it is then derived from the other (which must divide `num_classes`); with
@@ -80,8 +82,9 @@ def split_by_class(
     if per_task is None:
         num_tasks, per_task = tasks_and_width(len(order), num_tasks, None, num_tasks)
     elif num_tasks < 1 or num_tasks * per_task > len(order):
-        raise ValueError(f"num_tasks × classes_per_task = {num_tasks} × {per_task} is not valid: "
-                         f"only {len(order)} classes")
+        raise ValueError(
+            f"num_tasks × classes_per_task = {num_tasks} × {per_task} is not valid: only {len(order)} classes"
+        )
     tasks = []
     for i in range(num_tasks):
         classes = tuple(order[i * per_task : (i + 1) * per_task])
@@ -153,7 +156,9 @@ def _rotate(x: torch.Tensor, angle: float) -> torch.Tensor:
     return rotate(x, angle, interpolation=InterpolationMode.BILINEAR)
 
 
-def rotate_images(source: SourceData, scenario: str, num_tasks: int, angles: Sequence[float] | None = None) -> list[Task]:
+def rotate_images(
+    source: SourceData, scenario: str, num_tasks: int, angles: Sequence[float] | None = None
+) -> list[Task]:
     """Rotated benchmark (as in GEM, Lopez-Paz & Ranzato 2017): every task has all classes, each image
     rotated by the task's fixed angle (bilinear, corners filled with 0); default `rotation_angles`."""
     if num_tasks < 1:
@@ -183,8 +188,13 @@ def carve_validation(tasks: Sequence[Task], fraction: float, seed: int) -> list[
                 f"with no training sample; expected at most {(len(order) - 1) / len(order):.4f}"
             )
         val, train = order[:n_val].sort().values, order[n_val:].sort().values
-        out.append(dataclasses.replace(
-            task, x_train=task.x_train[train], y_train=task.y_train[train],
-            x_val=task.x_train[val], y_val=task.y_train[val],
-        ))
+        out.append(
+            dataclasses.replace(
+                task,
+                x_train=task.x_train[train],
+                y_train=task.y_train[train],
+                x_val=task.x_train[val],
+                y_val=task.y_train[val],
+            )
+        )
     return out

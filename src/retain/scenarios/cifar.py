@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import pickle
 from dataclasses import dataclass
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -37,10 +37,18 @@ class CifarLayout:
 
 CIFAR = {
     "cifar10": CifarLayout(
-        "cifar10", "CIFAR-10", "CIFAR10", "cifar-10-batches-py",
-        tuple(f"data_batch_{i}" for i in range(1, 6)), ("test_batch",), "labels", 10,
+        "cifar10",
+        "CIFAR-10",
+        "CIFAR10",
+        "cifar-10-batches-py",
+        tuple(f"data_batch_{i}" for i in range(1, 6)),
+        ("test_batch",),
+        "labels",
+        10,
     ),
-    "cifar100": CifarLayout("cifar100", "CIFAR-100", "CIFAR100", "cifar-100-python", ("train",), ("test",), "fine_labels", 100),
+    "cifar100": CifarLayout(
+        "cifar100", "CIFAR-100", "CIFAR100", "cifar-100-python", ("train",), ("test",), "fine_labels", 100
+    ),
 }
 
 
@@ -80,7 +88,9 @@ def read_cifar_batch(path: Path, label_key: str) -> tuple[np.ndarray, np.ndarray
 def _load(layout: CifarLayout, folder: Path) -> SourceData:
     def read(files: tuple[str, ...]) -> tuple[torch.Tensor, torch.Tensor]:
         parts = [read_cifar_batch(folder / f, layout.label_key) for f in files]
-        return torch.from_numpy(np.concatenate([p[0] for p in parts])), torch.from_numpy(np.concatenate([p[1] for p in parts]))
+        return torch.from_numpy(np.concatenate([p[0] for p in parts])), torch.from_numpy(
+            np.concatenate([p[1] for p in parts])
+        )
 
     x_tr, y_tr = read(layout.train_files)
     x_te, y_te = read(layout.test_files)

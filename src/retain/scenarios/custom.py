@@ -61,8 +61,10 @@ def from_tensors(
         "y_test": _labels(y_test, len(xs["x_test"]), f"{name} y_test"),
     }
     if xs["x_train"].shape[1:] != xs["x_test"].shape[1:]:
-        raise DataError(f"{name}: train images {tuple(xs['x_train'].shape[1:])} and test images "
-                        f"{tuple(xs['x_test'].shape[1:])} differ in shape")
+        raise DataError(
+            f"{name}: train images {tuple(xs['x_train'].shape[1:])} and test images "
+            f"{tuple(xs['x_test'].shape[1:])} differ in shape"
+        )
     largest = max(int(y.max()) if len(y) else -1 for y in ys.values())
     classes = num_classes if num_classes is not None else largest + 1
     if largest >= classes:
@@ -79,8 +81,10 @@ def _dataset_arrays(dataset: Sequence[tuple[Any, Any]], what: str) -> tuple[torc
         image, label = dataset[i]
         tensor = image if isinstance(image, torch.Tensor) else pil_to_tensor(image)
         if tensor.dtype != torch.uint8 or tensor.ndim != 3:
-            raise DataError(f"{what}[{i}]: expected a PIL image or a uint8 C×H×W tensor (no transform), "
-                            f"got {tensor.dtype} {tuple(tensor.shape)}")
+            raise DataError(
+                f"{what}[{i}]: expected a PIL image or a uint8 C×H×W tensor (no transform), "
+                f"got {tensor.dtype} {tuple(tensor.shape)}"
+            )
         images.append(tensor)
         labels.append(int(label))
     if len({tuple(t.shape) for t in images}) > 1:
@@ -127,7 +131,9 @@ def from_image_folder(path: str | Path) -> SourceData:
         try:
             parts[split] = ImageFolder(str(path / split), loader=_open)
         except (FileNotFoundError, OSError) as err:
-            raise DataError(f"{path / split}: not an ImageFolder tree ({err}); expected {path}/{split}/<class>/<images>") from None
+            raise DataError(
+                f"{path / split}: not an ImageFolder tree ({err}); expected {path}/{split}/<class>/<images>"
+            ) from None
     if parts["train"].classes != parts["test"].classes:
         raise DataError(f"{path}: train/ and test/ have different class folders")
     grey = all(_open(p).mode == "L" for split in parts.values() for p, _ in split.samples)

@@ -186,14 +186,25 @@ def idx_datasets() -> dict[str, IdxDataset]:
     return {
         "mnist": IdxDataset("mnist", "MNIST", "MNIST", 10, IDX_FILES),
         "fashion_mnist": IdxDataset(
-            "fashion_mnist", "Fashion-MNIST", "FashionMNIST", 10, IDX_FILES,
-            extra_folders=(DEBIAN_FASHION_MNIST,), how_to_get="`apt-get install dataset-fashion-mnist` (Debian) or ",
+            "fashion_mnist",
+            "Fashion-MNIST",
+            "FashionMNIST",
+            10,
+            IDX_FILES,
+            extra_folders=(DEBIAN_FASHION_MNIST,),
+            how_to_get="`apt-get install dataset-fashion-mnist` (Debian) or ",
         ),
         "kmnist": IdxDataset("kmnist", "KMNIST", "KMNIST", 10, IDX_FILES),
         # EMNIST letters: labels 1..26 (0 is an unused "N/A"), shifted to 0..25
         "emnist_letters": IdxDataset(
-            "emnist_letters", "EMNIST (letters)", "EMNIST", 26, _emnist_files("letters"),
-            label_offset=1, transpose=True, split="letters",
+            "emnist_letters",
+            "EMNIST (letters)",
+            "EMNIST",
+            26,
+            _emnist_files("letters"),
+            label_offset=1,
+            transpose=True,
+            split="letters",
         ),
     }
 

@@ -94,7 +94,7 @@ class Benchmark:
                 return task
         raise KeyError(f"{self.name} has no task {task_id} (tasks: {[t.id for t in self.tasks]})")
 
-    def without(self, task_ids: Iterable[int]) -> "Benchmark":
+    def without(self, task_ids: Iterable[int]) -> Benchmark:
         """The same benchmark with the tasks `task_ids` removed (e.g. the retrain reference of unlearning).
 
         The remaining tasks keep their order and are renumbered 1..k, so heads stay contiguous; each keeps
@@ -112,7 +112,9 @@ class Benchmark:
         if unknown:
             raise KeyError(f"{self.name} has no task {sorted(unknown)} (tasks: {[t.id for t in self.tasks]})")
         if len(drop) >= len(self.tasks):
-            raise ValueError(f"without = {sorted(drop)} is not valid: it removes all {len(self.tasks)} tasks of {self.name}")
+            raise ValueError(
+                f"without = {sorted(drop)} is not valid: it removes all {len(self.tasks)} tasks of {self.name}"
+            )
         kept, old_offset, new_offset = [], 0, 0
         for task in self.tasks:
             if task.id not in drop:

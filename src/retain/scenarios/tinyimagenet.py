@@ -19,9 +19,7 @@ from retain.errors import DataError, obtain_hint
 from retain.scenarios.sources import SourceData, default_root
 
 FOLDER = "tiny-imagenet-200"
-HOW_TO_GET = (
-    "download http://cs231n.stanford.edu/tiny-imagenet-200.zip, unzip it into DIR and set benchmark.root=DIR"
-)
+HOW_TO_GET = "download http://cs231n.stanford.edu/tiny-imagenet-200.zip, unzip it into DIR and set benchmark.root=DIR"
 
 
 def _read_image(path: str) -> torch.Tensor:

@@ -33,7 +33,9 @@ def normalise(x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.T
 class _Batches:
     """What both paths share: the normalisation constants, the epoch order and the augmentation draw."""
 
-    def __init__(self, num: int, mean: Sequence[float], std: Sequence[float], device: torch.device, augment: bool) -> None:
+    def __init__(
+        self, num: int, mean: Sequence[float], std: Sequence[float], device: torch.device, augment: bool
+    ) -> None:
         self.num = num
         self.device = device
         self.augment = augment
@@ -80,7 +82,12 @@ class DeviceBatches(_Batches):
     """
 
     def __init__(
-        self, data: TrainingData, mean: Sequence[float], std: Sequence[float], device: torch.device, augment: bool = False
+        self,
+        data: TrainingData,
+        mean: Sequence[float],
+        std: Sequence[float],
+        device: torch.device,
+        augment: bool = False,
     ) -> None:
         super().__init__(len(data.y), mean, std, device, augment)
         self.x = data.x.to(device)
@@ -130,7 +137,9 @@ def usable_workers(requested: int) -> int:
     A config is not refused for it, since the same config may run on a larger machine."""
     cores = os.cpu_count() or 1
     if requested > cores:
-        warnings.warn(f"train.num_workers = {requested} lowered to {cores}, the CPU cores of this machine", stacklevel=2)
+        warnings.warn(
+            f"train.num_workers = {requested} lowered to {cores}, the CPU cores of this machine", stacklevel=2
+        )
         return cores
     return requested
 
@@ -184,6 +193,6 @@ class LoaderBatches(_Batches):
         return self._serve(self._epoch(batch_size, None))
 
 
-def test_batches(task: "Task", benchmark: "Benchmark", device: torch.device) -> DeviceBatches:
+def test_batches(task: Task, benchmark: Benchmark, device: torch.device) -> DeviceBatches:
     """A task's test set on `device`, normalised with the benchmark's statistics (never augmented)."""
     return DeviceBatches(TrainingData(task.x_test, task.y_test), benchmark.mean, benchmark.std, device)

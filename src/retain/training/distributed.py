@@ -122,10 +122,14 @@ def synchronise_batchnorm(model: nn.Module, context: Distributed, device: torch.
         return False
     if device.type != "cuda":
         if mode is True:
-            raise ConfigError("train.sync_batchnorm", True, "auto or false on CPU ranks: PyTorch's SyncBatchNorm needs CUDA")
+            raise ConfigError(
+                "train.sync_batchnorm", True, "auto or false on CPU ranks: PyTorch's SyncBatchNorm needs CUDA"
+            )
         warnings.warn(
             f"rank {context.rank}: BatchNorm statistics are computed per rank on CPU (SyncBatchNorm needs CUDA); "
-            "the run will differ from one process with the same global batch", stacklevel=2)
+            "the run will differ from one process with the same global batch",
+            stacklevel=2,
+        )
         return False
     backbone = model.get_submodule("backbone")
     model.backbone = nn.SyncBatchNorm.convert_sync_batchnorm(backbone)
@@ -135,16 +139,16 @@ def synchronise_batchnorm(model: nn.Module, context: Distributed, device: torch.
 class _Step(nn.Module):
     """Makes `algorithm.training_step` the forward of a module, so that DDP sees every parameter it uses."""
 
-    def __init__(self, algorithm: "Algorithm") -> None:
+    def __init__(self, algorithm: Algorithm) -> None:
         super().__init__()
         self.model = algorithm.model
         self.algorithm = [algorithm]  # a list: not a submodule (its teachers are not trained)
 
-    def forward(self, batch: Batch, task: "Task") -> dict[str, torch.Tensor]:
+    def forward(self, batch: Batch, task: Task) -> dict[str, torch.Tensor]:
         return self.algorithm[0].training_step(batch, task)
 
 
-def step_function(algorithm: "Algorithm", context: Distributed) -> StepFn:
+def step_function(algorithm: Algorithm, context: Distributed) -> StepFn:
     """The training step of one task: the algorithm's own, or the same step wrapped in DDP.
 
     Built per task because the heads grow; after the first task old heads may get no gradient

@@ -100,7 +100,12 @@ class LoopSession:
         """Called before every step (tests use it to kill the process at a chosen point)."""
 
     def after_epoch(
-        self, task: Task, algorithm: Algorithm, result: SequenceResult, generator: torch.Generator, progress: TaskProgress
+        self,
+        task: Task,
+        algorithm: Algorithm,
+        result: SequenceResult,
+        generator: torch.Generator,
+        progress: TaskProgress,
     ) -> None:
         """Called after each epoch but the last of a task (mid-task checkpoints)."""
 
@@ -108,7 +113,11 @@ class LoopSession:
         """Called after a task is trained and evaluated (the task checkpoint)."""
 
     def interrupt(
-        self, task: Task, algorithm: Algorithm, result: SequenceResult, generator: torch.Generator,
+        self,
+        task: Task,
+        algorithm: Algorithm,
+        result: SequenceResult,
+        generator: torch.Generator,
         progress: TaskProgress | None,
     ) -> NoReturn:
         """Stop the run on `stop_signal`; `progress` is None between tasks."""
@@ -125,11 +134,13 @@ def resolve_device(name: str) -> torch.device:
 
 
 def _batch_factory(
-    path: DataPath, benchmark: Benchmark, cfg: "TrainConfig", device: torch.device
+    path: DataPath, benchmark: Benchmark, cfg: TrainConfig, device: torch.device
 ) -> Callable[[TrainingData, bool], Batches]:
     """A function (data, augment) → batches on the chosen path (`device` or `loader`)."""
     if path.name == "loader":
-        return lambda data, augment: LoaderBatches(data, benchmark.mean, benchmark.std, device, augment, cfg.num_workers)
+        return lambda data, augment: LoaderBatches(
+            data, benchmark.mean, benchmark.std, device, augment, cfg.num_workers
+        )
     return lambda data, augment: DeviceBatches(data, benchmark.mean, benchmark.std, device, augment)
 
 
@@ -182,7 +193,7 @@ def train_task(
     algorithm: Algorithm,
     data: Batches,
     task: Task,
-    cfg: "TrainConfig",
+    cfg: TrainConfig,
     generator: torch.Generator,
     logger: LoopLogger,
     progress: TaskProgress | None = None,
@@ -209,7 +220,9 @@ def train_task(
     skip_bad = cfg.on_nan == "skip_batch"
     best = _BestEpoch(val, cfg.epochs)
     bf16 = cfg.precision == "bf16"  # forward under autocast; backward and optimizer step in float32
-    autocast = functools.partial(torch.autocast, data.device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext
+    autocast = (
+        functools.partial(torch.autocast, data.device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext
+    )
     model.train()
     for epoch in range(progress.epoch + 1, cfg.epochs + 1):
         start = time.perf_counter()
@@ -223,8 +236,16 @@ def train_task(
             session.before_step(task.id, epoch, step)
             if session.stop_signal is not None:
                 _check_finite(first_bad.item(), task, epoch)
-                state = TaskProgress(epoch - 1, step, optimizer.state_dict(), epoch_generator_state, sums,
-                                     counted, skipped, time.perf_counter() - context.started)
+                state = TaskProgress(
+                    epoch - 1,
+                    step,
+                    optimizer.state_dict(),
+                    epoch_generator_state,
+                    sums,
+                    counted,
+                    skipped,
+                    time.perf_counter() - context.started,
+                )
                 session.interrupt(task, algorithm, context.result, generator, state)
             batch, share = ranks.shard(batch)
             if cfg.channels_last and batch.x.dim() == 4:
@@ -261,8 +282,9 @@ def train_task(
         if best.patience_exhausted(epoch, cfg.patience):
             break
         if epoch < cfg.epochs:
-            state = TaskProgress(epoch, 0, optimizer.state_dict(), generator.get_state(), {}, 0, 0,
-                                 time.perf_counter() - context.started)
+            state = TaskProgress(
+                epoch, 0, optimizer.state_dict(), generator.get_state(), {}, 0, 0, time.perf_counter() - context.started
+            )
             session.after_epoch(task, algorithm, context.result, generator, state)
     return best.restore(algorithm)
 
@@ -270,7 +292,7 @@ def train_task(
 def run_sequence(
     algorithm: Algorithm,
     benchmark: Benchmark,
-    cfg: "TrainConfig",
+    cfg: TrainConfig,
     generator: torch.Generator,
     device: torch.device,
     logger: LoopLogger | None = None,
@@ -320,7 +342,9 @@ def run_sequence(
         algorithm.on_training_data(data)
         val = batches(TrainingData(task.x_val, task.y_val), False) if task.has_validation else None
         context = _TaskContext(session, result, start, dist or Distributed())
-        result.best_epoch_per_task.append(train_task(algorithm, data, task, cfg, generator, logger, progress, context, val))
+        result.best_epoch_per_task.append(
+            train_task(algorithm, data, task, cfg, generator, logger, progress, context, val)
+        )
         if context.dist.active:
             release_wrappers()  # this task's DDP wrapper, before the next one is built
         algorithm.on_task_end(task)

@@ -46,7 +46,13 @@ def choose_data_path(benchmark: Benchmark, requested: str, device: torch.device)
     need = benchmark_bytes(benchmark)
     free = free_device_bytes(device)
     if free is None:
-        return DataPath("device", f"auto: {device.type} trains from host memory, where the data already is ({need / 2**20:.0f} MiB)")
+        return DataPath(
+            "device", f"auto: {device.type} trains from host memory, where the data already is ({need / 2**20:.0f} MiB)"
+        )
     if need <= DEVICE_MEMORY_SHARE * free:
-        return DataPath("device", f"auto: {need / 2**20:.0f} MiB of uint8 data fit in {free / 2**20:.0f} MiB free on {device}")
-    return DataPath("loader", f"auto: {need / 2**20:.0f} MiB of uint8 data exceed half of {free / 2**20:.0f} MiB free on {device}")
+        return DataPath(
+            "device", f"auto: {need / 2**20:.0f} MiB of uint8 data fit in {free / 2**20:.0f} MiB free on {device}"
+        )
+    return DataPath(
+        "loader", f"auto: {need / 2**20:.0f} MiB of uint8 data exceed half of {free / 2**20:.0f} MiB free on {device}"
+    )

@@ -85,7 +85,9 @@ class UpdateRecorder:
         ids = list(task_ids)
         missing = [u for u in ids if u not in self.records]
         if missing:
-            raise ValueError(f"tasks {missing} cannot be unlearned: no recorded update (recorded: {sorted(self.records)})")
+            raise ValueError(
+                f"tasks {missing} cannot be unlearned: no recorded update (recorded: {sorted(self.records)})"
+            )
         with torch.no_grad():
             for u in ids:
                 params = dict(targets[u].named_parameters())
@@ -99,8 +101,10 @@ class UpdateRecorder:
 
     def state_dict(self) -> dict[str, Any]:
         """The records and, inside a task, its start parameters (a mid-task resume needs them)."""
-        return {"records": {str(t): {k: dict(v) for k, v in r.items()} for t, r in self.records.items()},
-                "start": dict(self._start)}
+        return {
+            "records": {str(t): {k: dict(v) for k, v in r.items()} for t, r in self.records.items()},
+            "start": dict(self._start),
+        }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self._last_end = {}  # sharing resumes with the next recorded task
@@ -138,33 +142,33 @@ class Amnesiac(Algorithm):
             raise ValueError("unlearning requests need disable_unlearning = false")
         self.requests = {int(t): tuple(us) for t, us in requests.items()}
 
-    def training_data(self, benchmark: "Benchmark", task: "Task") -> TrainingData:
+    def training_data(self, benchmark: Benchmark, task: Task) -> TrainingData:
         return self.inner.training_data(benchmark, task)
 
-    def on_task_start(self, task: "Task") -> None:
+    def on_task_start(self, task: Task) -> None:
         self.inner.on_task_start(task)  # first: Independent re-initialises here
         if self.recorder is not None:
             self.recorder.start(self.model)
 
-    def on_training_data(self, data: "DeviceBatches") -> None:
+    def on_training_data(self, data: DeviceBatches) -> None:
         self.inner.on_training_data(data)
 
-    def training_step(self, batch: Batch, task: "Task") -> dict[str, torch.Tensor]:
+    def training_step(self, batch: Batch, task: Task) -> dict[str, torch.Tensor]:
         return self.inner.training_step(batch, task)
 
-    def on_task_end(self, task: "Task") -> None:
+    def on_task_end(self, task: Task) -> None:
         if self.recorder is not None:
             self.recorder.end(task.id, self.model)
         self._close_task(task, self.requests.get(task.id, ()))
 
-    def _close_task(self, task: "Task", task_ids: Sequence[int]) -> None:
+    def _close_task(self, task: Task, task_ids: Sequence[int]) -> None:
         """The end of `task` after its update is recorded: unlearning of `task_ids`, then the inner
         algorithm's end-of-task step (which sees the unlearned model)."""
         if task_ids:
             self.unlearn(task_ids)
         self.inner.on_task_end(task)
 
-    def unlearn_after(self, task: "Task", task_ids: Sequence[int]) -> None:
+    def unlearn_after(self, task: Task, task_ids: Sequence[int]) -> None:
         """Unlearn `task_ids` from a finished run whose last task is `task` (`retain unlearn`), exactly
         as an in-run request after `task` would have: the inner algorithm's end-of-task step for `task`
         is undone (`reopen_task`: e.g. LwF's teacher of `task`, Independent's model of `task`), the tasks
@@ -183,9 +187,11 @@ class Amnesiac(Algorithm):
 
     def memory_bytes(self) -> dict[str, int]:
         """The inner algorithm's, plus the unlearning `records` (shared tensors counted once)."""
-        records = [] if self.recorder is None else [
-            t for record in self.recorder.records.values() for values in record.values() for t in values.values()
-        ]
+        records = (
+            []
+            if self.recorder is None
+            else [t for record in self.recorder.records.values() for values in record.values() for t in values.values()]
+        )
         return {**self.inner.memory_bytes(), "records": storage_bytes(records)}
 
     def eval_logits(self, x: torch.Tensor, task_id: int, seen: int) -> torch.Tensor:

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from retain.scenarios.task import Benchmark
 
 
-def reference_config(cfg: "Config", without: tuple[int, ...]) -> "Config":
+def reference_config(cfg: Config, without: tuple[int, ...]) -> Config:
     """The config of a reference run: bookkeeping off, no requests, tasks `without` left out."""
     from retain.config import UnlearningConfig
 
@@ -58,7 +58,7 @@ def scope_tasks(scope: str, unlearned: list[int], remaining: list[int]) -> list[
 def distribution_distances(
     model: Algorithm,
     retrain: Algorithm,
-    benchmark: "Benchmark",
+    benchmark: Benchmark,
     retrain_ids: Mapping[int, int],
     distance: Callable[[torch.Tensor, torch.Tensor], float],
     device: torch.device,
@@ -86,8 +86,8 @@ def distribution_distances(
 
 
 def unlearning_report(
-    cfg: "Config",
-    benchmark: "Benchmark",
+    cfg: Config,
+    benchmark: Benchmark,
     final_accuracy: Mapping[int, float],
     original_accuracy: Mapping[int, float],
     retrain_accuracy: Mapping[int, float | None],
@@ -98,7 +98,11 @@ def unlearning_report(
     u_cfg = cfg.unlearning
     unlearned = unlearned_tasks(u_cfg.requests)
     remaining = [t.id for t in benchmark.tasks if t.id not in unlearned]
-    accuracies = {"unlearned_model": final_accuracy, "original_reference": original_accuracy, "retrain_reference": retrain_accuracy}
+    accuracies = {
+        "unlearned_model": final_accuracy,
+        "original_reference": original_accuracy,
+        "retrain_reference": retrain_accuracy,
+    }
     report: dict[str, Any] = {
         "requests": {str(t): list(us) for t, us in sorted(u_cfg.requests.items())},
         "unlearned_tasks": unlearned,

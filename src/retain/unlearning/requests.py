@@ -26,14 +26,22 @@ def check_requests(
     done: dict[int, int] = {}
     for after in sorted(requests):
         if after < 1 or (num_tasks is not None and after > num_tasks):
-            raise ConfigError(f"{KEY}.{after}", list(requests[after]), f"task {after} does not exist (tasks 1..{num_tasks})")
+            raise ConfigError(
+                f"{KEY}.{after}", list(requests[after]), f"task {after} does not exist (tasks 1..{num_tasks})"
+            )
         for u in requests[after]:
             if u < 1 or (num_tasks is not None and u > num_tasks):
-                raise ConfigError(f"{KEY}.{after}", list(requests[after]), f"task {u} does not exist (tasks 1..{num_tasks})")
+                raise ConfigError(
+                    f"{KEY}.{after}", list(requests[after]), f"task {u} does not exist (tasks 1..{num_tasks})"
+                )
             if u > after:
-                raise ConfigError(f"{KEY}.{after}", list(requests[after]), f"task {u} is not learnt yet after task {after}")
+                raise ConfigError(
+                    f"{KEY}.{after}", list(requests[after]), f"task {u} is not learnt yet after task {after}"
+                )
             if u in done:
-                raise ConfigError(f"{KEY}.{after}", list(requests[after]), f"task {u} was already unlearned after task {done[u]}")
+                raise ConfigError(
+                    f"{KEY}.{after}", list(requests[after]), f"task {u} was already unlearned after task {done[u]}"
+                )
             done[u] = after
 
 

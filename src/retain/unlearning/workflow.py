@@ -75,7 +75,9 @@ def given_reference_config(cfg: Config, without: Sequence[int], given: str) -> C
     if not without:  # the original reference is this run's algorithm without the unlearning
         ref_algorithm = reference_config(ref, ()).algorithm
         if ref_algorithm != expected.algorithm:
-            changed = config_differences(config_to_dict(expected)["algorithm"], config_to_dict(ref)["algorithm"], "algorithm.")
+            changed = config_differences(
+                config_to_dict(expected)["algorithm"], config_to_dict(ref)["algorithm"], "algorithm."
+            )
             changed = [c for c in changed if not c.startswith("algorithm.disable_unlearning")]
             raise ConfigError(key, given, f"its algorithm differs from this run's ({'; '.join(changed)})")
     return ref
@@ -131,7 +133,9 @@ def _reference(
         if (out / "config.yaml").is_file() and has_checkpoint(out):
             resume = out
         else:
-            console.print(f"the unfinished {name} reference in {out} has no checkpoint: moved to {set_aside(out, 'partial')}")
+            console.print(
+                f"the unfinished {name} reference in {out} has no checkpoint: moved to {set_aside(out, 'partial')}"
+            )
     try:
         if resume is not None:
             console.print(f"resuming the {name} reference in {out} ...")
@@ -166,10 +170,24 @@ def evaluate_unlearning(
     """
     unlearned = unlearned_tasks(cfg.unlearning.requests)
     refs = folder.path / "references" if folder else None
-    original = _reference(cfg, (), cfg.unlearning.original_reference, refs / "original" if refs else None, console,
-                          step_hook, resume_command)
-    retrain = _reference(cfg, unlearned, cfg.unlearning.retrain_reference, refs / "retrain" if refs else None, console,
-                         step_hook, resume_command)
+    original = _reference(
+        cfg,
+        (),
+        cfg.unlearning.original_reference,
+        refs / "original" if refs else None,
+        console,
+        step_hook,
+        resume_command,
+    )
+    retrain = _reference(
+        cfg,
+        unlearned,
+        cfg.unlearning.retrain_reference,
+        refs / "retrain" if refs else None,
+        console,
+        step_hook,
+        resume_command,
+    )
     by_origin = {t.origin: t.id for t in benchmark.tasks}
     retrain_ids = {by_origin[t.origin]: t.id for t in retrain.benchmark.tasks}
     retrain_acc: dict[int, float | None] = {j: None for j in unlearned}
@@ -183,7 +201,12 @@ def evaluate_unlearning(
             test = test_batches(task, benchmark, device)
             retrain_acc[u] = accuracy(retrain.algorithm, test, last, last, test_bs)
     dd = distribution_distances(
-        algorithm, retrain.algorithm, benchmark, retrain_ids, distance_fn(cfg.unlearning.distance), device,
+        algorithm,
+        retrain.algorithm,
+        benchmark,
+        retrain_ids,
+        distance_fn(cfg.unlearning.distance),
+        device,
         cfg.train.eval_batch_size,
     )
     return unlearning_report(
@@ -253,7 +276,9 @@ def unlearn_run(
     }
     save_model(folder.path, algorithm, benchmark)
     folder.write_accuracy_csv(matrix)
-    plot_accuracy_matrix(matrix, folder.path / "plots", f"{cfg.algorithm.name} on {benchmark.name}", event_marks(new_cfg))
+    plot_accuracy_matrix(
+        matrix, folder.path / "plots", f"{cfg.algorithm.name} on {benchmark.name}", event_marks(new_cfg)
+    )
     folder.write_json("summary.json", summary)
     console.print(matrix_table(matrix, "accuracy matrix (last row: after unlearning)", event_marks(new_cfg)))
     if unlearning is not None:

@@ -38,6 +38,13 @@ _UNLEARNING_INTEGRATION = [
     "tests/integration/test_unlearning_cli.py",
     "tests/integration/test_unlearning_resume.py",
 ]
+_AMNESIAC = [
+    "tests/unit/test_amnesiac.py",
+    "tests/contract/test_algorithms.py",
+    "tests/contract/test_resume_contract.py",
+    *_UNLEARNING_INTEGRATION,
+    GOLDEN,
+]
 
 # module (relative to src/retain) -> the test paths that cover it, fastest and most specific first
 # (pytest runs with -x: the earlier a failing test, the sooner a mutant is killed)
@@ -61,6 +68,7 @@ TESTS: dict[str, list[str]] = {
     ],
     "algorithms/joint.py": [
         "tests/unit/test_joint_independent.py",
+        "tests/unit/test_amnesiac.py",
         "tests/contract/test_algorithms.py",
         "tests/contract/test_resume_contract.py",
         "tests/unit/test_data_path.py",
@@ -105,12 +113,9 @@ TESTS: dict[str, list[str]] = {
         "tests/integration/test_unlearning_cli.py",
         GOLDEN,
     ],
-    "unlearning/amnesiac.py": [
-        "tests/unit/test_amnesiac.py",
-        "tests/contract/test_resume_contract.py",
-        *_UNLEARNING_INTEGRATION,
-        GOLDEN,
-    ],
+    "unlearning/amnesiac.py": _AMNESIAC,
+    "unlearning/recorder.py": _AMNESIAC,
+    "unlearning/protocol.py": _AMNESIAC,
     "unlearning/evaluate.py": [
         "tests/unit/test_unlearning_report.py",
         "tests/unit/test_requests.py",
@@ -381,8 +386,8 @@ MUTANTS: list[dict] = [
     _m(
         "joint-current-task-only",
         "algorithms/joint.py",
-        "if t.id <= task.id]",
-        "if t.id == task.id]",
+        "if t.id <= task.id and",
+        "if t.id == task.id and",
         "Joint trains on the current task only (it becomes Finetuning)",
     ),
     _m(
@@ -398,6 +403,13 @@ MUTANTS: list[dict] = [
         "loss = total / len(batch.y)",
         "loss = total",
         "Joint's loss summed over the batch instead of averaged",
+    ),
+    _m(
+        "joint-trains-forgotten",
+        "algorithms/joint.py",
+        "and t.id not in self.forgotten]",
+        "]",
+        "Joint keeps training on an unlearned task's data",
     ),
     # ---------------------------------------------------------------- algorithms/independent.py
     _m(
@@ -674,42 +686,42 @@ MUTANTS: list[dict] = [
     # ---------------------------------------------------------------- unlearning/amnesiac.py
     _m(
         "amnesiac-delete-first-only",
-        "unlearning/amnesiac.py",
+        "unlearning/recorder.py",
         "for u in ids:",
         "for u in ids[:1]:",
         "a multi-task request subtracts only the first task's update",
     ),
     _m(
         "amnesiac-state-drops-start",
-        "unlearning/amnesiac.py",
+        "unlearning/recorder.py",
         '"start": dict(self._start),',
         '"start": {},',
         "a mid-task checkpoint loses the task's start values: a resumed run loses the task's record",
     ),
     _m(
         "amnesiac-always-restore",
-        "unlearning/amnesiac.py",
+        "unlearning/recorder.py",
         'if "end" in record and torch.equal(param, record["end"][name]):',
         'if "end" in record:',
         "unlearning restores the start values even where later tasks changed the parameter",
     ),
     _m(
         "amnesiac-add-update",
-        "unlearning/amnesiac.py",
+        "unlearning/recorder.py",
         "param.sub_(delta)",
         "param.add_(delta)",
         "the update added instead of subtracted",
     ),
     _m(
         "amnesiac-share-stale-start",
-        "unlearning/amnesiac.py",
+        "unlearning/recorder.py",
         "previous.shape == p.shape and torch.equal(previous, p.detach())",
         "previous.shape == p.shape",
         "a task's start shares the last end values even when the parameter changed since",
     ),
     _m(
         "amnesiac-end-alias",
-        "unlearning/amnesiac.py",
+        "unlearning/recorder.py",
         "end = {name: p.detach().clone() for name, p",
         "end = {name: p.detach() for name, p",
         "the end record aliases the live parameters (no copy): later training changes it",
@@ -717,8 +729,8 @@ MUTANTS: list[dict] = [
     _m(
         "amnesiac-no-forget",
         "unlearning/amnesiac.py",
-        "self.inner.forget(task_ids)",
-        "self.inner.forget([])",
+        "protocol.forget(self.inner, task_ids)",
+        "protocol.forget(self.inner, [])",
         "the inner algorithm keeps what it holds of unlearned tasks (LwF's teachers)",
     ),
     _m(
@@ -731,9 +743,23 @@ MUTANTS: list[dict] = [
     _m(
         "amnesiac-reopen-wrong-task",
         "unlearning/amnesiac.py",
-        "self.inner.reopen_task(task.id)",
-        "self.inner.reopen_task(task.id - 1)",
+        "protocol.reopen_task(self.inner, task.id)",
+        "protocol.reopen_task(self.inner, task.id - 1)",
         "retain unlearn undoes the end of the task before the last",
+    ),
+    _m(
+        "amnesiac-target-live-model",
+        "unlearning/protocol.py",
+        "return algorithm.model if own is None else own(task_id)",
+        "return algorithm.model",
+        "an algorithm's own unlearning target ignored (Independent's model u)",
+    ),
+    _m(
+        "amnesiac-reopen-not-refused",
+        "unlearning/protocol.py",
+        "elif type(algorithm).on_task_end is not Algorithm.on_task_end:",
+        "elif False:",
+        "an algorithm that stores something at a task's end is reopened without undoing it",
     ),
     # ---------------------------------------------------------------- unlearning/requests.py
     _m(
@@ -753,9 +779,9 @@ MUTANTS: list[dict] = [
     _m(
         "requests-disabled-accepted",
         "unlearning/requests.py",
-        "if disabled:",
+        'if method == "none":',
         "if False:",
-        "requests accepted with disable_unlearning: true",
+        "requests accepted without an unlearning method",
     ),
     _m(
         "requests-first-request-only",
@@ -887,6 +913,20 @@ MUTANTS: list[dict] = [
         "testing in training mode (BatchNorm batch statistics, dropout)",
     ),
     # ---------------------------------------------------------------- config.py
+    _m(
+        "config-legacy-disabled-amnesiac",
+        "config.py",
+        'method = "none" if disabled else "amnesiac"',
+        'method = "amnesiac"',
+        "the first version's `disable_unlearning: true` still wraps the algorithm (references would record)",
+    ),
+    _m(
+        "config-legacy-name-kept",
+        "config.py",
+        '"algorithm": {**section, "name": LEGACY_ALGORITHMS[name]},',
+        '"algorithm": {**section, "name": name},',
+        "an `amnesiac_<x>` name is not rewritten as `<x>`",
+    ),
     _m(
         "config-weight-decay-unchecked",
         "config.py",

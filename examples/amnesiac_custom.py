@@ -2,9 +2,9 @@
 (tests/unit/test_examples.py runs it).
 
 `L2Anchor` is an ordinary algorithm (finetuning plus a pull towards the backbone as it was after the
-latest task); `AmnesiacL2Anchor` adds the amnesiac bookkeeping by composition, as `AmnesiacFinetuning`
-and `AmnesiacLwF` do: `inner_cls` names the algorithm, `Params` is its hyperparameters plus
-`disable_unlearning`.
+latest task). Unlearning needs no new class: `Amnesiac(L2Anchor(model, params))` records and removes
+each task's update, and L2Anchor's two optional unlearning methods say what else to drop (`forget`: the
+anchors of unlearned tasks) and how to undo its end-of-task step (`reopen_task`, for `retain unlearn`).
 """
 
 from dataclasses import dataclass
@@ -71,20 +71,6 @@ class L2Anchor(Algorithm):
         self.anchors = {int(t): dict(a) for t, a in state["anchors"].items()}
 
 
-@dataclass(frozen=True)
-class AmnesiacL2Params(L2Params):
-    """L2Anchor's hyperparameters plus `disable_unlearning` (true switches the bookkeeping off)."""
-
-    disable_unlearning: bool = False
-
-
-class AmnesiacL2Anchor(Amnesiac):
-    """L2Anchor with amnesiac unlearning: θ ← θ − Σ_u Δθ_u, and the anchors of U are dropped."""
-
-    Params = AmnesiacL2Params
-    inner_cls = L2Anchor
-
-
 def three_tasks() -> Benchmark:
     """3 TIL tasks × 2 classes of random 8×8 images (any Benchmark will do)."""
     gen = torch.Generator().manual_seed(0)
@@ -97,13 +83,13 @@ def three_tasks() -> Benchmark:
     return Benchmark("split_random", "til", tuple(tasks), source.input_shape, mean, std)
 
 
-def main(requests=None) -> AmnesiacL2Anchor:
+def main(requests=None) -> Amnesiac:
     """Train the sequence; `requests` {after task: [tasks]} unlearns during the run."""
     benchmark = three_tasks()
     torch.manual_seed(0)
     backbone = MLP(benchmark.input_shape, (64,))
     model = ContinualModel(backbone, make_heads("til", backbone.output_dim))
-    algorithm = AmnesiacL2Anchor(model, AmnesiacL2Params(l2_lambda=0.5))
+    algorithm = Amnesiac(L2Anchor(model, L2Params(l2_lambda=0.5)))
     algorithm.schedule(requests or {})  # in-run requests, e.g. {3: [2]}: after task 3, unlearn task 2
     run_sequence(algorithm, benchmark, TrainConfig(epochs=2), torch.Generator().manual_seed(0), torch.device("cpu"))
     return algorithm

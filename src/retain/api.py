@@ -35,6 +35,7 @@ from retain.scenarios.setting import make_heads
 from retain.training import resolve_device, run_sequence
 from retain.training.distributed import Distributed, process_group
 from retain.training.loop import LoopLogger, LoopSession, ResumePoint
+from retain.unlearning import UNLEARNING_METHODS
 from retain.unlearning.requests import check_requests
 
 
@@ -63,10 +64,7 @@ def build(cfg: Config) -> tuple[Benchmark, Algorithm]:
     cfg = cfg.resolved()
     benchmark = build_benchmark(cfg.benchmark, cfg.scenario, cfg.seed)
     if cfg.unlearning.requests and cfg.benchmark.known_num_tasks() is None:  # checked now that the data is here
-        algorithm_cls = ALGORITHMS[cfg.algorithm.name]
-        check_requests(
-            cfg.unlearning.requests, benchmark.num_tasks, cfg.algorithm.name, algorithm_cls.can_unlearn, False
-        )
+        check_requests(cfg.unlearning.requests, benchmark.num_tasks, cfg.unlearning.method)
     return benchmark, build_algorithm(cfg, benchmark.input_shape)
 
 
@@ -80,9 +78,11 @@ def build_algorithm(cfg: Config, input_shape: Sequence[int]) -> Algorithm:
         raise ConfigError("backbone", cfg.backbone.name, str(err)) from None
     model = ContinualModel(backbone, make_heads(cfg.scenario, backbone.output_dim))
     algorithm = ALGORITHMS[cfg.algorithm.name](model, cfg.algorithm.params)
-    if cfg.unlearning.requests:
-        algorithm.schedule(cfg.unlearning.requests)  # type: ignore[attr-defined]  (checked: can_unlearn)
-    return algorithm
+    if cfg.unlearning.method == "none":
+        return algorithm
+    wrapped = UNLEARNING_METHODS[cfg.unlearning.method](algorithm)  # type: ignore[call-arg]
+    wrapped.schedule(cfg.unlearning.requests)  # type: ignore[attr-defined]
+    return wrapped
 
 
 def environment(device: torch.device) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from retain.errors import ConfigError, one_of
 from retain.models import BACKBONES
 from retain.scenarios import BENCHMARKS
 from retain.scenarios.benchmarks import CONSTRUCTION_SCENARIO, construction_of
+from retain.unlearning import UNLEARNING_METHODS
 
 CUSTOM = "custom"  # the benchmark whose source is `benchmark.path`
 
@@ -217,13 +218,17 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class UnlearningConfig:
-    """Unlearning requests and how the result is judged (SPEC §5).
+    """The unlearning method, its requests and how the result is judged (docs/unlearning.md).
+
+    `method: amnesiac` wraps the algorithm (any of them) in amnesiac unlearning; `none` (the default)
+    trains the algorithm alone, and refuses requests.
 
     `requests: {4: [2]}` unlearns task 2 right after task 4 is trained. With `evaluate`, the retrain
     reference (the sequence without the unlearned tasks) and the original reference (no unlearning) are
     trained with the same seed, or read from the run folders given here, and AG/DD are reported.
     """
 
+    method: str = "none"
     requests: dict[int, tuple[int, ...]] = field(default_factory=dict)
     evaluate: bool = True
     distance: Literal["euclidean", "cosine", "manhattan", "linear_cka"] = "euclidean"
@@ -275,7 +280,9 @@ class Config:
         from retain.unlearning.requests import check_requests
 
         _seed("seed", self.seed)
-        algorithm = ALGORITHMS[self.algorithm.name]
+        methods = ("none", *UNLEARNING_METHODS)
+        if self.unlearning.method not in methods:
+            raise ConfigError("unlearning.method", self.unlearning.method, one_of(methods, self.unlearning.method))
         total = self.benchmark.known_num_tasks()
         if total is not None and any(t > total for t in self.benchmark.without):
             raise ConfigError("benchmark.without", list(self.benchmark.without), f"task ids from 1 to {total}")
@@ -284,13 +291,7 @@ class Config:
                 "benchmark.without", list(self.benchmark.without), f"must leave at least one of the {total} tasks"
             )
         num_tasks = None if total is None else total - len(self.benchmark.without)
-        check_requests(
-            self.unlearning.requests,
-            num_tasks,
-            self.algorithm.name,
-            algorithm.can_unlearn,
-            bool(getattr(self.algorithm.params, "disable_unlearning", False)),
-        )
+        check_requests(self.unlearning.requests, num_tasks, self.unlearning.method)
 
     def resolved(self) -> Config:
         """This config with every default that depends on another key filled in."""
@@ -415,9 +416,12 @@ def keep_own_hyperparameters(data: Mapping[str, Any], name: Any) -> dict[str, An
     """`data` with algorithm `name` and only those hyperparameters of its `algorithm` section that this
     algorithm has, so that one config written for LwF can also run Finetuning (compare, sweeps)."""
     section = dict(data.get("algorithm") or {})
-    if not isinstance(name, str) or name not in ALGORITHMS:
+    known = LEGACY_ALGORITHMS.get(name, name) if isinstance(name, str) else name
+    if not isinstance(known, str) or known not in ALGORITHMS:
         return {**data, "algorithm": {**section, "name": name}}  # validation reports the unknown name
-    own = {f.name for f in dataclasses.fields(ALGORITHMS[name].Params)}
+    own = {f.name for f in dataclasses.fields(ALGORITHMS[known].Params)}
+    if name in LEGACY_ALGORITHMS:
+        own.add("disable_unlearning")
     return {**data, "algorithm": {"name": name, **{k: v for k, v in section.items() if k in own}}}
 
 
@@ -455,7 +459,45 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -
 
 def config_from_dict(data: Mapping[str, Any]) -> Config:
     """Validate a plain mapping (as written in `config.yaml`) into a resolved Config."""
-    return from_mapping(Config, data).resolved()
+    return from_mapping(Config, legacy_spelling(data)).resolved()
+
+
+# The first version's names of the unlearnable algorithms: `algorithm.name: amnesiac_lwf` is `lwf` with
+# `unlearning.method: amnesiac`, and its `disable_unlearning: true` (the reference runs) is `method: none`.
+LEGACY_ALGORITHMS = {"amnesiac_finetuning": "finetuning", "amnesiac_lwf": "lwf", "amnesiac_independent": "independent"}
+
+
+def legacy_spelling(data: Mapping[str, Any]) -> Mapping[str, Any]:
+    """`data` with a first-version algorithm name (`amnesiac_<x>`) rewritten as `<x>` + `unlearning.method`."""
+    algorithm = data.get("algorithm") if isinstance(data, Mapping) else None
+    name = algorithm.get("name") if isinstance(algorithm, Mapping) else None
+    if not isinstance(name, str) or name not in LEGACY_ALGORITHMS:
+        return data
+    section = {k: v for k, v in algorithm.items() if k != "disable_unlearning"}
+    disabled = algorithm.get("disable_unlearning", False)
+    if not isinstance(disabled, bool):
+        raise ConfigError("algorithm.disable_unlearning", disabled, "true or false")
+    method = "none" if disabled else "amnesiac"
+    unlearning = data.get("unlearning") or {}
+    if not isinstance(unlearning, Mapping):
+        return data  # the strict parser reports the bad section
+    if disabled and unlearning.get("requests"):
+        raise ConfigError(
+            "unlearning.requests",
+            unlearning["requests"],
+            "algorithm.disable_unlearning is true: set it to false to unlearn",
+        )
+    if unlearning.get("method", method) != method:
+        raise ConfigError(
+            "unlearning.method",
+            unlearning["method"],
+            f"{method!r} with algorithm.name {name!r} (or set algorithm.name: {LEGACY_ALGORITHMS[name]!r})",
+        )
+    return {
+        **data,
+        "algorithm": {**section, "name": LEGACY_ALGORITHMS[name]},
+        "unlearning": {**unlearning, "method": method},
+    }
 
 
 def config_to_dict(cfg: Any) -> Any:

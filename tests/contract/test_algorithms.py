@@ -1,4 +1,5 @@
-"""Every registered algorithm × every scenario runs a short sequence and fills the accuracy matrix."""
+"""Every registered algorithm × every scenario (× every unlearning method) runs a short sequence and fills
+the accuracy matrix."""
 
 import pytest
 import torch
@@ -7,7 +8,10 @@ from retain.algorithms import ALGORITHMS, Joint
 from retain.config import TrainConfig
 from retain.training import run_sequence
 from retain.training.loop import LoopLogger
+from retain.unlearning import UNLEARNING_METHODS
 from tests.conftest import tiny_benchmark, tiny_model
+
+METHODS = ("none", *sorted(UNLEARNING_METHODS))
 
 
 class TermsLogger(LoopLogger):
@@ -27,20 +31,26 @@ def run_tiny(
     epochs: int = 3,
     seed: int = 0,
     logger: LoopLogger | None = None,
+    method: str = "none",
+    requests: dict[int, list[int]] | None = None,
     **params,
 ):
     bench = tiny_benchmark(scenario, num_tasks=2, construction=construction)
     torch.manual_seed(seed)
     algo_cls = ALGORITHMS[name]
     algo = algo_cls(tiny_model(scenario), algo_cls.Params(**params))
+    if method != "none":
+        algo = UNLEARNING_METHODS[method](algo)
+        algo.schedule(requests or {})
     cfg = TrainConfig(epochs=epochs, batch_size=8)
     return run_sequence(algo, bench, cfg, torch.Generator().manual_seed(seed), torch.device("cpu"), logger), algo
 
 
 @pytest.mark.parametrize("name", sorted(ALGORITHMS))
 @pytest.mark.parametrize("construction", ["split", "permuted"])
-def test_fills_the_accuracy_matrix(name, scenario, construction):
-    result, _ = run_tiny(name, scenario, construction)
+@pytest.mark.parametrize("method", METHODS)
+def test_fills_the_accuracy_matrix(name, scenario, construction, method):
+    result, _ = run_tiny(name, scenario, construction, method=method)
     matrix = result.accuracy_matrix
     assert [len(row) for row in matrix] == [1, 2]
     assert all(0.0 <= v <= 1.0 for row in matrix for v in row)
@@ -64,6 +74,37 @@ def test_old_tasks_show_each_algorithms_signature(name, scenario, seed):
         assert matrix[1][0] <= matrix[0][0] - 0.15  # forgotten (LwF without replay too, in CIL)
     if base == "lwf" and scenario == "dil":
         assert matrix[1][0] > run_tiny("finetuning", scenario, "permuted", seed=seed)[0].accuracy_matrix[1][0]
+
+
+@pytest.mark.parametrize("name", sorted(ALGORITHMS))
+@pytest.mark.parametrize("method", sorted(UNLEARNING_METHODS))
+def test_every_algorithm_can_be_unlearned_by_every_method(name, scenario, method):
+    """Wrapped without a request, the algorithm trains exactly as alone; with one, task 1's update leaves
+    the weights (of the model, or of what the algorithm keeps: Independent's model 1, LwF's teacher 1)."""
+    alone, plain = run_tiny(name, scenario, "permuted")
+    wrapped, _ = run_tiny(name, scenario, "permuted", method=method)
+    assert wrapped.accuracy_matrix == alone.accuracy_matrix
+    unlearned, algo = run_tiny(name, scenario, "permuted", method=method, requests={2: [1]})
+    assert algo.unlearned == [1]
+    assert unlearned.accuracy_matrix[0] == alone.accuracy_matrix[0]
+    before, after = weights(plain), weights(algo.inner)
+    changed = before.keys() != after.keys() or any(not torch.equal(before[k], after[k]) for k in before)
+    assert changed and any(k.startswith("model.") for k in after)
+
+
+def weights(algo) -> dict[str, torch.Tensor]:
+    """Every tensor of the model and of the algorithm's state, by a path name."""
+    found = {f"model.{k}": v for k, v in algo.model.state_dict().items()}
+
+    def walk(prefix: str, value) -> None:
+        if isinstance(value, torch.Tensor):
+            found[prefix] = value
+        elif isinstance(value, dict):
+            for k, v in value.items():
+                walk(f"{prefix}.{k}", v)
+
+    walk("state", algo.state_dict())
+    return found
 
 
 @pytest.mark.parametrize("name", sorted(ALGORITHMS))

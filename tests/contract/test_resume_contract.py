@@ -10,7 +10,9 @@ import torch
 
 from retain.algorithms import ALGORITHMS
 from retain.api import run
+from retain.config import LEGACY_ALGORITHMS
 from retain.errors import RunInterrupted
+from retain.unlearning import UNLEARNING_METHODS
 
 TIMING = ("train_seconds_per_task", "total_seconds")
 
@@ -23,32 +25,37 @@ def sigterm_at(point: tuple[int, int, int]):
     return hook
 
 
-# LwF in every scenario; the other algorithms in the scenario where their state matters most
+# LwF in every scenario; the other algorithms in the scenario where their state matters most; every
+# algorithm once wrapped in each unlearning method (the first version's `amnesiac_*` names included)
 CASES = [
-    ("lwf", "til"),
-    ("lwf", "dil"),
-    ("lwf", "cil"),
-    ("finetuning", "dil"),
-    ("joint", "cil"),
-    ("independent", "til"),
-    ("amnesiac_lwf", "til"),
-    ("amnesiac_finetuning", "dil"),
-    ("amnesiac_independent", "til"),
+    ("lwf", "til", "none"),
+    ("lwf", "dil", "none"),
+    ("lwf", "cil", "none"),
+    ("finetuning", "dil", "none"),
+    ("joint", "cil", "none"),
+    ("independent", "til", "none"),
+    ("amnesiac_lwf", "til", "amnesiac"),
+    ("amnesiac_finetuning", "dil", "amnesiac"),
+    ("amnesiac_independent", "til", "amnesiac"),
+    ("joint", "dil", "amnesiac"),
 ]
 
 
-def test_every_registered_algorithm_is_covered():
-    assert {a for a, _ in CASES} == set(ALGORITHMS)
+def test_every_registered_algorithm_and_unlearning_method_is_covered():
+    assert {LEGACY_ALGORITHMS.get(a, a) for a, _, _ in CASES} == set(ALGORITHMS)
+    for method in UNLEARNING_METHODS:
+        assert {LEGACY_ALGORITHMS.get(a, a) for a, _, m in CASES if m == method} == set(ALGORITHMS)
 
 
-@pytest.mark.parametrize("algorithm,scenario", CASES)
-def test_interrupted_and_resumed_equals_uninterrupted(tmp_path, algorithm, scenario):
+@pytest.mark.parametrize("algorithm,scenario,method", CASES)
+def test_interrupted_and_resumed_equals_uninterrupted(tmp_path, algorithm, scenario, method):
     cfg = {
         "scenario": scenario,
         "algorithm": {"name": algorithm},
         "benchmark": {"num_tasks": 2},
         "backbone": {"hidden": [8]},
         "train": {"epochs": 2, "batch_size": 128, "device": "cpu"},
+        "unlearning": {"method": method},
     }
     whole = run(cfg, out=tmp_path / "whole", progress=False).summary
     with pytest.raises(RunInterrupted):

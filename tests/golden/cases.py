@@ -34,6 +34,9 @@ BASE: dict[str, Any] = {
 # The logged terms pinned per task (those an algorithm logs; `acc` is covered by the matrix).
 LOSS_TERMS = ("loss", "loss_cls", "distillation_reg")
 
+# The unlearnable algorithms of the first version, under their names of then (each case is pinned since).
+LEGACY_AMNESIAC = ("amnesiac_finetuning", "amnesiac_lwf", "amnesiac_independent")
+
 # A multi-task request: after task 4, unlearn tasks 1 and 3 (task 5 then trains on the unlearned model).
 UNLEARNING_REQUEST = {4: [1, 3]}
 
@@ -54,14 +57,22 @@ def _cases() -> dict[str, dict[str, Any]]:
             cases[f"{name}-{scenario}"] = {"scenario": scenario, "algorithm": {"name": name}}
         for variant, params in LWF_VARIANTS.items():
             cases[f"lwf-{variant}-{scenario}"] = {"scenario": scenario, "algorithm": {"name": "lwf", **params}}
-        for name, cls in ALGORITHMS.items():
-            if cls.can_unlearn:
-                cases[f"{name}-unlearn-{scenario}"] = {
-                    "scenario": scenario,
-                    "algorithm": {"name": name},
-                    # the AG/DD judgement trains two more runs per case; the matrix pins the unlearning
-                    "unlearning": {"requests": UNLEARNING_REQUEST, "evaluate": False},
-                }
+        for legacy in LEGACY_AMNESIAC:  # the first version's names: `<x>` + `unlearning.method: amnesiac`
+            cases[f"{legacy}-{scenario}"] = {"scenario": scenario, "algorithm": {"name": legacy}}
+        # the AG/DD judgement trains two more runs per case; the matrix pins the unlearning
+        unlearning = {"requests": UNLEARNING_REQUEST, "evaluate": False}
+        for name in LEGACY_AMNESIAC:
+            cases[f"{name}-unlearn-{scenario}"] = {
+                "scenario": scenario,
+                "algorithm": {"name": name},
+                "unlearning": unlearning,
+            }
+        # any algorithm wrapped in an unlearning method, e.g. Joint (whose unlearned data is then left out)
+        cases[f"joint-unlearn-{scenario}"] = {
+            "scenario": scenario,
+            "algorithm": {"name": "joint"},
+            "unlearning": {"method": "amnesiac", **unlearning},
+        }
     return dict(sorted(cases.items()))
 
 

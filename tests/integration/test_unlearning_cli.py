@@ -40,7 +40,7 @@ def test_invalid_requests_exit_2_naming_the_task(tmp_path, capsys, requests, nam
     assert not out.exists()
 
 
-def test_request_for_an_algorithm_that_cannot_unlearn(capsys, tmp_path):
+def test_request_without_an_unlearning_method(capsys, tmp_path):
     assert (
         main(
             [
@@ -56,7 +56,7 @@ def test_request_for_an_algorithm_that_cannot_unlearn(capsys, tmp_path):
         )
         == 2
     )
-    assert "cannot unlearn" in capsys.readouterr().err
+    assert "set unlearning.method: amnesiac" in capsys.readouterr().err
     assert (
         main(
             [
@@ -211,7 +211,7 @@ def test_retain_unlearn_refuses_bad_requests(tmp_path, capsys):
     source = tmp_path / "source"
     assert main(["run", *FAST, "--set", "algorithm.name=lwf", "--out", str(source)]) == 0
     assert main(["unlearn", str(source), "--tasks", "2", "--out", str(tmp_path / "t")]) == 2
-    assert "cannot unlearn" in capsys.readouterr().err
+    assert "set unlearning.method: amnesiac" in capsys.readouterr().err
     assert main(["unlearn", str(tmp_path / "nowhere"), "--tasks", "2"]) == 2
     assert "not a run folder" in capsys.readouterr().err
     assert main(["unlearn", str(source), "--tasks", "two"]) == 2
@@ -269,3 +269,17 @@ def test_dil_retrain_reference_tests_an_unlearned_last_task_with_its_own_last_mo
     retrain = report["accuracy"]["retrain_reference"]
     assert retrain["5"] is not None and 0.0 <= retrain["5"] <= 1.0
     assert [retrain[t] for t in "1234"] == [report["accuracy"]["original_reference"][t] for t in "1234"]  # same seed
+
+
+def test_any_algorithm_is_unlearned_through_the_method_joint_included(tmp_path):
+    out = tmp_path / "joint"
+    args = ["--set", "algorithm.name=joint", "--set", "unlearning.method=amnesiac"]
+    assert main(["run", *FAST, *args, "--set", "unlearning.requests={3: [2]}", "--out", str(out)]) == 0
+    report = json.loads((out / "unlearning.json").read_text())
+    assert report["unlearned_tasks"] == [2] and {"ag", "dd"} <= set(report)
+    saved = (out / "config.yaml").read_text()
+    assert "name: joint" in saved and "method: amnesiac" in saved
+    references = sorted((out / "references").iterdir())
+    assert len(references) == 2
+    for ref in references:  # the references are Joint alone: no unlearning method
+        assert "method: none" in (ref / "config.yaml").read_text()

@@ -1,14 +1,14 @@
-"""Amnesiac bookkeeping and deletion (SPEC §5)."""
+"""Amnesiac bookkeeping and deletion, and the wrapper around any algorithm."""
 
 import copy
 
 import pytest
 import torch
 
-from retain.algorithms import ALGORITHMS
+from retain.algorithms import Joint, LwF, LwFParams
 from retain.config import TrainConfig
 from retain.training import run_sequence
-from retain.unlearning import AmnesiacFinetuning, AmnesiacIndependent, AmnesiacLwF, UpdateRecorder
+from retain.unlearning import Amnesiac, AmnesiacFinetuning, AmnesiacIndependent, AmnesiacLwF, UpdateRecorder, protocol
 from tests.conftest import tiny_benchmark, tiny_model
 
 
@@ -104,7 +104,7 @@ def test_lwf_deletes_the_teacher_of_every_task_of_a_multi_task_request():
 
 def test_previous_teacher_is_taken_after_unlearning():
     torch.manual_seed(0)
-    algo = AmnesiacLwF(tiny_model("til"), ALGORITHMS["amnesiac_lwf"].Params(teacher="previous"))
+    algo = AmnesiacLwF(tiny_model("til"), LwFParams(teacher="previous"))
     train(algo, num_tasks=3, requests={3: [1]})
     ((after, teacher),) = algo.inner.teachers.items()
     assert after == 3
@@ -152,12 +152,25 @@ def test_independent_unlearning_restores_the_untrained_model():
         assert all(torch.equal(before[n], p) for n, p in params(algo.inner.models[task_id]).items())
 
 
-def test_disable_unlearning_switches_bookkeeping_off():
-    algo = AmnesiacLwF(tiny_model("til"), ALGORITHMS["amnesiac_lwf"].Params(disable_unlearning=True))
-    assert algo.recorder is None
-    train(algo, num_tasks=2)
-    with pytest.raises(ValueError, match="disable_unlearning"):
-        algo.unlearn([1])
+def test_the_wrapper_forwards_to_the_algorithm_it_wraps_and_refuses_a_second_wrap():
+    inner = LwF(tiny_model("til"))
+    algo = Amnesiac(inner)
+    assert algo.inner is inner and algo.model is inner.model and algo.params is inner.params
+    with pytest.raises(TypeError, match="already wrapped"):
+        Amnesiac(algo)
+
+
+def test_joint_leaves_an_unlearned_tasks_data_out_of_later_training():
+    torch.manual_seed(0)
+    algo = Amnesiac(Joint(tiny_model("cil")))
+    bench = tiny_benchmark("cil", num_tasks=3)
+    algo.inner.forget([1])
+    data = algo.training_data(bench, bench.task(3))
+    assert sorted(set(data.task_ids.tolist())) == [2, 3]
+    assert len(data.y) == len(bench.task(2).y_train) + len(bench.task(3).y_train)
+    fresh = Joint(tiny_model("cil"))
+    fresh.load_state_dict(algo.inner.state_dict())
+    assert fresh.forgotten == [1]
 
 
 def test_unlearning_an_unrecorded_task_is_an_error():
@@ -206,7 +219,7 @@ def _same_module(a, b):
 @pytest.mark.parametrize("teacher", ["per_task", "previous"])
 @pytest.mark.parametrize("unlearned", [[2], [3], [1, 3]])
 def test_unlearning_a_finished_run_equals_a_request_after_the_last_task(teacher, unlearned, scenario):
-    lwf_params = ALGORITHMS["amnesiac_lwf"].Params(teacher=teacher)
+    lwf_params = LwFParams(teacher=teacher)
     in_run, _ = _trained(AmnesiacLwF, scenario, lwf_params, {3: unlearned})
     after, bench = _trained(AmnesiacLwF, scenario, lwf_params)
     after.unlearn_after(bench.task(3), unlearned)
@@ -238,8 +251,8 @@ def test_reopen_task_is_required_when_on_task_end_stores_something():
             self.kept = task.id
 
     with pytest.raises(NotImplementedError, match="reopen_task"):
-        Keeps(tiny_model("til")).reopen_task(1)
-    Finetuning(tiny_model("til")).reopen_task(1)  # stores nothing at the end of a task: nothing to undo
+        protocol.reopen_task(Keeps(tiny_model("til")), 1)
+    protocol.reopen_task(Finetuning(tiny_model("til")), 1)  # stores nothing at the end of a task: nothing to undo
 
 
 def test_records_share_the_start_of_a_task_with_the_end_of_the_one_before():

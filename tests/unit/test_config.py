@@ -80,6 +80,17 @@ def test_configs_are_frozen():
         ({"train": {"batch_size": 0}}, "train.batch_size", "> 0"),
         ({"benchmark": {"without": [0]}}, "benchmark.without", ">= 1"),
         ({"benchmark": {"without": [2, 2]}}, "benchmark.without", "distinct"),
+        ({"unlearning": {"method": "amnesic"}}, "unlearning.method", "did you mean 'amnesiac'"),
+        (
+            {"algorithm": {"name": "amnesiac_lwf"}, "unlearning": {"method": "none"}},
+            "unlearning.method",
+            "'amnesiac' with algorithm.name 'amnesiac_lwf' (or set algorithm.name: 'lwf')",
+        ),
+        (
+            {"algorithm": {"name": "amnesiac_lwf", "disable_unlearning": "no"}},
+            "algorithm.disable_unlearning",
+            "true or false",
+        ),
     ],
 )
 def test_bad_values_name_the_key_the_value_and_what_is_valid(data, key, fragment):
@@ -185,3 +196,21 @@ def test_keep_own_hyperparameters_and_set_key():
     assert data["train"] == {"optimizer": {"lr": 0.1}}
     with pytest.raises(ConfigError, match="seed"):
         set_key(data, "seed.x", 1)
+
+
+@pytest.mark.parametrize(
+    "legacy,name",
+    [("amnesiac_finetuning", "finetuning"), ("amnesiac_lwf", "lwf"), ("amnesiac_independent", "independent")],
+)
+def test_the_first_versions_amnesiac_names_are_the_algorithm_plus_the_method(legacy, name):
+    cfg = config_from_dict({"algorithm": {"name": legacy}, "unlearning": {"requests": {3: [1]}}})
+    assert cfg.algorithm == config_from_dict({"algorithm": {"name": name}}).algorithm
+    assert cfg.unlearning.method == "amnesiac" and cfg.unlearning.requests == {3: (1,)}
+    reference = config_from_dict({"algorithm": {"name": legacy, "disable_unlearning": True}})
+    assert reference.algorithm.name == name and reference.unlearning.method == "none"
+    assert config_from_dict(config_to_dict(cfg)) == cfg  # saved under the new spelling
+
+
+def test_lwf_hyperparameters_survive_the_legacy_spelling():
+    cfg = config_from_dict({"algorithm": {"name": "amnesiac_lwf", "teacher": "previous", "disable_unlearning": False}})
+    assert cfg.algorithm.name == "lwf" and cfg.algorithm.params.teacher == "previous"

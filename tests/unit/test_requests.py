@@ -8,8 +8,8 @@ from retain.unlearning.evaluate import reference_config
 from retain.unlearning.requests import check_requests, unlearned_tasks
 
 
-def check(requests, num_tasks=5, can_unlearn=True, disabled=False):
-    check_requests(requests, num_tasks, "amnesiac_lwf", can_unlearn, disabled)
+def check(requests, num_tasks=5, method="amnesiac"):
+    check_requests(requests, num_tasks, method)
 
 
 @pytest.mark.parametrize(
@@ -28,11 +28,14 @@ def test_bad_requests_name_the_task(requests, fragment):
     assert info.value.key.startswith("unlearning.requests")
 
 
-def test_requests_need_an_algorithm_that_records_its_updates():
-    with pytest.raises(ConfigError, match="cannot unlearn"):
-        check({3: [1]}, can_unlearn=False)
-    with pytest.raises(ConfigError, match="disable_unlearning"):
-        check({3: [1]}, disabled=True)
+def test_requests_need_an_unlearning_method():
+    with pytest.raises(ConfigError, match="set unlearning.method: amnesiac") as info:
+        check({3: [1]}, method="none")
+    assert info.value.key == "unlearning.requests"
+    with pytest.raises(ConfigError, match="disable_unlearning is true"):  # the first version's spelling
+        config_from_dict(
+            {"algorithm": {"name": "amnesiac_lwf", "disable_unlearning": True}, "unlearning": {"requests": {3: [1]}}}
+        )
 
 
 def test_valid_requests_pass_and_list_every_unlearned_task():
@@ -47,7 +50,8 @@ def test_a_reference_leaves_out_the_unlearned_tasks_and_the_runs_own():
     )
     ref = reference_config(cfg, (2,))
     assert ref.benchmark.without == (2, 5)
-    assert ref.algorithm.params.disable_unlearning is True and not ref.unlearning.requests
+    assert ref.unlearning.method == "none" and not ref.unlearning.requests
+    assert ref.algorithm == cfg.algorithm
 
 
 def test_requests_are_checked_against_the_tasks_left_after_without():

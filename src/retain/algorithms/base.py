@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -47,11 +47,12 @@ class Algorithm:
 
     Subclasses set `Params` (a frozen dataclass of hyperparameters, validated in `__post_init__`) and
     implement `training_step`, returning named loss terms: `loss` is backpropagated, every other
-    tensor term is logged; `preds` holds the batch's predicted labels.
+    tensor term is logged; `preds` holds the batch's predicted labels. What only unlearning needs
+    (`unlearning_target`, `forget`, `reopen_task`, `eval_features`) is an optional protocol that an
+    algorithm implements where its defaults are wrong for it: see `retain.unlearning.protocol`.
     """
 
     Params: ClassVar[type] = NoParams
-    can_unlearn: ClassVar[bool] = False  # True for the Amnesiac variants (retain.unlearning)
 
     def __init__(self, model: ContinualModel, params: Any = None) -> None:
         self.model = model
@@ -78,28 +79,6 @@ class Algorithm:
     def eval_logits(self, x: torch.Tensor, task_id: int, seen: int) -> torch.Tensor:
         """Logits used to test task `task_id` after `seen` tasks (the scenario's heads decide which)."""
         return self.model(x, self.model.heads.eval_head(task_id, seen))
-
-    def eval_features(self, x: torch.Tensor, task_id: int) -> torch.Tensor:
-        """Backbone outputs used to compare models on task `task_id` (unlearning's distribution distance)."""
-        return self.model.features(x, task_id)
-
-    def unlearning_target(self, task_id: int) -> torch.nn.Module:
-        """The module whose parameters task `task_id` changed (the shared model, for most algorithms)."""
-        return self.model
-
-    def forget(self, task_ids: Sequence[int]) -> None:
-        """Drop whatever the algorithm keeps of `task_ids` besides the weights (called on unlearning)."""
-
-    def reopen_task(self, task_id: int) -> None:
-        """Undo what `on_task_end` stored for `task_id`, the last finished task, so that `on_task_end`
-        can run again (`retain unlearn` redoes the end of the last task after unlearning, as an in-run
-        request would). An algorithm whose `on_task_end` stores something must override this; the
-        default refuses when `on_task_end` is overridden, rather than run it twice."""
-        if type(self).on_task_end is not Algorithm.on_task_end:
-            raise NotImplementedError(
-                f"{type(self).__name__} overrides on_task_end but not reopen_task: unlearning a finished run "
-                "needs to undo the end of its last task"
-            )
 
     def memory_bytes(self) -> dict[str, int]:
         """Bytes of tensors the algorithm holds besides the model being trained, by kind (e.g. LwF's

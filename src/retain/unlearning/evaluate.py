@@ -1,8 +1,8 @@
-"""Judging an unlearned model against its two references (SPEC §5) and writing `unlearning.json`.
+"""Judging an unlearned model against its two references (docs/unlearning.md) and writing `unlearning.json`.
 
 - the *retrain reference*: the same sequence with the unlearned tasks left out (`benchmark.without`);
 - the *original reference*: the same sequence, no unlearning.
-Both use the run's seed and have `disable_unlearning: true`; they are trained here (and saved under
+Both use the run's seed and no unlearning method (`unlearning.method: none`); they are trained here (and saved under
 `references/` in the run folder) unless `unlearning.retrain_reference` / `original_reference` name run
 folders to reuse.
 """
@@ -18,6 +18,7 @@ import torch
 from retain.algorithms.base import Algorithm
 from retain.metrics.unlearning import DISTANCES, accuracy_gain, mean_over
 from retain.training.data import DeviceBatches, test_batches
+from retain.unlearning import protocol
 from retain.unlearning.requests import unlearned_tasks
 
 if TYPE_CHECKING:
@@ -26,15 +27,11 @@ if TYPE_CHECKING:
 
 
 def reference_config(cfg: Config, without: tuple[int, ...]) -> Config:
-    """The config of a reference run: bookkeeping off, no requests, tasks `without` left out."""
+    """The config of a reference run: no unlearning method, no requests, tasks `without` left out."""
     from retain.config import UnlearningConfig
 
-    params = cfg.algorithm.params
-    if hasattr(params, "disable_unlearning"):
-        params = dataclasses.replace(params, disable_unlearning=True)
     return dataclasses.replace(
         cfg,
-        algorithm=dataclasses.replace(cfg.algorithm, params=params),
         benchmark=dataclasses.replace(cfg.benchmark, without=tuple(sorted(set(cfg.benchmark.without) | set(without)))),
         unlearning=UnlearningConfig(evaluate=False),
         out=None,
@@ -46,7 +43,7 @@ def _features(algorithm: Algorithm, test: DeviceBatches, task_id: int, batch_siz
     model = algorithm.model
     was_training = model.training
     model.eval()
-    feats = torch.cat([algorithm.eval_features(b.x, task_id) for b in test.in_order(batch_size)])
+    feats = torch.cat([protocol.eval_features(algorithm, b.x, task_id) for b in test.in_order(batch_size)])
     model.train(was_training)
     return feats.flatten(1)
 

@@ -12,17 +12,15 @@ from retain.errors import ConfigError
 KEY = "unlearning.requests"
 
 
-def check_requests(
-    requests: Mapping[int, Sequence[int]], num_tasks: int | None, algorithm: str, can_unlearn: bool, disabled: bool
-) -> None:
-    """Raise ConfigError for an unknown task id, a task unlearned before it was learnt or twice, or an
-    algorithm that cannot unlearn. `num_tasks` None skips the upper bound (unknown until data loads)."""
+def check_requests(requests: Mapping[int, Sequence[int]], num_tasks: int | None, method: str) -> None:
+    """Raise ConfigError for an unknown task id, a task unlearned before it was learnt or twice, or
+    requests without an unlearning method. `num_tasks` None skips the upper bound (unknown until data loads)."""
     if not requests:
         return
-    if not can_unlearn:
-        raise ConfigError(KEY, dict(requests), f"algorithm {algorithm!r} cannot unlearn: use an amnesiac_* algorithm")
-    if disabled:
-        raise ConfigError(KEY, dict(requests), "algorithm.disable_unlearning is true: set it to false to unlearn")
+    if method == "none":
+        raise ConfigError(
+            KEY, dict(requests), "unlearning.method is 'none': set unlearning.method: amnesiac to unlearn"
+        )
     done: dict[int, int] = {}
     for after in sorted(requests):
         if after < 1 or (num_tasks is not None and after > num_tasks):

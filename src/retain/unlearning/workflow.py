@@ -78,7 +78,6 @@ def given_reference_config(cfg: Config, without: Sequence[int], given: str) -> C
             changed = config_differences(
                 config_to_dict(expected)["algorithm"], config_to_dict(ref)["algorithm"], "algorithm."
             )
-            changed = [c for c in changed if not c.startswith("algorithm.disable_unlearning")]
             raise ConfigError(key, given, f"its algorithm differs from this run's ({'; '.join(changed)})")
     return ref
 

@@ -83,7 +83,9 @@ def test_report_pages_show_mean_std_and_seed_count(runs, tmp_path):
     report = write_report([runs], tmp_path / "rep", console=console)
     md = report.markdown.read_text()
     page = report.html.read_text()
-    line = next(row for row in md.splitlines() if row.startswith("| lwf (algorithm.distillation_reg_temperature=unset)"))
+    line = next(
+        row for row in md.splitlines() if row.startswith("| lwf (algorithm.distillation_reg_temperature=unset)")
+    )
     assert (
         "| 3 (0, 1, 2) |" in line and "0.7500 ± 0.0500" in line and "0.4000 ± 0.1000" in line
     )  # final acc, forgetting

@@ -29,7 +29,7 @@ from retain.models import ContinualModel, build_backbone
 from retain.scenarios import build_benchmark
 from retain.scenarios.setting import make_heads
 from retain.training import DeviceBatches, LoaderBatches, resolve_device, run_sequence
-from retain.training.loop import LoopLogger, train_task
+from retain.training.loop import LoopLogger, TaskRun, train_task
 
 PATHS = ("device", "loader")
 
@@ -82,7 +82,7 @@ def train_epoch_times(bench, args: argparse.Namespace, device: torch.device) -> 
                 algo.model.heads.setup_task(task.id, task.num_classes)
                 algo.model.heads.to(device)
                 logger = EpochTimes()
-                train_task(algo, _batches(bench, task, path, args, device), task, cfg[path], gen, logger)
+                train_task(algo, _batches(bench, task, path, args, device), task, cfg[path], gen, TaskRun(logger))
                 times[path] += logger.seconds
     return times
 

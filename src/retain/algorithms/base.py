@@ -13,33 +13,16 @@ import torch.nn.functional as F
 
 from retain.models.model import ContinualModel
 
+# defined in the layer below the algorithms; `from retain.algorithms.base import Batch, TrainingData` still works
+from retain.training.batch import Batch, Batches, TrainingData
+
 if TYPE_CHECKING:
     from retain.scenarios.task import Benchmark, Task
-    from retain.training.data import DeviceBatches
 
 
 @dataclass(frozen=True)
 class NoParams:
     """Algorithms without hyperparameters."""
-
-
-@dataclass(frozen=True, eq=False)
-class Batch:
-    """A training batch: inputs (normalised floats), labels and, for mixed-task data, per-sample task ids."""
-
-    x: torch.Tensor
-    y: torch.Tensor
-    task_ids: torch.Tensor | None = None
-    index: torch.Tensor | None = None  # positions in the task's training data (for per-sample caches)
-
-
-@dataclass(frozen=True, eq=False)
-class TrainingData:
-    """What the loop iterates over for one task: uint8 images, labels, optional per-sample task ids."""
-
-    x: torch.Tensor
-    y: torch.Tensor
-    task_ids: torch.Tensor | None = None
 
 
 class Algorithm:
@@ -67,7 +50,7 @@ class Algorithm:
     def on_task_start(self, task: Task) -> None:
         """Called before the first batch of `task`; the model already has the task's head."""
 
-    def on_training_data(self, data: DeviceBatches) -> None:
+    def on_training_data(self, data: Batches) -> None:
         """Called once the task's training data is on the device, before the first batch."""
 
     def training_step(self, batch: Batch, task: Task) -> dict[str, torch.Tensor]:

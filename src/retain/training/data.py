@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from retain.algorithms.base import Batch, TrainingData
 from retain.training.augment import CropFlip, crop_flip, draw_crop_flip
+from retain.training.batch import Batch, TrainingData
 
 if TYPE_CHECKING:
     from retain.scenarios.task import Benchmark, Task

@@ -21,8 +21,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from retain.algorithms.base import Batch
 from retain.errors import ConfigError
+from retain.training.batch import Batch
 
 if TYPE_CHECKING:
     from retain.algorithms.base import Algorithm

@@ -5,14 +5,14 @@ from __future__ import annotations
 import torch
 
 from retain.algorithms.base import Algorithm
-from retain.training.data import DeviceBatches, LoaderBatches
+from retain.training.batch import Batches
 from retain.training.distributed import Distributed
 
 
 @torch.no_grad()
 def accuracy(
     algorithm: Algorithm,
-    test: DeviceBatches | LoaderBatches,
+    test: Batches,
     task_id: int,
     seen: int,
     batch_size: int,

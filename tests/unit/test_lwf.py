@@ -122,10 +122,10 @@ def test_which_snapshots_exist_after_each_task(teacher, expected):
 
 def test_previous_teacher_distils_every_old_til_head():
     algo, _ = lwf_after("til", 3, teacher="previous")
-    ((teacher, heads),) = algo.distillation_pairs()
+    ((teacher, heads),) = algo.teachers.pairs()
     assert heads == [1, 2, 3]
     per_task, _ = lwf_after("til", 3, teacher="per_task")
-    assert [h for _, h in per_task.distillation_pairs()] == [[1], [2], [3]]
+    assert [h for _, h in per_task.teachers.pairs()] == [[1], [2], [3]]
 
 
 def test_sum_over_teachers_is_not_averaged():
@@ -134,7 +134,7 @@ def test_sum_over_teachers_is_not_averaged():
     total = algo.training_step(batch, task)["distillation_reg"]
     parts = []
     feats = algo.model.features(batch.x, task.id)
-    for snap, (p,) in algo.distillation_pairs():
+    for snap, (p,) in algo.teachers.pairs():
         with torch.no_grad():
             teacher_logits = snap.heads(snap.features(batch.x, p), p)
         parts.append(algo.distill(algo.model.heads.old_logits(feats, p, False), teacher_logits))

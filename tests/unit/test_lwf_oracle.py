@@ -68,7 +68,7 @@ def test_distillation_reg_equals_the_from_scratch_sum(scenario, teacher, kind, c
         algo.on_training_data(
             DeviceBatches(TrainingData(task.x_train, task.y_train), bench.mean, bench.std, torch.device("cpu"))
         )
-        assert algo._cache is not None
+        assert algo.teachers.cache is not None
         batch = next(iter(algo_batches(bench, task)))
     out = algo.training_step(batch, task)
     expected = oracle_reg(algo, batch.x, scenario, teacher, kind)
@@ -88,7 +88,7 @@ def test_previous_teacher_targets_are_each_old_heads_own_logits():
     algo, (bench, task) = lwf_after("til", 3, teacher="previous")
     x = batch_of(bench, task).x
     snap = algo.teachers[3]
-    got = dict(algo.teacher_logits(x))
+    got = dict(algo.teachers.logits(x))
     assert sorted(got) == [1, 2, 3]
     with torch.no_grad():
         features = snap.backbone(x)
@@ -130,7 +130,7 @@ def test_a_task_conditioned_backbone_is_distilled_under_each_old_tasks_view(teac
     task = bench.tasks[3]
     algo.model.heads.setup_task(task.id, task.num_classes)
     x = batch_of(bench, task).x
-    got = dict(algo.teacher_logits(x))
+    got = dict(algo.teachers.logits(x))
     with torch.no_grad():
         for p in (1, 2, 3):
             snap = algo.teachers[p] if teacher == "per_task" else algo.teachers[3]

@@ -12,7 +12,6 @@ def test_til_heads_one_per_task():
     f = torch.randn(5, 8)
     assert heads(f, 1).shape == (5, 2) and heads(f, 2).shape == (5, 3)
     assert heads.eval_head(1, seen=2) == 1
-    assert heads.distillation_targets(2) == [1, 2]
 
 
 def test_dil_head_is_shared_and_checks_class_count():

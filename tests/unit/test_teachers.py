@@ -1,24 +1,33 @@
-"""Stacked (vmapped) per-task teachers and the per-task teacher-output cache."""
+"""LwF's `Teachers`: stacked (vmapped) per-task teachers, merged targets and the per-task target cache,
+each against a plain loop over frozen teachers."""
+
+import copy
 
 import pytest
 import torch
 
 from retain.algorithms import LwF, LwFParams
+from retain.algorithms import teachers as teachers_module
 from retain.algorithms.base import TrainingData
-from retain.algorithms.teachers import StackedBackbones
+from retain.algorithms.teachers import StackedBackbones, distilled_heads
 from retain.config import TrainConfig, config_from_dict
 from retain.models import SmallCNN
 from retain.training import DeviceBatches, run_sequence
 from tests.conftest import tiny_benchmark, tiny_model
+from tests.unit.test_lwf_oracle import distance, head_logits
 
 
-def lwf_with_teachers(scenario="til", **params):
+def lwf_with_teachers(scenario="til", plain=None, **params):
+    """An LwF after three tasks whose student has moved away from each teacher; `plain` (a dict), when
+    given, receives an independent frozen copy of the model at each task's end, keyed by the task."""
     torch.manual_seed(0)
     bench = tiny_benchmark(scenario, num_tasks=4)
     algo = LwF(tiny_model(scenario), LwFParams(**params))
     for task in bench.tasks[:3]:
         algo.model.heads.setup_task(task.id, task.num_classes)
         algo.on_task_end(task)
+        if plain is not None:
+            plain[task.id] = copy.deepcopy(algo.model).eval().requires_grad_(False)
         with torch.no_grad():
             for p in algo.model.parameters():
                 p.add_(0.2 * torch.randn_like(p))
@@ -44,16 +53,16 @@ def test_stacked_backbones_match_one_by_one():
 def test_batched_teacher_logits_equal_the_loop(scenario):
     batched, bench, task = lwf_with_teachers(scenario, batch_teachers=True)
     looped, _, _ = lwf_with_teachers(scenario, batch_teachers=False)
-    assert batched._stack is not None and looped._stack is None
+    assert batched.teachers.stack is not None and looped.teachers.stack is None
     x = torch.randn(6, 1, 4, 4)
-    for (p, a), (q, b) in zip(batched.teacher_logits(x), looped.teacher_logits(x)):
+    for (p, a), (q, b) in zip(batched.teachers.logits(x), looped.teachers.logits(x)):
         assert p == q
         torch.testing.assert_close(a, b)
 
 
 def test_batching_is_automatic_on_cuda_only():
     algo, _, _ = lwf_with_teachers()  # batch_teachers: auto, on the CPU
-    assert algo._stack is None
+    assert algo.teachers.stack is None
 
 
 def test_dil_student_logits_are_computed_once_for_every_teacher():
@@ -67,7 +76,7 @@ def test_dil_student_logits_are_computed_once_for_every_teacher():
 def test_forget_restacks_without_the_teacher():
     algo, _, _ = lwf_with_teachers(batch_teachers=True)
     algo.forget([2])
-    assert algo._stack.size == 2 and sorted(algo.teachers) == [1, 3]
+    assert algo.teachers.stack.size == 2 and sorted(algo.teachers) == [1, 3]
 
 
 def count_teacher_calls(algo):
@@ -90,7 +99,7 @@ def test_cache_records_teacher_outputs_once_and_matches_live_teachers():
     calls = count_teacher_calls(algo)
     algo.on_training_data(data)
     recorded = calls["n"]
-    assert recorded > 0 and algo._cache is not None
+    assert recorded > 0 and algo.teachers.cache is not None
     cached = algo.training_step(batch, task)["distillation_reg"]
     assert calls["n"] == recorded  # no teacher forward during training
     torch.testing.assert_close(cached, live)
@@ -108,7 +117,7 @@ def test_cache_records_teacher_outputs_once_and_matches_live_teachers():
 def test_cache_modes(mode, augmented, expect_cache):
     algo, bench, task = lwf_with_teachers(cache_teacher=mode)
     algo.on_training_data(data_of(bench, task, augmented))
-    assert (algo._cache is not None) == expect_cache
+    assert (algo.teachers.cache is not None) == expect_cache
 
 
 def test_cache_and_batching_leave_the_accuracy_matrix_unchanged():
@@ -163,7 +172,8 @@ def test_dil_cache_holds_the_merged_targets_and_matches_live_teachers(distance, 
     batch = next(data.shuffled(8, torch.Generator().manual_seed(0)))
     live = algo.training_step(batch, task)["distillation_reg"]
     algo.on_training_data(data)
-    [(head, targets)] = algo._cache.values()
+    heads, targets = zip(*algo.teachers.cache)
+    assert len(set(heads)) == 1  # one student output, the shared head, for every term
     assert len(targets) == terms and all(t.shape == (len(task.y_train), task.num_classes) for t in targets)
     if distance == "cross_entropy":  # the summed probabilities of three teachers
         torch.testing.assert_close(targets[0].sum(dim=1), torch.full((len(task.y_train),), 3.0))
@@ -184,3 +194,77 @@ def test_teachers_hold_one_model_copy_each_and_nothing_more(teacher, copies, bat
     assert algo.memory_bytes() == {"teachers": copies * one_copy, "cache": 0}
     algo.on_training_data(data_of(bench, task))  # DIL, cross-entropy: one (N, K) float tensor
     assert algo.memory_bytes()["cache"] == len(task.y_train) * task.num_classes * 4
+
+
+def plain_loop(plain, teacher, scenario):
+    """(frozen copy, old head id) for every distillation term, from the paper's description alone:
+    `per_task` pairs head p with the copy after task p; `previous` the last copy with every old TIL
+    head, or the one DIL/CIL head that covers every class seen."""
+    if teacher == "per_task":
+        return [(copy_p, p) for p, copy_p in sorted(plain.items())]
+    last = max(plain)
+    return [(plain[last], p) for p in (range(1, last + 1) if scenario == "til" else [last])]
+
+
+@pytest.mark.parametrize("teacher", ["per_task", "previous"])
+@pytest.mark.parametrize("cached", [False, True])
+@pytest.mark.parametrize("stacked", [False, True])
+def test_teachers_give_the_numbers_of_the_plain_loop(scenario, teacher, cached, stacked, monkeypatch):
+    """The component's targets, and the eq.-3 sum over them, against a from-scratch loop over frozen
+    copies of the teachers (raw weights, no heads, stack, merge or cache of the library)."""
+    monkeypatch.setattr(teachers_module, "CACHE_BATCH", 8)  # the cache is recorded in several chunks
+    plain = {}
+    algo, bench, task = lwf_with_teachers(
+        scenario, plain, teacher=teacher, batch_teachers=stacked, cache_teacher=cached, distillation_reg_factor=0.7
+    )
+    teachers = algo.teachers
+    assert (teachers.stack is not None) == (stacked and teacher == "per_task")
+    data = data_of(bench, task)
+    teachers.record(data)
+    assert (teachers.cache is not None) == cached
+    batch = next(data.shuffled(16, torch.Generator().manual_seed(0)))  # rows other than the first
+    if cached:  # the cache must be what is read: live teachers that moved would then give other numbers
+        for snap in teachers.values():
+            for h in snap.heads.heads:
+                h.bias.data.add_(torch.randn_like(h.bias))
+    terms = teachers.targets(batch.x, batch.index)
+
+    expected: dict[int, torch.Tensor] = {}  # head id -> the teachers' summed softened probabilities
+    reg = 0.0
+    with torch.no_grad():
+        student_features = algo.model.backbone(batch.x)
+        for copy_p, p in plain_loop(plain, teacher, scenario):
+            teacher_logits = head_logits(copy_p, copy_p.backbone(batch.x), scenario, p)
+            key = 0 if scenario == "dil" else p
+            probabilities = torch.exp(teacher_logits / 2.0) / torch.exp(teacher_logits / 2.0).sum(dim=1, keepdim=True)
+            expected[key] = expected.get(key, 0) + probabilities  # (B, K), eq. 3 at T = 2
+            student_logits = head_logits(algo.model, student_features, scenario, p)
+            reg += 0.7 * distance(student_logits, teacher_logits, "cross_entropy").item()
+
+    got: dict[int, torch.Tensor] = {}
+    for p, target in terms:
+        key = 0 if scenario == "dil" else p
+        got[key] = got.get(key, 0) + target
+    assert sorted(got) == sorted(expected)
+    for key in expected:
+        torch.testing.assert_close(got[key], expected[key], rtol=1e-5, atol=1e-6)
+    assert len(terms) == (1 if scenario == "dil" else len(expected))  # DIL: the teachers' targets merged
+    with torch.no_grad():
+        features = algo.model.features(batch.x, task.id)
+        logits = algo.model.heads(features, task.id)
+        total = sum(algo.distill.loss(algo.old_logits(batch.x, features, logits, p), t).item() for p, t in terms)
+    assert reg > 1e-3 and total == pytest.approx(reg, rel=1e-5)
+
+
+@pytest.mark.parametrize("scenario,expected", [("til", [1, 2]), ("dil", [2]), ("cil", [2])])
+def test_a_previous_teacher_distils_every_old_til_head_or_the_last_one(scenario, expected):
+    model = tiny_model(scenario)
+    for t in (1, 2):
+        model.heads.setup_task(t, 2 if scenario != "dil" else 4)
+    assert distilled_heads(model, 2) == expected
+
+
+def test_teachers_read_as_a_mapping_of_the_snapshots():
+    algo, _, _ = lwf_with_teachers(teacher="per_task")
+    assert sorted(algo.teachers) == [1, 2, 3] and len(algo.teachers) == 3 and 2 in algo.teachers
+    assert dict(algo.teachers.items()) == {p: algo.teachers[p] for p in (1, 2, 3)}

@@ -1,4 +1,4 @@
-"""The knowledge-distillation regulariser of LwF (Li & Hoiem, ECCV 2016, eq. 3) and its variants."""
+"""The distillation regulariser of LwF (Li & Hoiem, ECCV 2016; arXiv:1606.09282; eq. 2–3) and variants."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 DISTANCES = ("cross_entropy", "kl", "mse")
-STUDENT_EPSILON = 1e-5  # added to the student's probabilities, as in the reference implementation
+STUDENT_EPSILON = 1e-5  # added to the student's probabilities, as in CLArena
 
 
 def check_positive(name: str, value: float) -> None:
@@ -25,8 +25,8 @@ def soften(logits: torch.Tensor, temperature: float) -> torch.Tensor:
 class DistillationReg:
     """λ_o · distance(student logits, teacher logits) at temperature T.
 
-    - `cross_entropy` (LwF eq. 3): λ · mean_batch(−Σ_k p_teacher,k · log(p_student,k + 1e-5)),
-      both probabilities softened with T;
+    - `cross_entropy` (LwF eq. 2): λ · mean_batch(−Σ_k p_teacher,k · log(p_student,k + 1e-5)),
+      both probabilities softened with T (eq. 3);
     - `kl` (Hinton et al. 2015): λ · T² · KL(p_teacher ‖ p_student), batch mean;
     - `mse` (as in DER, Buzzega et al. 2020): λ · mean squared error of the raw logits (T unused).
 

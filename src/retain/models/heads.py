@@ -6,9 +6,7 @@ Every container offers the same calls, so algorithms never branch on the scenari
 - `forward(features, head_id)`: the logits used to train task `head_id`;
 - `eval_head(task_id, seen)`: which head id to use to test task `task_id` after `seen` tasks;
 - `old_logits(features, head_id, trainable)`: student logits for a previous task in distillation,
-  with the old weights detached unless `trainable`;
-- `distillation_targets(seen)`: the head ids a whole-model teacher taken after `seen` tasks distils;
-- `student_key(head_id)`: equal keys mean equal student logits (DIL: one for all), computed once.
+  with the old weights detached unless `trainable`.
 """
 
 from __future__ import annotations
@@ -46,20 +44,8 @@ class Heads(nn.Module):
                 f"task_id = {task_id} skips a task: {len(self.heads)} heads exist, next is {len(self.heads) + 1}"
             )
 
-    def distillation_targets(self, seen: int) -> list[int]:
-        return [seen]
-
     def eval_head(self, task_id: int, seen: int) -> int:
         return task_id
-
-    def student_key(self, head_id: int) -> int:
-        """Head ids whose student logits `old_logits` are identical share a key (computed once per batch)."""
-        return head_id
-
-    def old_logits_are_current(self, head_id: int, task_id: int) -> bool:
-        """Whether `old_logits(f, head_id, ·)` is `forward(f, task_id)`: the distillation term can then
-        reuse the current task's logits instead of running the head again."""
-        return False
 
 
 class HeadsTIL(Heads):
@@ -70,9 +56,6 @@ class HeadsTIL(Heads):
 
     def old_logits(self, features: torch.Tensor, head_id: int, trainable: bool) -> torch.Tensor:
         return _linear(self.heads[head_id - 1], features, detach=not trainable)
-
-    def distillation_targets(self, seen: int) -> list[int]:
-        return list(range(1, seen + 1))
 
 
 class HeadDIL(Heads):
@@ -91,15 +74,9 @@ class HeadDIL(Heads):
         return self.heads[0](features)  # (B, C)
 
     def old_logits(self, features: torch.Tensor, head_id: int, trainable: bool) -> torch.Tensor:
-        # The shared head is also the current task's head: detaching it (as the reference did) leaves only
-        # the backbone to match the teachers and collapses LwF on Permuted Fashion-MNIST (SPEC §4).
+        # The shared head is also the current task's head: detaching it (as CLArena does) leaves only
+        # the backbone to match the teachers and collapses LwF on Permuted Fashion-MNIST.
         return self.heads[0](features)
-
-    def student_key(self, head_id: int) -> int:
-        return 0  # one shared head: the same student logits for every teacher
-
-    def old_logits_are_current(self, head_id: int, task_id: int) -> bool:
-        return True  # one shared head, never detached
 
 
 class HeadsCIL(Heads):

@@ -24,12 +24,12 @@ import torch
 
 from retain.algorithms import Finetuning
 from retain.algorithms.base import TrainingData
-from retain.config import BackboneConfig, BenchmarkConfig, TrainConfig
+from retain.config import BenchmarkConfig, TrainConfig
+from retain.experiment.build import build_benchmark
 from retain.models import ContinualModel, build_backbone
-from retain.scenarios import build_benchmark
 from retain.scenarios.setting import make_heads
-from retain.training import DeviceBatches, LoaderBatches, resolve_device, run_sequence
-from retain.training.loop import LoopLogger, TaskRun, train_task
+from retain.training.data import DeviceBatches, LoaderBatches
+from retain.training.loop import LoopLogger, TaskRun, resolve_device, run_sequence, train_task
 
 PATHS = ("device", "loader")
 
@@ -44,7 +44,7 @@ class EpochTimes(LoopLogger):
 
 def _model(bench) -> Finetuning:
     torch.manual_seed(0)
-    backbone = build_backbone(BackboneConfig(name="mlp", hidden=(256, 256)), bench.input_shape)
+    backbone = build_backbone("mlp", bench.input_shape, hidden=(256, 256))
     return Finetuning(ContinualModel(backbone, make_heads(bench.scenario, backbone.output_dim)))
 
 

@@ -60,6 +60,15 @@ _AMNESIAC = [
 
 # module (relative to src/retain) -> the test paths that cover it, fastest and most specific first
 # (pytest runs with -x: the earlier a failing test, the sooner a mutant is killed)
+_CONFIG = [
+    "tests/unit/test_requests.py",
+    "tests/unit/test_config.py",
+    "tests/unit/test_validation.py",
+    "tests/unit/test_without.py",
+    "tests/unit/test_shipped_configs.py",
+    "tests/unit/test_config_fuzz.py",
+    "tests/integration/test_bad_input.py",
+]
 TESTS: dict[str, list[str]] = {
     "algorithms/base.py": _ALGO,
     "algorithms/finetuning.py": [
@@ -148,15 +157,9 @@ TESTS: dict[str, list[str]] = {
         "tests/contract/test_algorithms.py",
         GOLDEN,
     ],
-    "config.py": [
-        "tests/unit/test_requests.py",
-        "tests/unit/test_config.py",
-        "tests/unit/test_validation.py",
-        "tests/unit/test_without.py",
-        "tests/unit/test_shipped_configs.py",
-        "tests/unit/test_config_fuzz.py",
-        "tests/integration/test_bad_input.py",
-    ],
+    "config/schema.py": _CONFIG,
+    "config/parse.py": _CONFIG,
+    "experiment/build.py": _CONFIG,
 }
 
 
@@ -920,77 +923,77 @@ MUTANTS: list[dict] = [
     # ---------------------------------------------------------------- config.py
     _m(
         "config-legacy-disabled-amnesiac",
-        "config.py",
+        "config/parse.py",
         'method = "none" if disabled else "amnesiac"',
         'method = "amnesiac"',
         "the first version's `disable_unlearning: true` still wraps the algorithm (references would record)",
     ),
     _m(
         "config-legacy-name-kept",
-        "config.py",
+        "config/parse.py",
         '"algorithm": {**section, "name": LEGACY_ALGORITHMS[name]},',
         '"algorithm": {**section, "name": name},',
         "an `amnesiac_<x>` name is not rewritten as `<x>`",
     ),
     _m(
         "config-weight-decay-unchecked",
-        "config.py",
+        "config/schema.py",
         '_non_negative("weight_decay", self.weight_decay)',
         "pass",
         "weight_decay < 0 accepted",
     ),
     _m(
         "config-finite-unchecked",
-        "config.py",
+        "config/schema.py",
         "return isinstance(value, int) or math.isfinite(value)",
         "return True",
         "infinite values accepted for bounded keys (lr: .inf, ...)",
     ),
     _m(
         "config-without-0",
-        "config.py",
+        "config/schema.py",
         "any(t < 1 for t in self.without)",
         "any(t < 0 for t in self.without)",
         "benchmark.without accepts task id 0",
     ),
     _m(
         "config-eval-batch-unchecked",
-        "config.py",
+        "config/schema.py",
         '_positive("eval_batch_size", self.eval_batch_size)',
         "pass",
         "eval_batch_size <= 0 accepted",
     ),
     _m(
         "config-positive-zero",
-        "config.py",
+        "config/schema.py",
         "if not (value > 0 and _finite(value)):",
         "if not (value >= 0 and _finite(value)):",
         "keys that must be > 0 accept 0 (lr, epochs, batch sizes, ...)",
     ),
     _m(
         "config-val-fraction-1",
-        "config.py",
+        "config/schema.py",
         "if not 0 <= self.val_fraction < 1:",
         "if not 0 <= self.val_fraction <= 1:",
         "val_fraction 1 accepted (no training data left)",
     ),
     _m(
         "config-without-all",
-        "config.py",
-        "len(set(self.benchmark.without)) >= total",
-        "len(set(self.benchmark.without)) > total",
+        "experiment/build.py",
+        "len(set(bench.without)) >= total",
+        "len(set(bench.without)) > total",
         "benchmark.without may leave out every task",
     ),
     _m(
         "config-requests-full-count",
-        "config.py",
-        "num_tasks = None if total is None else total - len(self.benchmark.without)",
+        "experiment/build.py",
+        "num_tasks = None if total is None else total - len(bench.without)",
         "num_tasks = total",
         "unlearning requests checked against the task count before benchmark.without",
     ),
     _m(
         "config-bool-as-int",
-        "config.py",
+        "config/parse.py",
         "if isinstance(value, bool) or not isinstance(value, int):",
         "if not isinstance(value, int):",
         "true/false accepted where an integer is expected",

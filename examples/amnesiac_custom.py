@@ -18,7 +18,7 @@ from retain.scenarios.builders import split_by_class
 from retain.scenarios.setting import make_heads
 from retain.scenarios.sources import SourceData
 from retain.scenarios.task import Benchmark
-from retain.training import run_sequence
+from retain.training.loop import run_sequence
 from retain.unlearning import Amnesiac
 
 

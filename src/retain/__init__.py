@@ -18,10 +18,11 @@ from retain.algorithms import (
     LwFParams,
 )
 from retain.api import RunResult, build, compare, run
-from retain.config import Config, load_config
+from retain.config import Config
 from retain.errors import CheckpointError, ConfigError, DataError, NumericalError, RetainError, RunInterrupted
+from retain.experiment.build import build_benchmark, load_config
 from retain.models import BACKBONES, ContinualModel, HeadDIL, HeadsCIL, HeadsTIL
-from retain.scenarios import BENCHMARKS, Benchmark, Task, build_benchmark
+from retain.scenarios import BENCHMARKS, Benchmark, Task
 
 __version__ = "0.1.0"
 

@@ -17,10 +17,12 @@ import torch
 from rich.console import Console
 
 from retain.algorithms import ALGORITHMS, Algorithm
-from retain.config import Config, config_from_dict, config_to_dict, keep_own_hyperparameters, read_config_data
+
+__all__ = ["RunResult", "as_config", "build", "build_algorithm", "compare", "event_marks", "load_run", "run"]
+from retain.config import Config, config_to_dict, read_config_data
 from retain.errors import ConfigError, DataError
+from retain.experiment.build import as_config, build, build_algorithm, config_from_dict, keep_own_hyperparameters
 from retain.metrics import summarise
-from retain.models import ContinualModel, build_backbone
 from retain.runs.checkpoint import CheckpointSession
 from retain.runs.loggers import JsonlLogger, Loggers, ProgressLogger, TensorBoardLogger, require_tensorboard
 from retain.runs.model_file import FILENAME as MODEL_FILE
@@ -30,13 +32,10 @@ from retain.runs.report import matrix_table, metrics_table, plot_accuracy_matrix
 from retain.runs.resume import ResumedRun, open_run, restore
 from retain.runs.signals import stop_on_signals
 from retain.runs.store import RunFolder, default_run_name
-from retain.scenarios import Benchmark, build_benchmark
-from retain.scenarios.setting import make_heads
-from retain.training import resolve_device, run_sequence
+from retain.scenarios import Benchmark
+from retain.scenarios.setting import upper_bound
 from retain.training.distributed import Distributed, process_group
-from retain.training.loop import LoopLogger, LoopSession, ResumePoint
-from retain.unlearning import UNLEARNING_METHODS
-from retain.unlearning.requests import check_requests
+from retain.training.loop import LoopLogger, LoopSession, ResumePoint, resolve_device, run_sequence
 
 
 @dataclass(frozen=True)
@@ -50,39 +49,6 @@ class RunResult:
     algorithm: Algorithm | None = field(default=None, repr=False, compare=False)
     benchmark: Benchmark | None = field(default=None, repr=False, compare=False)
     unlearning: dict[str, Any] | None = None
-
-
-def as_config(config: Config | Mapping[str, Any] | None) -> Config:
-    """Accept a Config, a plain mapping (as in YAML) or None (every default)."""
-    if isinstance(config, Config):
-        return config.resolved()
-    return config_from_dict(config or {})
-
-
-def build(cfg: Config) -> tuple[Benchmark, Algorithm]:
-    """Build the benchmark, the model and the algorithm of `cfg` (seeds the model's initialisation)."""
-    cfg = cfg.resolved()
-    benchmark = build_benchmark(cfg.benchmark, cfg.scenario, cfg.seed)
-    if cfg.unlearning.requests and cfg.benchmark.known_num_tasks() is None:  # checked now that the data is here
-        check_requests(cfg.unlearning.requests, benchmark.num_tasks, cfg.unlearning.method)
-    return benchmark, build_algorithm(cfg, benchmark.input_shape)
-
-
-def build_algorithm(cfg: Config, input_shape: Sequence[int]) -> Algorithm:
-    """The model (backbone + the scenario's heads) and the algorithm of `cfg`, for inputs of `input_shape`."""
-    cfg = cfg.resolved()
-    torch.manual_seed(cfg.seed)  # the model's initial weights follow the run's seed
-    try:
-        backbone = build_backbone(cfg.backbone, input_shape)
-    except ValueError as err:
-        raise ConfigError("backbone", cfg.backbone.name, str(err)) from None
-    model = ContinualModel(backbone, make_heads(cfg.scenario, backbone.output_dim))
-    algorithm = ALGORITHMS[cfg.algorithm.name](model, cfg.algorithm.params)
-    if cfg.unlearning.method == "none":
-        return algorithm
-    wrapped = UNLEARNING_METHODS[cfg.unlearning.method](algorithm)  # type: ignore[call-arg]
-    wrapped.schedule(cfg.unlearning.requests)  # type: ignore[attr-defined]
-    return wrapped
 
 
 def environment(device: torch.device) -> dict[str, Any]:
@@ -305,9 +271,6 @@ def _epochs_done(start_at: ResumePoint | None, epochs: int) -> int:
     return len(start_at.result.accuracy_matrix) * epochs + (start_at.progress.epoch if start_at.progress else 0)
 
 
-UPPER_BOUND = {"til": "independent", "dil": "joint", "cil": "joint"}
-
-
 def compare(
     config: Mapping[str, Any] | None = None,
     algorithms: Sequence[str] | None = None,
@@ -324,7 +287,7 @@ def compare(
     """
     data = dict(config or {})
     base = config_from_dict({**data, "algorithm": {}})
-    names = list(algorithms or ("finetuning", "lwf", UPPER_BOUND[base.scenario]))
+    names = list(algorithms or ("finetuning", "lwf", upper_bound(base.scenario)))
     console = console or Console()
     root = Path(
         out

@@ -117,7 +117,8 @@ def _test_kill_hook() -> Callable[[int, int, int], None] | None:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from retain.api import run
-    from retain.config import config_from_dict, read_config_data
+    from retain.config import read_config_data
+    from retain.experiment.build import config_from_dict
 
     if args.resume is None and args.force:
         raise ConfigError("--force", True, "only used with --resume")

@@ -6,8 +6,7 @@ import torch
 
 from retain.algorithms import ALGORITHMS, Joint
 from retain.config import TrainConfig
-from retain.training import run_sequence
-from retain.training.loop import LoopLogger
+from retain.training.loop import LoopLogger, run_sequence
 from retain.unlearning import UNLEARNING_METHODS
 from tests.conftest import tiny_benchmark, tiny_model
 

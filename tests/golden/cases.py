@@ -16,8 +16,7 @@ import torch
 
 from retain.algorithms import ALGORITHMS
 from retain.api import as_config, build
-from retain.training import run_sequence
-from retain.training.loop import LoopLogger
+from retain.training.loop import LoopLogger, run_sequence
 
 SCENARIOS = ("til", "dil", "cil")
 

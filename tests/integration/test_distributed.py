@@ -172,8 +172,8 @@ def test_batchnorm_is_left_alone_in_one_process_or_when_switched_off(context, mo
 
 
 def test_sync_batchnorm_is_validated_in_the_config():
-    from retain.config import config_from_dict
     from retain.errors import ConfigError
+    from retain.experiment.build import config_from_dict
 
     assert config_from_dict({"train": {"sync_batchnorm": False}}).train.sync_batchnorm is False
     with pytest.raises(ConfigError, match="sync_batchnorm"):

@@ -10,8 +10,8 @@ import pytest
 
 from retain.api import run
 from retain.cli import main
-from retain.config import config_from_dict
 from retain.errors import RetainError, RunInterrupted
+from retain.experiment.build import config_from_dict
 from retain.runs import launchers
 from retain.runs.sweep import expand, sweep
 

@@ -7,7 +7,7 @@ import torch
 
 from retain.algorithms import Joint, LwF, LwFParams
 from retain.config import TrainConfig
-from retain.training import run_sequence
+from retain.training.loop import run_sequence
 from retain.unlearning import Amnesiac, AmnesiacFinetuning, AmnesiacIndependent, AmnesiacLwF, UpdateRecorder, protocol
 from tests.conftest import tiny_benchmark, tiny_model
 
@@ -118,7 +118,7 @@ def test_unlearning_happens_before_evaluation():
     result, bench = train(algo, num_tasks=3, requests={3: [1]})
     # the row after task 3 was measured on the unlearned model: re-testing it now gives the same numbers
     from retain.algorithms.base import TrainingData
-    from retain.training import DeviceBatches
+    from retain.training.data import DeviceBatches
     from retain.training.evaluate import accuracy
 
     for task in bench.tasks:

@@ -7,7 +7,7 @@ from retain.algorithms import Finetuning, Independent
 from retain.algorithms.base import TrainingData
 from retain.models import ContinualModel
 from retain.scenarios.setting import make_heads
-from retain.training import DeviceBatches
+from retain.training.data import DeviceBatches
 from retain.training.evaluate import accuracy
 from tests.conftest import tiny_benchmark
 

@@ -7,7 +7,8 @@ import torch
 
 from retain.config import BenchmarkConfig
 from retain.errors import ConfigError
-from retain.scenarios import BENCHMARKS, build_benchmark
+from retain.experiment.build import build_benchmark
+from retain.scenarios import BENCHMARKS
 from retain.scenarios.benchmarks import make_benchmark
 from retain.scenarios.builders import (
     carve_validation,

@@ -1,13 +1,8 @@
 import pytest
 
-from retain.config import (
-    Config,
-    apply_overrides,
-    config_from_dict,
-    config_to_dict,
-    load_config,
-)
+from retain.config import Config, apply_overrides, config_to_dict
 from retain.errors import ConfigError
+from retain.experiment.build import config_from_dict, load_config
 
 
 def test_defaults_resolve_the_scenario_from_the_benchmark():
@@ -182,7 +177,8 @@ def test_classes_per_task_only_for_split_benchmarks():
 
 
 def test_keep_own_hyperparameters_and_set_key():
-    from retain.config import keep_own_hyperparameters, set_key
+    from retain.config import set_key
+    from retain.experiment.build import keep_own_hyperparameters
 
     data = {"seed": 1, "algorithm": {"name": "lwf", "teacher": "previous", "distillation_reg_factor": 2.0}}
     assert keep_own_hyperparameters(data, "finetuning")["algorithm"] == {"name": "finetuning"}

@@ -10,8 +10,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from retain.algorithms import ALGORITHMS
-from retain.config import Config, config_from_dict, config_to_dict
+from retain.config import Config, config_to_dict
 from retain.errors import ConfigError
+from retain.experiment.build import config_from_dict
 
 
 def _default(f: dataclasses.Field) -> object:

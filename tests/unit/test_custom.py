@@ -5,9 +5,9 @@ import pytest
 import torch
 from PIL import Image
 
-from retain.config import BenchmarkConfig, config_from_dict
+from retain.config import BenchmarkConfig
 from retain.errors import DataError
-from retain.scenarios import build_benchmark
+from retain.experiment.build import build_benchmark, config_from_dict
 from retain.scenarios.custom import from_dataset, from_npz, from_path, from_tensors
 
 

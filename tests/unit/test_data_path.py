@@ -9,14 +9,11 @@ import torch.nn.functional as F
 from retain.algorithms import ALGORITHMS
 from retain.algorithms.base import TrainingData
 from retain.config import TrainConfig
-from retain.training import (
-    DeviceBatches,
-    LoaderBatches,
-    choose_data_path,
-    placement,
-    run_sequence,
-)
+from retain.training import placement
 from retain.training.augment import CropFlip, crop_flip, draw_crop_flip
+from retain.training.data import DeviceBatches, LoaderBatches
+from retain.training.loop import run_sequence
+from retain.training.placement import choose_data_path
 from tests.conftest import tiny_benchmark, tiny_model
 
 CPU = torch.device("cpu")

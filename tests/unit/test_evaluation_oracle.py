@@ -9,8 +9,9 @@ from retain.algorithms.base import TrainingData
 from retain.config import TrainConfig
 from retain.models import ContinualModel
 from retain.scenarios.setting import make_heads
-from retain.training import DeviceBatches, run_sequence
+from retain.training.data import DeviceBatches
 from retain.training.evaluate import accuracy
+from retain.training.loop import run_sequence
 from tests.conftest import tiny_benchmark, tiny_model
 
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from retain.config import TrainConfig
-from retain.training import run_sequence
+from retain.training.loop import run_sequence
 from tests.conftest import tiny_benchmark, tiny_model
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "ewc.py"

@@ -18,38 +18,6 @@ SRC = Path(retain.__file__).parent
 # Cycles left from the first version, each a strongly connected set of modules (the composition layer
 # of docs/architecture.md removes them: config as a leaf, experiment/ above the domain packages).
 KNOWN_CYCLES: list[set[str]] = [
-    # config imports the registries (models, scenarios, algorithms, unlearning), whose modules import config back
-    {
-        "retain.algorithms",
-        "retain.algorithms.base",
-        "retain.algorithms.finetuning",
-        "retain.algorithms.independent",
-        "retain.algorithms.joint",
-        "retain.algorithms.lwf",
-        "retain.algorithms.teachers",
-        "retain.config",
-        "retain.models",
-        "retain.models.backbones",
-        "retain.scenarios",
-        "retain.scenarios.benchmarks",
-        "retain.scenarios.builders",
-        "retain.scenarios.setting",
-        "retain.scenarios.task",
-        "retain.training",
-        "retain.training.data",
-        "retain.training.distributed",
-        "retain.training.evaluate",
-        "retain.training.loop",
-        "retain.training.optim",
-        "retain.training.placement",
-        "retain.training.progress",
-        "retain.training.selection",
-        "retain.training.session",
-        "retain.training.step",
-        "retain.unlearning",
-        "retain.unlearning.amnesiac",
-        "retain.unlearning.protocol",
-    },
     # api.py trains the references of unlearning/workflow.py, which calls back into api
     {
         "retain.api",

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from retain.algorithms.base import TrainingData
-from retain.training import DeviceBatches
+from retain.training.data import DeviceBatches
 from tests.unit.test_lwf import batch_of, lwf_after
 
 T, FACTOR = 2.0, 0.7

@@ -7,7 +7,7 @@ from retain.algorithms import Finetuning
 from retain.config import TrainConfig
 from retain.models import ContinualModel, SmallCNN
 from retain.scenarios.setting import make_heads
-from retain.training import run_sequence
+from retain.training.loop import run_sequence
 from tests.conftest import tiny_benchmark
 
 
@@ -54,8 +54,8 @@ def test_compile_compiles_the_backbone_in_place_and_changes_no_number():
 
 
 def test_unknown_compile_backend_is_a_config_error():
-    from retain.config import config_from_dict
     from retain.errors import ConfigError
+    from retain.experiment.build import config_from_dict
 
     with pytest.raises(ConfigError, match="train.compile_backend"):
         config_from_dict({"train": {"compile": True, "compile_backend": "inductr"}})

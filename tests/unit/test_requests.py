@@ -2,8 +2,8 @@
 
 import pytest
 
-from retain.config import config_from_dict
 from retain.errors import ConfigError
+from retain.experiment.build import config_from_dict
 from retain.unlearning.evaluate import reference_config
 from retain.unlearning.requests import check_requests, unlearned_tasks
 

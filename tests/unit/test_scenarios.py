@@ -6,7 +6,7 @@ import torch
 
 from retain.config import BenchmarkConfig
 from retain.errors import DataError
-from retain.scenarios import build_benchmark
+from retain.experiment.build import build_benchmark
 from retain.scenarios.builders import class_order, permute_pixels, split_by_class
 from retain.scenarios.sources import DEBIAN_FASHION_MNIST, digits, fashion_mnist, read_idx
 from tests.conftest import synthetic_source

@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from retain.config import load_config
+from retain.experiment.build import load_config
 from retain.scenarios import BENCHMARKS
 
 ROOT = Path(__file__).parents[2]

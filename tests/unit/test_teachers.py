@@ -10,9 +10,11 @@ from retain.algorithms import LwF, LwFParams
 from retain.algorithms import teachers as teachers_module
 from retain.algorithms.base import TrainingData
 from retain.algorithms.teachers import StackedBackbones, distilled_heads
-from retain.config import TrainConfig, config_from_dict
+from retain.config import TrainConfig
+from retain.experiment.build import config_from_dict
 from retain.models import SmallCNN
-from retain.training import DeviceBatches, run_sequence
+from retain.training.data import DeviceBatches
+from retain.training.loop import run_sequence
 from tests.conftest import tiny_benchmark, tiny_model
 from tests.unit.test_lwf_oracle import distance, head_logits
 

@@ -4,8 +4,9 @@ import pytest
 import torch
 
 from retain.algorithms import Independent
-from retain.config import TrainConfig, config_from_dict
-from retain.training import run_sequence
+from retain.config import TrainConfig
+from retain.experiment.build import config_from_dict
+from retain.training.loop import run_sequence
 from retain.unlearning.evaluate import unlearning_report
 from tests.conftest import tiny_benchmark, tiny_model
 

@@ -10,9 +10,9 @@ from retain.config import OptimizerConfig, TrainConfig
 from retain.scenarios.builders import carve_validation, split_by_class
 from retain.scenarios.sources import SourceData
 from retain.scenarios.task import Benchmark
-from retain.training import DeviceBatches, run_sequence
+from retain.training.data import DeviceBatches
 from retain.training.evaluate import accuracy
-from retain.training.loop import LoopLogger
+from retain.training.loop import LoopLogger, run_sequence
 from tests.conftest import tiny_benchmark, tiny_model
 
 

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from retain.config import BenchmarkConfig
-from retain.scenarios import build_benchmark
+from retain.experiment.build import build_benchmark
 from tests.conftest import tiny_benchmark
 
 

@@ -45,16 +45,11 @@ def floor_units(case: str, tasks: int, epochs: int) -> float:
 def _benchmark(name: str, tasks: int, samples: int, seed: int):
     """The permuted benchmark built from the first `samples` training images (so that data does not
     dominate the memory figures)."""
-    from retain.config import BenchmarkConfig
-    from retain.scenarios import BENCHMARKS
+    from retain.scenarios import BENCHMARKS, Location
     from retain.scenarios.builders import permute_pixels
     from retain.scenarios.task import Benchmark
 
-    source = (
-        synthetic_source(name, samples, seed)
-        if name in SYNTHETIC
-        else BENCHMARKS[name].source(BenchmarkConfig(name=name))
-    )
+    source = synthetic_source(name, samples, seed) if name in SYNTHETIC else BENCHMARKS[name].source(Location())
     source = dataclasses.replace(source, x_train=source.x_train[:samples], y_train=source.y_train[:samples])
     mean, std = source.channel_stats()
     return Benchmark(name, "dil", tuple(permute_pixels(source, "dil", tasks, seed)), source.input_shape, mean, std)
@@ -102,12 +97,11 @@ def _run_case(case: str, args: dict[str, Any], queue: Any) -> None:
     state: dict[str, int] = {}  # what the algorithm holds besides the model (not known for the floor loop)
     if case in FLOORS:
         from retain.bench.floor import minimal_lwf
-        from retain.config import BackboneConfig
         from retain.models import build_backbone
 
         device = torch.device(args["device"])
         tasks = [tuple(v.to(device) for v in (t.x_train, t.y_train, t.x_test, t.y_test)) for t in bench.tasks]
-        backbone = lambda: build_backbone(BackboneConfig(name=args["backbone"]), bench.input_shape)  # noqa: E731
+        backbone = lambda: build_backbone(args["backbone"], bench.input_shape)  # noqa: E731
         seconds, final = minimal_lwf(
             tasks,
             FLOORS[case],
@@ -120,9 +114,9 @@ def _run_case(case: str, args: dict[str, Any], queue: Any) -> None:
         )
     else:
         from retain.api import build_algorithm
-        from retain.config import config_from_dict
+        from retain.experiment.build import config_from_dict
         from retain.metrics import final_average_accuracy
-        from retain.training import resolve_device, run_sequence
+        from retain.training.loop import resolve_device, run_sequence
 
         cfg = config_from_dict(
             {

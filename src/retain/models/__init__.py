@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import Any
 
 from torch import nn
 
@@ -11,15 +11,15 @@ from retain.models.backbones import MLP, ResNet18, SmallCNN
 from retain.models.heads import HeadDIL, Heads, HeadsCIL, HeadsTIL
 from retain.models.model import ContinualModel
 
-if TYPE_CHECKING:
-    from retain.config import BackboneConfig
-
 BACKBONES: dict[str, type[nn.Module]] = {"mlp": MLP, "small_cnn": SmallCNN, "resnet18": ResNet18}
 
 
-def build_backbone(cfg: BackboneConfig, input_shape: Sequence[int]) -> nn.Module:
-    """The backbone named by `cfg`, for inputs of shape (C, H, W)."""
-    return BACKBONES[cfg.name].from_config(cfg, input_shape)  # type: ignore[attr-defined]
+def build_backbone(name: str, input_shape: Sequence[int], **options: Any) -> nn.Module:
+    """The backbone `name` (a key of BACKBONES) for inputs of shape (C, H, W), given those of `options`
+    it takes (its `options`); the others are ignored, so one set of `backbone.*` keys fits every backbone."""
+    cls = BACKBONES[name]
+    own = getattr(cls, "options", ())
+    return cls(input_shape, **{k: v for k, v in options.items() if k in own})
 
 
 __all__ = [

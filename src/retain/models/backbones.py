@@ -1,5 +1,8 @@
 """Feature extractors. Each takes the input shape (C, H, W) and exposes `output_dim`.
 
+`options` names the keyword arguments a backbone takes besides the input shape (the `backbone.*` config
+keys of the same names), so that a builder can pass exactly those.
+
 A backbone may be task-conditioned (`task_conditioned = True`, called as `backbone(x, task_id)`);
 the ones here are not, so the student's features are computed once per batch.
 """
@@ -7,19 +10,17 @@ the ones here are not, so the student's features are computed once per batch.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import ClassVar
 
 import torch
 from torch import nn
-
-if TYPE_CHECKING:
-    from retain.config import BackboneConfig
 
 
 class MLP(nn.Module):
     """Fully connected ReLU network on the flattened input; `hidden` gives the layer widths."""
 
     task_conditioned = False
+    options: ClassVar[tuple[str, ...]] = ("hidden",)
 
     def __init__(self, input_shape: Sequence[int], hidden: Sequence[int] = (256, 256)) -> None:
         super().__init__()
@@ -31,10 +32,6 @@ class MLP(nn.Module):
         self.net = nn.Sequential(*layers)
         self.output_dim = width
 
-    @classmethod
-    def from_config(cls, cfg: BackboneConfig, input_shape: Sequence[int]) -> MLP:
-        return cls(input_shape, cfg.hidden)
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)  # (B, output_dim)
 
@@ -43,6 +40,7 @@ class SmallCNN(nn.Module):
     """Conv(3×3)–ReLU–MaxPool(2) per entry of `channels`, then a 256-unit fully connected layer."""
 
     task_conditioned = False
+    options: ClassVar[tuple[str, ...]] = ("channels",)
 
     def __init__(self, input_shape: Sequence[int], channels: Sequence[int] = (32, 64)) -> None:
         super().__init__()
@@ -59,10 +57,6 @@ class SmallCNN(nn.Module):
         self.fc = nn.Sequential(nn.Linear(c * h * w, 256), nn.ReLU())
         self.output_dim = 256
 
-    @classmethod
-    def from_config(cls, cfg: BackboneConfig, input_shape: Sequence[int]) -> SmallCNN:
-        return cls(input_shape, cfg.channels)
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(self.features(x))
 
@@ -71,6 +65,7 @@ class ResNet18(nn.Module):
     """torchvision's ResNet-18 with the 3×3, stride-1 stem and no max-pool used for 32×32 inputs."""
 
     task_conditioned = False
+    options: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, input_shape: Sequence[int]) -> None:
         super().__init__()
@@ -82,10 +77,6 @@ class ResNet18(nn.Module):
         net.fc = nn.Identity()
         self.net = net
         self.output_dim = 512
-
-    @classmethod
-    def from_config(cls, cfg: BackboneConfig, input_shape: Sequence[int]) -> ResNet18:
-        return cls(input_shape)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)

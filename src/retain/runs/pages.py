@@ -20,7 +20,7 @@ import yaml
 from rich.console import Console
 from rich.table import Table as RichTable
 
-from retain.runs import figures
+import retain.runs.figures as figures
 from retain.runs.collect import METRICS, Row, Table, find_runs, group
 from retain.runs.store import atomic_write_bytes, atomic_write_text
 

@@ -17,8 +17,9 @@ import torch
 import yaml
 
 from retain.algorithms.base import Algorithm
-from retain.config import Config, config_from_dict, config_to_dict
+from retain.config import Config, config_to_dict
 from retain.errors import CheckpointError, ConfigError
+from retain.experiment.build import check_config, config_from_dict
 from retain.runs.checkpoint import PROGRESS_FILE, load_checkpoint, restore_rng, task_checkpoints
 from retain.runs.store import RunFolder
 from retain.scenarios.task import Benchmark
@@ -94,7 +95,7 @@ def open_run(path: str | Path, requested: Config | None, force: bool = False) ->
         original = config_from_dict(reference)
     except ConfigError as err:
         raise CheckpointError(f"the config saved in {folder.path} is not valid here: {err}") from None
-    config = original if requested is None else requested.resolved()
+    config = original if requested is None else check_config(requested)
     changed = config_differences(config_to_dict(original), config_to_dict(config))
     if changed and not force:
         raise CheckpointError(

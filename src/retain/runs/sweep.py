@@ -99,7 +99,8 @@ def point_name(assignments: Sequence[tuple[str, Any]]) -> str:
 
 def expand(base: Mapping[str, Any], grid: Sequence[tuple[str, Sequence[Any]]]) -> list[SweepPoint]:
     """Every combination of the grid applied to `base` (the last grid axis varies fastest)."""
-    from retain.config import apply_overrides, keep_own_hyperparameters, set_key
+    from retain.config import apply_overrides, set_key
+    from retain.experiment.build import keep_own_hyperparameters
 
     keys = [k for k, _ in grid]
     points = []
@@ -123,7 +124,7 @@ def expand(base: Mapping[str, Any], grid: Sequence[tuple[str, Sequence[Any]]]) -
 
 def validate(points: Sequence[SweepPoint]) -> None:
     """Check every point's config before anything runs; the error names the point."""
-    from retain.config import config_from_dict
+    from retain.experiment.build import config_from_dict
 
     for point in points:
         try:
@@ -177,7 +178,7 @@ def run_point(data: dict[str, Any], out: str, threads: int | None = None) -> dic
     import torch
 
     from retain.api import run
-    from retain.config import config_from_dict
+    from retain.experiment.build import config_from_dict
 
     if threads:
         torch.set_num_threads(threads)  # N workers share the cores instead of each taking all of them

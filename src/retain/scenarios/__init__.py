@@ -4,9 +4,21 @@ from retain.scenarios.benchmarks import (
     BENCHMARKS,
     CONSTRUCTIONS,
     BenchmarkSpec,
-    build_benchmark,
+    Cut,
+    Location,
     make_benchmark,
+    named_benchmark,
 )
 from retain.scenarios.task import Benchmark, Task
 
-__all__ = ["BENCHMARKS", "CONSTRUCTIONS", "Benchmark", "BenchmarkSpec", "Task", "build_benchmark", "make_benchmark"]
+__all__ = [
+    "BENCHMARKS",
+    "CONSTRUCTIONS",
+    "Benchmark",
+    "BenchmarkSpec",
+    "Cut",
+    "Location",
+    "Task",
+    "make_benchmark",
+    "named_benchmark",
+]

@@ -14,10 +14,28 @@ from retain.models.heads import HeadDIL, Heads, HeadsCIL, HeadsTIL
 
 SCENARIOS: dict[str, type[Heads]] = {"til": HeadsTIL, "dil": HeadDIL, "cil": HeadsCIL}
 
+# The scenario a construction is usually run in: split brings new classes per task, the others new domains.
+CONSTRUCTION_SCENARIO = {"split": "til", "permuted": "dil", "rotated": "dil"}
+
+# The upper bound `retain compare` runs next to the lower bound (finetuning): a separate model per task
+# where the task id is given, otherwise one model trained jointly on every task so far.
+UPPER_BOUND = {"til": "independent", "dil": "joint", "cil": "joint"}
+
 
 def check_scenario(scenario: str) -> None:
     if scenario not in SCENARIOS:
         raise ValueError(f"scenario = {scenario!r} is not valid: expected one of {sorted(SCENARIOS)}")
+
+
+def construction_scenario(construction: str) -> str:
+    """The default scenario of a benchmark built by `construction` (`split`, `permuted` or `rotated`)."""
+    return CONSTRUCTION_SCENARIO[construction]
+
+
+def upper_bound(scenario: str) -> str:
+    """The registered name of the algorithm that bounds `scenario` from above (see UPPER_BOUND)."""
+    check_scenario(scenario)
+    return UPPER_BOUND[scenario]
 
 
 def task_labels(scenario: str, local: torch.Tensor, offset: int) -> torch.Tensor:

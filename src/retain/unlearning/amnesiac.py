@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+import retain.unlearning.protocol as protocol
 from retain.algorithms.base import Algorithm, Batch, TrainingData, storage_bytes
 from retain.algorithms.finetuning import Finetuning
 from retain.algorithms.independent import Independent
 from retain.algorithms.lwf import LwF, LwFParams
 from retain.models.model import ContinualModel
-from retain.unlearning import protocol
 from retain.unlearning.recorder import UpdateRecorder
 
 if TYPE_CHECKING:

@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+import retain.unlearning.protocol as protocol
 from retain.algorithms.base import Algorithm
 from retain.metrics.unlearning import DISTANCES, accuracy_gain, mean_over
 from retain.training.data import DeviceBatches, test_batches
-from retain.unlearning import protocol
 from retain.unlearning.requests import unlearned_tasks
 
 if TYPE_CHECKING:

@@ -14,8 +14,9 @@ import torch
 from rich.console import Console
 
 from retain.algorithms.base import Algorithm
-from retain.config import Config, config_from_dict, config_to_dict, read_config_data
+from retain.config import Config, config_to_dict, read_config_data
 from retain.errors import CheckpointError, ConfigError, RetainError, RunInterrupted
+from retain.experiment.build import check_config, config_from_dict
 from retain.metrics import summarise
 from retain.runs.checkpoint import has_checkpoint
 from retain.runs.model_file import save_model
@@ -110,7 +111,7 @@ def _reference(
     from retain.api import load_run, run
 
     name = "retrain" if without else "original"
-    expected = reference_config(cfg, tuple(without)).resolved()
+    expected = check_config(reference_config(cfg, tuple(without)))
     if given is not None:
         given_reference_config(cfg, without, given)
         return load_run(given)

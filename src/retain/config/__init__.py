@@ -1,0 +1,51 @@
+"""The experiment configuration: typed, frozen dataclasses (`schema`) and their strict YAML parser (`parse`).
+
+A leaf of the package: it imports nothing of retain but `retain.errors`. The checks that need a
+registry (known names, an algorithm's hyperparameters) happen in `retain.experiment.build`.
+"""
+
+from retain.config.parse import (
+    LEGACY_ALGORITHMS,
+    apply_overrides,
+    config_to_dict,
+    from_mapping,
+    legacy_spelling,
+    parse_config,
+    read_config_data,
+    set_key,
+)
+from retain.config.schema import (
+    CUSTOM,
+    SEED_RANGE,
+    AlgorithmConfig,
+    BackboneConfig,
+    BenchmarkConfig,
+    CheckpointConfig,
+    Config,
+    LoggingConfig,
+    OptimizerConfig,
+    TrainConfig,
+    UnlearningConfig,
+)
+
+__all__ = [
+    "CUSTOM",
+    "LEGACY_ALGORITHMS",
+    "SEED_RANGE",
+    "AlgorithmConfig",
+    "BackboneConfig",
+    "BenchmarkConfig",
+    "CheckpointConfig",
+    "Config",
+    "LoggingConfig",
+    "OptimizerConfig",
+    "TrainConfig",
+    "UnlearningConfig",
+    "apply_overrides",
+    "config_to_dict",
+    "from_mapping",
+    "legacy_spelling",
+    "parse_config",
+    "read_config_data",
+    "set_key",
+]

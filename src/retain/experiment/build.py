@@ -1,0 +1,177 @@
+"""Where a config meets the components: the registry checks, and config → benchmark, model, algorithm.
+
+The config package checks values alone; this module checks what needs the registries (known names, an
+algorithm's hyperparameters, task ids that depend on the benchmark) and fills the defaults that depend on
+another key (the scenario). The components it builds take plain arguments and never see a config.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from retain.algorithms import ALGORITHMS, Algorithm
+from retain.config import (
+    CUSTOM,
+    LEGACY_ALGORITHMS,
+    AlgorithmConfig,
+    BenchmarkConfig,
+    Config,
+    from_mapping,
+    parse_config,
+    read_config_data,
+)
+from retain.errors import ConfigError, one_of
+from retain.models import BACKBONES, ContinualModel, build_backbone
+from retain.scenarios import BENCHMARKS, Benchmark
+from retain.scenarios.benchmarks import Cut, Location, check_construction, named_benchmark
+from retain.scenarios.setting import SCENARIOS, construction_scenario, make_heads
+from retain.unlearning import UNLEARNING_METHODS
+from retain.unlearning.requests import check_requests
+
+
+def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -> Config:
+    """Read a YAML file (optional), apply `--set` overrides and return the resolved, validated Config."""
+    return config_from_dict(read_config_data(path, overrides))
+
+
+def config_from_dict(data: Mapping[str, Any]) -> Config:
+    """Validate a plain mapping (as written in `config.yaml`) into a resolved Config."""
+    return check_config(parse_config(data))
+
+
+def as_config(config: Config | Mapping[str, Any] | None) -> Config:
+    """Accept a Config, a plain mapping (as in YAML) or None (every default), checked and resolved."""
+    if isinstance(config, Config):
+        return check_config(config)
+    return config_from_dict(config or {})
+
+
+def check_config(cfg: Config) -> Config:
+    """`cfg` checked against the registries, with the algorithm's `Params` parsed and the scenario filled in.
+
+    Raises:
+        ConfigError: an unknown name, a hyperparameter the algorithm does not have, a task id outside the
+            benchmark; the key is named in full (`algorithm.lambda`, `unlearning.requests.4`).
+    """
+    bench = cfg.benchmark
+    _known("benchmark.name", bench.name, BENCHMARKS)
+    _known("backbone.name", cfg.backbone.name, BACKBONES)
+    if cfg.scenario is not None:
+        _known("scenario", cfg.scenario, SCENARIOS)
+    _known("unlearning.method", cfg.unlearning.method, ("none", *UNLEARNING_METHODS))
+    try:
+        check_construction(construction_of(bench), bench.classes_per_task)
+    except ConfigError as err:
+        raise err.under("benchmark") from None
+    algorithm = _algorithm(cfg.algorithm)
+    total = known_num_tasks(bench)
+    if total is not None and any(t > total for t in bench.without):
+        raise ConfigError("benchmark.without", list(bench.without), f"task ids from 1 to {total}")
+    if total is not None and len(set(bench.without)) >= total:
+        raise ConfigError("benchmark.without", list(bench.without), f"must leave at least one of the {total} tasks")
+    num_tasks = None if total is None else total - len(bench.without)
+    check_requests(cfg.unlearning.requests, num_tasks, cfg.unlearning.method)
+    scenario = cfg.scenario or construction_scenario(construction_of(bench))
+    return dataclasses.replace(cfg, algorithm=algorithm, scenario=scenario)
+
+
+def _known(key: str, name: Any, registry: Any) -> None:
+    if not isinstance(name, str) or name not in registry:
+        raise ConfigError(key, name, one_of(registry, name))
+
+
+def _algorithm(section: AlgorithmConfig) -> AlgorithmConfig:
+    """The section with its hyperparameters as the algorithm's own `Params` (defaults where not given)."""
+    _known("algorithm.name", section.name, ALGORITHMS)
+    params_cls = ALGORITHMS[section.name].Params
+    params = section.params
+    if isinstance(params, params_cls):
+        return section
+    if params is None:
+        params = {}
+    if not isinstance(params, Mapping):
+        raise ConfigError("algorithm.params", params, f"a {params_cls.__name__} for {section.name!r}")
+    if params and not dataclasses.fields(params_cls):
+        key, value = next(iter(params.items()))
+        raise ConfigError(f"algorithm.{key}", value, f"unknown key: {section.name!r} takes no hyperparameters")
+    try:
+        return AlgorithmConfig(section.name, from_mapping(params_cls, params))
+    except ConfigError as err:
+        raise err.under("algorithm") from None
+
+
+def construction_of(cfg: BenchmarkConfig) -> str:
+    """The construction `cfg` asks for: `benchmark.construction` (custom only) or the table's."""
+    return cfg.construction or BENCHMARKS[cfg.name].construction
+
+
+def known_num_tasks(cfg: BenchmarkConfig) -> int | None:
+    """The number of tasks before `without`, when it is known without loading the data."""
+    if cfg.num_tasks is not None:
+        return cfg.num_tasks
+    if cfg.classes_per_task is not None or cfg.name == CUSTOM:
+        return None
+    return BENCHMARKS[cfg.name].default_tasks
+
+
+def keep_own_hyperparameters(data: Mapping[str, Any], name: Any) -> dict[str, Any]:
+    """`data` with algorithm `name` and only those hyperparameters of its `algorithm` section that this
+    algorithm has, so that one config written for LwF can also run Finetuning (compare, sweeps)."""
+    section = dict(data.get("algorithm") or {})
+    known = LEGACY_ALGORITHMS.get(name, name) if isinstance(name, str) else name
+    if not isinstance(known, str) or known not in ALGORITHMS:
+        return {**data, "algorithm": {**section, "name": name}}  # validation reports the unknown name
+    own = {f.name for f in dataclasses.fields(ALGORITHMS[known].Params)}
+    if name in LEGACY_ALGORITHMS:
+        own.add("disable_unlearning")
+    return {**data, "algorithm": {"name": name, **{k: v for k, v in section.items() if k in own}}}
+
+
+def build_benchmark(cfg: BenchmarkConfig, scenario: str, seed: int) -> Benchmark:
+    """The task sequence of the `benchmark` section in `scenario`; `seed` (or `benchmark.seed`) drives the
+    class-order shuffle, the pixel permutations and the validation split."""
+    cut = Cut(cfg.num_tasks, cfg.classes_per_task, cfg.class_order, cfg.val_fraction, cfg.without)
+    where = Location(cfg.root, cfg.download, cfg.path)
+    data_seed = seed if cfg.seed is None else cfg.seed
+    return named_benchmark(
+        cfg.name, scenario, data_seed, cut, where, construction=cfg.construction, augment=cfg.augment
+    )
+
+
+def build(cfg: Config) -> tuple[Benchmark, Algorithm]:
+    """Build the benchmark, the model and the algorithm of `cfg` (seeds the model's initialisation)."""
+    cfg = check_config(cfg)
+    assert cfg.scenario is not None  # filled in by check_config
+    benchmark = build_benchmark(cfg.benchmark, cfg.scenario, cfg.seed)
+    if cfg.unlearning.requests and known_num_tasks(cfg.benchmark) is None:  # checked now that the data is here
+        check_requests(cfg.unlearning.requests, benchmark.num_tasks, cfg.unlearning.method)
+    return benchmark, build_algorithm(cfg, benchmark.input_shape)
+
+
+def build_model(cfg: Config, input_shape: Sequence[int]) -> ContinualModel:
+    """The backbone of `cfg` with the scenario's heads, for inputs of `input_shape` (C, H, W)."""
+    cfg = check_config(cfg)
+    assert cfg.scenario is not None
+    torch.manual_seed(cfg.seed)  # the model's initial weights follow the run's seed
+    options = {"hidden": cfg.backbone.hidden, "channels": cfg.backbone.channels}
+    try:
+        backbone = build_backbone(cfg.backbone.name, input_shape, **options)
+    except ValueError as err:
+        raise ConfigError("backbone", cfg.backbone.name, str(err)) from None
+    return ContinualModel(backbone, make_heads(cfg.scenario, backbone.output_dim))
+
+
+def build_algorithm(cfg: Config, input_shape: Sequence[int]) -> Algorithm:
+    """The model and the algorithm of `cfg`, wrapped in its unlearning method when it has one."""
+    cfg = check_config(cfg)
+    algorithm = ALGORITHMS[cfg.algorithm.name](build_model(cfg, input_shape), cfg.algorithm.params)
+    if cfg.unlearning.method == "none":
+        return algorithm
+    wrapped = UNLEARNING_METHODS[cfg.unlearning.method](algorithm)  # type: ignore[call-arg]
+    wrapped.schedule(cfg.unlearning.requests)  # type: ignore[attr-defined]
+    return wrapped

@@ -23,10 +23,13 @@ if TYPE_CHECKING:
 def reset_parameters(model: torch.nn.Module) -> None:
     """Re-initialise every submodule that knows how (Linear, Conv, BatchNorm, ...)."""
     for module in model.modules():
-        if hasattr(module, "reset_parameters"):
-            module.reset_parameters()
-        if hasattr(module, "reset_running_stats"):
-            module.reset_running_stats()
+        # getattr, not attribute access: Module.__getattr__ is typed for parameters and submodules only
+        reset = getattr(module, "reset_parameters", None)
+        if callable(reset):
+            reset()
+        reset_stats = getattr(module, "reset_running_stats", None)
+        if callable(reset_stats):
+            reset_stats()
 
 
 class Independent(Algorithm):

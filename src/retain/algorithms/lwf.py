@@ -20,7 +20,7 @@ from retain.models.model import ContinualModel
 
 if TYPE_CHECKING:
     from retain.scenarios.task import Task
-    from retain.training.data import DeviceBatches
+    from retain.training.batch import Batches
 
 
 @dataclass(frozen=True)
@@ -90,7 +90,7 @@ class LwF(Algorithm):
         self.distill = DistillationReg(p.distillation_reg_factor, p.distillation_reg_temperature, p.distance)
         self.teachers = Teachers(model, self.distill, p.teacher, p.cache_teacher, p.batch_teachers)
 
-    def on_training_data(self, data: DeviceBatches) -> None:
+    def on_training_data(self, data: Batches) -> None:
         self.teachers.record(data)
 
     def training_step(self, batch: Batch, task: Task) -> dict[str, torch.Tensor]:

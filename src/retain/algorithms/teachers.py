@@ -27,7 +27,7 @@ from retain.models.heads import HeadDIL, HeadsTIL
 from retain.models.model import ContinualModel
 
 if TYPE_CHECKING:
-    from retain.training.data import DeviceBatches
+    from retain.training.batch import Batches
 
 CACHE_BATCH = 1024  # samples per teacher call while recording the cache
 Term = tuple[int, torch.Tensor]  # (old head id of the student logits, prepared target (B, K))
@@ -152,11 +152,11 @@ class Teachers(Mapping[int, ContinualModel]):
         """(head id, teacher logits) for every teacher and head it distils, in the order of `pairs`."""
         pairs = self.pairs()
         if self.stack is not None:
-            features = self.stack(x)  # (P, B, D): every per-task teacher in one call
-            return [(p, teacher.heads(features[i], p)) for i, (teacher, (p,)) in enumerate(pairs)]
-        out = []
+            stacked = self.stack(x)  # (P, B, D): every per-task teacher in one call
+            return [(p, teacher.heads(stacked[i], p)) for i, (teacher, (p,)) in enumerate(pairs)]
+        out: list[tuple[int, torch.Tensor]] = []
         for teacher, head_ids in pairs:
-            features = None
+            features: torch.Tensor | None = None
             for p in head_ids:
                 if features is None or teacher.task_conditioned:
                     features = teacher.features(x, p)
@@ -180,7 +180,7 @@ class Teachers(Mapping[int, ContinualModel]):
             groups.setdefault(key, (p, []))[1].append(self.distill.target(logits))
         return [(p, target) for p, targets in groups.values() for target in self.distill.merge(targets)]
 
-    def record(self, data: DeviceBatches) -> None:
+    def record(self, data: Batches) -> None:
         """Record the targets of the task's training data once, when caching applies: a cached step then
         runs no teacher and no teacher softmax (with augmentation the cache holds un-augmented targets)."""
         self.cache = None

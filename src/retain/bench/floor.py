@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import time
 from collections.abc import Callable, Sequence
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -46,14 +47,16 @@ def minimal_lwf(
     Returns (seconds of the last task's training / epochs, final average accuracy)."""
     torch.manual_seed(seed)
     if backbone is None:
-        width, layers = tasks[0][0][0].numel(), [nn.Flatten()]
+        width = tasks[0][0][0].numel()
+        layers: list[nn.Module] = [nn.Flatten()]
         for size in hidden:
             layers += [nn.Linear(width, size), nn.ReLU()]
             width = size
-        body = nn.Sequential(*layers)
+        body: nn.Module = nn.Sequential(*layers)
     else:
         body = backbone()
-        width = body.output_dim
+        # a plain attribute of the backbone, which Module.__getattr__ (parameters, submodules) does not type
+        width = cast(int, body.output_dim)
     model = nn.Sequential(body, nn.Linear(width, int(tasks[0][1].max()) + 1)).to(tasks[0][0].device)
     teachers: list[nn.Module] = []
     generator = torch.Generator().manual_seed(seed)

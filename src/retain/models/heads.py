@@ -16,9 +16,12 @@ import torch.nn.functional as F
 from torch import nn
 
 
-def _linear(layer: nn.Linear, features: torch.Tensor, detach: bool) -> torch.Tensor:
+def _linear(layer: nn.Module, features: torch.Tensor, detach: bool) -> torch.Tensor:
+    """`layer(features)`, through detached weights when `detach`; `layer` is one of the heads (a Linear:
+    `nn.ModuleList` indexing is typed as returning any `nn.Module`)."""
     if not detach:
         return layer(features)
+    assert isinstance(layer, nn.Linear)
     return F.linear(features, layer.weight.detach(), layer.bias.detach())
 
 
@@ -46,6 +49,10 @@ class Heads(nn.Module):
 
     def eval_head(self, task_id: int, seen: int) -> int:
         return task_id
+
+    def old_logits(self, features: torch.Tensor, head_id: int, trainable: bool) -> torch.Tensor:
+        """Student logits of previous task `head_id` for distillation (each scenario's container)."""
+        raise NotImplementedError
 
 
 class HeadsTIL(Heads):

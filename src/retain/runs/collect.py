@@ -223,7 +223,9 @@ def group(runs: Sequence[RunRecord]) -> list[Table]:
     by_table: dict[tuple[str, str], dict[tuple, list[RunRecord]]] = {}
     for run in runs:
         table_key = (str(run.summary.get("benchmark", "?")), str(run.summary.get("scenario", "?")))
-        identity = tuple(sorted((k, repr(v)) for k, v in flatten(run.config).items() if k not in PER_SEED_KEYS))
+        identity: tuple[tuple[str, Any], ...] = tuple(
+            sorted((k, repr(v)) for k, v in flatten(run.config).items() if k not in PER_SEED_KEYS)
+        )
         identity = identity or (("algorithm.name", run.summary.get("algorithm")),)
         by_table.setdefault(table_key, {}).setdefault(identity, []).append(run)
     tables = []

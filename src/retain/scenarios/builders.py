@@ -6,6 +6,7 @@ Builders are pure: they take the source and a seed, and build new tensors; nothi
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable, Sequence
 
 import torch
@@ -42,9 +43,9 @@ def tasks_and_width(
     both None, `default_tasks` is used. With both given, the first `num_tasks × per_task` classes of the
     order are used and the rest left out.
     """
-    if num_tasks is None and per_task is None:
-        num_tasks = default_tasks
     if per_task is None:
+        if num_tasks is None:
+            num_tasks = default_tasks
         if num_tasks < 1 or num_classes % num_tasks:
             raise ValueError(
                 f"num_tasks = {num_tasks} is not valid: {num_classes} classes must split evenly "
@@ -121,7 +122,7 @@ def permute_pixels(source: SourceData, scenario: str, num_tasks: int, seed: int)
     if num_tasks < 1:
         raise ValueError(f"num_tasks = {num_tasks} is not valid: expected a positive integer")
     perms = pixel_permutations(source.x_train[0].numel(), num_tasks, seed)
-    return _all_class_tasks(source, scenario, [lambda x, perm=perm: _permute(x, perm) for perm in perms])
+    return _all_class_tasks(source, scenario, [functools.partial(_permute, perm=perm) for perm in perms])
 
 
 def _all_class_tasks(
@@ -164,7 +165,7 @@ def rotate_images(
     if num_tasks < 1:
         raise ValueError(f"num_tasks = {num_tasks} is not valid: expected a positive integer")
     angles = list(angles) if angles is not None else rotation_angles(num_tasks)
-    return _all_class_tasks(source, scenario, [lambda x, angle=angle: _rotate(x, angle) for angle in angles])
+    return _all_class_tasks(source, scenario, [functools.partial(_rotate, angle=angle) for angle in angles])
 
 
 def carve_validation(tasks: Sequence[Task], fraction: float, seed: int) -> list[Task]:

@@ -118,7 +118,7 @@ def from_npz(path: str | Path) -> SourceData:
             f"cannot read {path} as .npz ({type(err).__name__}: {err}); expected an uncompressed or compressed "
             f"numpy archive (np.savez) with keys {list(NPZ_KEYS)}"
         ) from None
-    return from_tensors(*(arrays[k] for k in NPZ_KEYS), name=path.stem)
+    return from_tensors(arrays["x_train"], arrays["y_train"], arrays["x_test"], arrays["y_test"], name=path.stem)
 
 
 def from_image_folder(path: str | Path) -> SourceData:

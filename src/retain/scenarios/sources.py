@@ -124,18 +124,19 @@ def load_idx_folder(
     transpose: bool = False,
 ) -> SourceData | None:
     """Load four MNIST-style idx files (each plain or gzipped) from `folder`; None if any is absent."""
-    paths = {key: _find_idx(folder, stem) for key, stem in files.items()}
-    if any(p is None for p in paths.values()):
+    found = {key: _find_idx(folder, stem) for key, stem in files.items()}
+    paths = {key: p for key, p in found.items() if p is not None}
+    if len(paths) < len(found):
         return None
-    arrays = {key: read_idx(p) for key, p in paths.items()}  # type: ignore[arg-type]
+    arrays = {key: read_idx(p) for key, p in paths.items()}
     for split in ("train", "test"):
-        images, labels = arrays[f"x_{split}"], arrays[f"y_{split}"]
-        if images.ndim != 3 or labels.ndim != 1 or len(images) == 0:
+        x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
+        if x.ndim != 3 or y.ndim != 1 or len(x) == 0:
             raise DataError(
-                f"{folder}: {split} files have shapes {list(images.shape)} and {list(labels.shape)}; expected "
+                f"{folder}: {split} files have shapes {list(x.shape)} and {list(y.shape)}; expected "
                 f"images (N, H, W) and labels (N,) with N > 0"
             )
-        if len(images) != len(labels):
+        if len(x) != len(y):
             raise DataError(f"{folder}: {split} images and labels differ in count")
 
     def images(key: str) -> torch.Tensor:

@@ -47,7 +47,8 @@ class Task:
     @property
     def origin(self) -> int:
         """The task's id in the full benchmark (differs from `id` in a benchmark built with `without`)."""
-        return self.source_id  # type: ignore[return-value]  (set in __post_init__)
+        assert self.source_id is not None  # set in __post_init__
+        return self.source_id
 
     @property
     def has_validation(self) -> bool:
@@ -57,14 +58,13 @@ class Task:
 def _relabel(task: Task, new_id: int, scenario: str, old_offset: int, new_offset: int) -> Task:
     """`task` as task `new_id`; in CIL its labels move from `old_offset` to `new_offset` (images shared)."""
 
-    def shift(y: torch.Tensor | None) -> torch.Tensor | None:
-        if y is None or old_offset == new_offset:
+    def shift(y: torch.Tensor) -> torch.Tensor:
+        if old_offset == new_offset:
             return y
         return reoffset_labels(scenario, y, old_offset, new_offset)
 
-    return dataclasses.replace(
-        task, id=new_id, y_train=shift(task.y_train), y_test=shift(task.y_test), y_val=shift(task.y_val)
-    )
+    y_val = None if task.y_val is None else shift(task.y_val)
+    return dataclasses.replace(task, id=new_id, y_train=shift(task.y_train), y_test=shift(task.y_test), y_val=y_val)
 
 
 @dataclass(frozen=True, eq=False)
@@ -115,7 +115,8 @@ class Benchmark:
             raise ValueError(
                 f"without = {sorted(drop)} is not valid: it removes all {len(self.tasks)} tasks of {self.name}"
             )
-        kept, old_offset, new_offset = [], 0, 0
+        kept: list[Task] = []
+        old_offset, new_offset = 0, 0
         for task in self.tasks:
             if task.id not in drop:
                 kept.append(_relabel(task, len(kept) + 1, self.scenario, old_offset, new_offset))

@@ -216,7 +216,10 @@ def _start_task(
         algorithm.on_task_start(task)
     data = batches(algorithm.training_data(benchmark, task), benchmark.augment)
     algorithm.on_training_data(data)
-    val = batches(TrainingData(task.x_val, task.y_val), False) if task.has_validation else None
+    val = None
+    if task.has_validation:
+        assert task.x_val is not None and task.y_val is not None  # a validation split holds both
+        val = batches(TrainingData(task.x_val, task.y_val), False)
     return data, val
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from retain.training.evaluate import accuracy
 
@@ -22,7 +22,8 @@ class BestEpoch:
     """
 
     def __init__(self, val: Batches | None, epochs: int) -> None:
-        self.val, self.acc, self.epoch, self.state = val, -1.0, epochs, None
+        self.val, self.acc, self.epoch = val, -1.0, epochs
+        self.state: dict[str, Any] | None = None  # the best epoch's model.state_dict()
 
     def update(self, algorithm: Algorithm, task: Task, epoch: int, batch_size: int, ranks: Distributed) -> float | None:
         if self.val is None:

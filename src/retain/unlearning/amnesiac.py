@@ -24,7 +24,7 @@ from retain.unlearning.recorder import UpdateRecorder
 
 if TYPE_CHECKING:
     from retain.scenarios.task import Benchmark, Task
-    from retain.training.data import DeviceBatches
+    from retain.training.batch import Batches
 
 
 class Amnesiac(Algorithm):
@@ -58,7 +58,7 @@ class Amnesiac(Algorithm):
         self.inner.on_task_start(task)  # first: Independent re-initialises here
         self.recorder.start(self.model)
 
-    def on_training_data(self, data: DeviceBatches) -> None:
+    def on_training_data(self, data: Batches) -> None:
         self.inner.on_training_data(data)
 
     def training_step(self, batch: Batch, task: Task) -> dict[str, torch.Tensor]:

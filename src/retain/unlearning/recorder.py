@@ -51,8 +51,10 @@ class UpdateRecorder:
         self._start = {}
         for name, p in model.named_parameters():
             previous = self._last_end.get(name)
-            same = previous is not None and previous.shape == p.shape and torch.equal(previous, p.detach())
-            self._start[name] = previous if same else p.detach().clone()
+            if previous is not None and previous.shape == p.shape and torch.equal(previous, p.detach()):
+                self._start[name] = previous
+            else:
+                self._start[name] = p.detach().clone()
 
     def end(self, task_id: int, model: nn.Module) -> None:
         """Store task `task_id`'s record: its start parameters and the parameters now (its end)."""

@@ -144,7 +144,8 @@ TESTS: dict[str, list[str]] = {
         "tests/integration/test_bad_input.py",
         "tests/integration/test_unlearning_cli.py",
     ],
-    "unlearning/workflow.py": _UNLEARNING_INTEGRATION,
+    "experiment/references.py": _UNLEARNING_INTEGRATION,
+    "experiment/unlearn.py": _UNLEARNING_INTEGRATION,
     "training/loop.py": _LOOP,
     "training/step.py": ["tests/unit/test_step.py", *_LOOP],
     "training/progress.py": _LOOP,
@@ -374,8 +375,8 @@ MUTANTS: list[dict] = [
     _m(
         "independent-no-bn-reset",
         "algorithms/independent.py",
-        "module.reset_running_stats()",
-        "pass",
+        "            reset_stats()",
+        "            pass",
         "BatchNorm running statistics carried over from the previous task",
         equivalent="torch's norm layers call reset_running_stats() inside reset_parameters(), so the explicit call "
         "only matters for a custom module that has the one without the other",
@@ -434,8 +435,8 @@ MUTANTS: list[dict] = [
     _m(
         "lwf-stack-first-backbone",
         "algorithms/teachers.py",
-        "teacher.heads(features[i], p)",
-        "teacher.heads(features[0], p)",
+        "teacher.heads(stacked[i], p)",
+        "teacher.heads(stacked[0], p)",
         "batched per_task teachers all use the first teacher's backbone features",
     ),
     _m(
@@ -680,8 +681,8 @@ MUTANTS: list[dict] = [
     _m(
         "ueval-dd-views-summed",
         "unlearning/evaluate.py",
-        "result[task.id] = sum(values) / len(values)",
-        "result[task.id] = sum(values)",
+        "result[task_id] = sum(values) / len(values)",
+        "result[task_id] = sum(values)",
         "DD of a task-conditioned backbone summed over the views instead of averaged",
     ),
     _m(
@@ -798,38 +799,38 @@ MUTANTS: list[dict] = [
         "for us in list(requests.values())[:1] for u in us",
         "unlearned_tasks lists only the first request's tasks",
     ),
-    # ---------------------------------------------------------------- unlearning/workflow.py
+    # ---------------------------------------------------------------- experiment/references.py, experiment/unlearn.py
     _m(
         "workflow-retrain-acc-original-id",
-        "unlearning/workflow.py",
+        "experiment/references.py",
         'retrain.summary["accuracy_matrix"][-1][rid - 1]',
         'retrain.summary["accuracy_matrix"][-1][j - 1]',
         "retrain reference accuracies read at the original task ids, not the reference's",
     ),
     _m(
         "workflow-dil-retrain-task-id",
-        "unlearning/workflow.py",
+        "experiment/references.py",
         "accuracy(retrain.algorithm, test, last, last, test_bs)",
         "accuracy(retrain.algorithm, test, u, last, test_bs)",
         "DIL retrain accuracy on an unlearned task tested as task u of the reference",
     ),
     _m(
         "workflow-unlearn-drops-requests",
-        "unlearning/workflow.py",
+        "experiment/unlearn.py",
         "last: tuple(cfg.unlearning.requests.get(last, ())) + tuple(tasks)}",
         "last: tuple(tasks)}",
         "retain unlearn drops the source run's own request after its last task",
     ),
     _m(
         "workflow-unlearn-extra-row",
-        "unlearning/workflow.py",
+        "experiment/unlearn.py",
         'ref.summary["accuracy_matrix"][:-1]]',
         'ref.summary["accuracy_matrix"]]',
         "retain unlearn appends the unlearned row instead of replacing the last",
     ),
     _m(
         "workflow-unlearn-own-heads",
-        "unlearning/workflow.py",
+        "experiment/unlearn.py",
         "t.id, last, cfg.train.eval_batch_size)",
         "t.id, t.id, cfg.train.eval_batch_size)",
         "retain unlearn tests task j with the heads of j tasks (CIL)",

@@ -7,6 +7,7 @@ Public API (nothing runs at import time):
     print(result.summary["final_average_accuracy"])
 """
 
+from retain._version import __version__
 from retain.algorithms import (
     ALGORITHMS,
     Algorithm,
@@ -17,16 +18,17 @@ from retain.algorithms import (
     LwF,
     LwFParams,
 )
-from retain.api import RunResult, build, compare, run
 from retain.config import Config
 from retain.errors import CheckpointError, ConfigError, DataError, NumericalError, RetainError, RunInterrupted
-from retain.experiment.build import build_benchmark, load_config
+from retain.experiment.build import build, build_benchmark, load_config
+from retain.experiment.compare import compare
+from retain.experiment.result import RunResult
+from retain.experiment.run import run
 from retain.models import BACKBONES, ContinualModel, HeadDIL, HeadsCIL, HeadsTIL
 from retain.scenarios import BENCHMARKS, Benchmark, Task
 
-__version__ = "0.1.0"
-
 __all__ = [
+    "__version__",
     "ALGORITHMS",
     "Algorithm",
     "BACKBONES",

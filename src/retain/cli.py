@@ -116,9 +116,9 @@ def _test_kill_hook() -> Callable[[int, int, int], None] | None:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from retain.api import run
     from retain.config import read_config_data
     from retain.experiment.build import config_from_dict
+    from retain.experiment.run import run
 
     if args.resume is None and args.force:
         raise ConfigError("--force", True, "only used with --resume")
@@ -137,7 +137,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from retain.api import compare
+    from retain.experiment.compare import compare
 
     names = [n.strip() for n in args.algorithms.split(",") if n.strip()] if args.algorithms else None
     compare(_raw_config(args), names, out=args.out)
@@ -147,9 +147,9 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 def _cmd_sweep(args: argparse.Namespace) -> int:
     import time
 
+    from retain.experiment.sweep import parse_grid, sweep
     from retain.runs.collect import find_runs, group
     from retain.runs.pages import terminal_tables
-    from retain.runs.sweep import parse_grid, sweep
 
     data = _raw_config(args)
     grid = parse_grid(args.grid)
@@ -210,7 +210,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 def _cmd_unlearn(args: argparse.Namespace) -> int:
     from retain.errors import ConfigError
-    from retain.unlearning.workflow import unlearn_run
+    from retain.experiment.unlearn import unlearn_run
 
     try:
         tasks = [int(t) for t in args.tasks.split(",") if t.strip()]

@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from retain.algorithms import ALGORITHMS
-from retain.api import run
 from retain.config import LEGACY_ALGORITHMS
 from retain.errors import RunInterrupted
+from retain.experiment.run import run
 from retain.unlearning import UNLEARNING_METHODS
 
 TIMING = ("train_seconds_per_task", "total_seconds")

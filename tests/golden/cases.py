@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from retain.algorithms import ALGORITHMS
-from retain.api import as_config, build
+from retain.experiment.build import as_config, build
 from retain.training.loop import LoopLogger, run_sequence
 
 SCENARIOS = ("til", "dil", "cil")
@@ -126,6 +126,6 @@ def compute(case: Mapping[str, Any]) -> dict[str, Any]:
     with one_thread(), torch.random.fork_rng(devices=[]):
         benchmark, algorithm = build(cfg)
         losses = FirstEpochLosses()
-        generator = torch.Generator().manual_seed(cfg.seed)  # as `retain.api.run` seeds it
+        generator = torch.Generator().manual_seed(cfg.seed)  # as `retain.experiment.run.run` seeds it
         result = run_sequence(algorithm, benchmark, cfg.train, generator, torch.device("cpu"), losses)
     return {"accuracy_matrix": result.accuracy_matrix, "first_losses": losses.by_task}

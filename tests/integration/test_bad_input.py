@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import torch
 
-from retain.api import run
 from retain.cli import KILL_AT_ENV, main
+from retain.experiment.run import run
 
 TINY = ["--set", "train.epochs=1", "--set", "backbone.hidden=[8]"]
 

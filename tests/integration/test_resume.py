@@ -13,8 +13,8 @@ import pytest
 import torch
 import yaml
 
-from retain.api import run
 from retain.cli import KILL_AT_ENV, main
+from retain.experiment.run import run
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 FAST = ["--set", "train.epochs=2", "--set", "backbone.hidden=[32]", "--set", "train.device=cpu"]

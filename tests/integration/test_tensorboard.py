@@ -4,8 +4,8 @@ import sys
 
 import pytest
 
-from retain.api import run
 from retain.errors import ConfigError
+from retain.experiment.run import run
 
 TINY = {
     "benchmark": {"num_tasks": 2},

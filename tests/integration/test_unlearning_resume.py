@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from retain.api import run
 from retain.cli import main
 from retain.errors import RunInterrupted
+from retain.experiment.run import run
 
 CONFIG = {
     "benchmark": {"name": "split_digits"},

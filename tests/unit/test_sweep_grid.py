@@ -3,7 +3,7 @@
 import pytest
 
 from retain.errors import ConfigError
-from retain.runs.sweep import expand, parse_grid, point_name, validate
+from retain.experiment.sweep import expand, parse_grid, point_name, validate
 
 
 def test_values_are_read_as_yaml_and_brackets_keep_commas():

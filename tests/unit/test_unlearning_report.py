@@ -86,12 +86,14 @@ def test_dd_compares_each_task_under_the_reference_s_own_ids(conditioned):
     """Task 2 is unlearned: the retrain reference knows tasks 1, 3 as its 1, 2, and feeds task 2 to its last
     view. A task-conditioned backbone is compared under every task's view, the distances averaged."""
     from retain.metrics.unlearning import euclidean
+    from retain.training.data import test_batches
     from retain.unlearning.evaluate import distribution_distances
 
     bench = tiny_benchmark("til", num_tasks=3)
     ids = {1: 1, 3: 2}
+    tests = {t.id: test_batches(t, bench, torch.device("cpu")) for t in bench.tasks}
     got = distribution_distances(
-        ViewFeatures(1.0, conditioned), ViewFeatures(2.0, conditioned), bench, ids, euclidean, torch.device("cpu"), 1000
+        ViewFeatures(1.0, conditioned), ViewFeatures(2.0, conditioned), tests, ids, euclidean, 1000
     )
     mean = torch.tensor(bench.mean).view(1, -1, 1, 1)
     std = torch.tensor(bench.std).view(1, -1, 1, 1)

@@ -113,8 +113,7 @@ def _run_case(case: str, args: dict[str, Any], queue: Any) -> None:
             seed=args["seed"],
         )
     else:
-        from retain.api import build_algorithm
-        from retain.experiment.build import config_from_dict
+        from retain.experiment.build import build_algorithm, config_from_dict
         from retain.metrics import final_average_accuracy
         from retain.training.loop import resolve_device, run_sequence
 

@@ -3,7 +3,7 @@
 The newest `task_XX.pt` is the last complete task; `progress.pt` is used instead when it belongs to
 the task after it (a mid-task checkpoint, or one written on SIGINT/SIGTERM). Records that
 `metrics.jsonl` received after that checkpoint are cut off, so the log reads as if the run had never
-stopped. A resume with a config that differs from the checkpoint's is refused unless forced.
+stopped. Opening a run folder with its config checked is `retain.experiment.resume.open_run`.
 """
 
 from __future__ import annotations
@@ -17,9 +17,8 @@ import torch
 import yaml
 
 from retain.algorithms.base import Algorithm
-from retain.config import Config, config_to_dict
-from retain.errors import CheckpointError, ConfigError
-from retain.experiment.build import check_config, config_from_dict
+from retain.config import Config
+from retain.errors import CheckpointError
 from retain.runs.checkpoint import PROGRESS_FILE, load_checkpoint, restore_rng, task_checkpoints
 from retain.runs.store import RunFolder
 from retain.scenarios.task import Benchmark
@@ -68,7 +67,7 @@ def config_differences(old: Mapping[str, Any], new: Mapping[str, Any], prefix: s
     return lines
 
 
-def _saved_config(folder: RunFolder) -> dict[str, Any]:
+def saved_config(folder: RunFolder) -> dict[str, Any]:
     path = folder.path / "config.yaml"
     try:
         data = yaml.safe_load(path.read_text())
@@ -77,32 +76,6 @@ def _saved_config(folder: RunFolder) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise CheckpointError(f"{path} does not hold a config mapping; the run cannot be resumed")
     return data
-
-
-def open_run(path: str | Path, requested: Config | None, force: bool = False) -> ResumedRun:
-    """Open the run in `path` for resuming with `requested` (None: the run's own config).
-
-    Raises:
-        CheckpointError: not a run folder, already complete, a damaged checkpoint, or a different
-            config without `force` (the message lists each differing key).
-    """
-    folder = RunFolder.existing(path)
-    if (folder.path / "summary.json").exists():
-        raise CheckpointError(f"run {folder.path} is already complete (summary.json exists): nothing to resume")
-    checkpoint, checkpoint_path = latest_checkpoint(folder)
-    reference = checkpoint["config"] if checkpoint else _saved_config(folder)
-    try:
-        original = config_from_dict(reference)
-    except ConfigError as err:
-        raise CheckpointError(f"the config saved in {folder.path} is not valid here: {err}") from None
-    config = original if requested is None else check_config(requested)
-    changed = config_differences(config_to_dict(original), config_to_dict(config))
-    if changed and not force:
-        raise CheckpointError(
-            f"resuming {folder.path} with a different config is refused ({'; '.join(changed)}); "
-            f"add --force to resume with the new values anyway"
-        )
-    return ResumedRun(folder, config, checkpoint, checkpoint_path, changed)
 
 
 def restore(

@@ -38,6 +38,13 @@ def upper_bound(scenario: str) -> str:
     return UPPER_BOUND[scenario]
 
 
+def head_is_shared(scenario: str) -> bool:
+    """Whether every task is tested through the same output units (DIL's one head): a model that never
+    learnt a task can then still be tested on it, e.g. the retrain reference on an unlearned task."""
+    check_scenario(scenario)
+    return SCENARIOS[scenario] is HeadDIL
+
+
 def task_labels(scenario: str, local: torch.Tensor, offset: int) -> torch.Tensor:
     """Labels as the scenario's head sees them: `local` (0..k-1 within the task) or `offset + local` in CIL.
 

@@ -18,7 +18,7 @@ import torch
 import retain.unlearning.protocol as protocol
 from retain.algorithms.base import Algorithm
 from retain.metrics.unlearning import DISTANCES, accuracy_gain, mean_over
-from retain.training.data import DeviceBatches, test_batches
+from retain.training.batch import Batches
 from retain.unlearning.requests import unlearned_tasks
 
 if TYPE_CHECKING:
@@ -39,7 +39,7 @@ def reference_config(cfg: Config, without: tuple[int, ...]) -> Config:
 
 
 @torch.no_grad()
-def _features(algorithm: Algorithm, test: DeviceBatches, task_id: int, batch_size: int) -> torch.Tensor:
+def _features(algorithm: Algorithm, test: Batches, task_id: int, batch_size: int) -> torch.Tensor:
     model = algorithm.model
     was_training = model.training
     model.eval()
@@ -55,22 +55,22 @@ def scope_tasks(scope: str, unlearned: list[int], remaining: list[int]) -> list[
 def distribution_distances(
     model: Algorithm,
     retrain: Algorithm,
-    benchmark: Benchmark,
+    tests: Mapping[int, Batches],
     retrain_ids: Mapping[int, int],
     distance: Callable[[torch.Tensor, torch.Tensor], float],
-    device: torch.device,
     batch_size: int,
 ) -> dict[int, float]:
     """DD per task: distance between the two models' backbone outputs on the task's test set.
 
-    A task the retrain reference never learnt is fed to its final backbone; task-conditioned backbones
-    are compared under every task's view and the distances averaged."""
+    `tests` maps every task id of the run to its test set; `retrain_ids` maps a run task id to the
+    retrain reference's id of the same task. A task the retrain reference never learnt is fed to its
+    final backbone; task-conditioned backbones are compared under every task's view and the distances
+    averaged."""
     conditioned = model.model.task_conditioned
     last = max(retrain_ids.values())
     result = {}
-    for task in benchmark.tasks:
-        test = test_batches(task, benchmark, device)
-        views = [t.id for t in benchmark.tasks] if conditioned else [task.id]
+    for task_id, test in tests.items():
+        views = list(tests) if conditioned else [task_id]
         values = [
             distance(
                 _features(model, test, view, batch_size).cpu(),
@@ -78,7 +78,7 @@ def distribution_distances(
             )
             for view in views
         ]
-        result[task.id] = sum(values) / len(values)
+        result[task_id] = sum(values) / len(values)
     return result
 
 

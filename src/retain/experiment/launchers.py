@@ -14,7 +14,7 @@ from multiprocessing import get_context
 from pathlib import Path
 
 from retain.errors import RetainError, RunInterrupted
-from retain.runs.sweep import SweepPoint, default_threads, run_point
+from retain.experiment.point import SweepPoint, default_threads, run_point
 
 Record = Callable[[str, str | None], None]
 

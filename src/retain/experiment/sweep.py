@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -20,17 +19,12 @@ from typing import Any
 
 import yaml
 
-from retain.errors import ConfigError, RetainError, RunInterrupted
+from retain.config import apply_overrides, set_key
+from retain.errors import ConfigError, RetainError, RunInterrupted, one_of
+from retain.experiment.build import config_from_dict, keep_own_hyperparameters
+from retain.experiment.launchers import LAUNCHERS
+from retain.experiment.point import SweepPoint, resumable
 from retain.runs.store import atomic_write_text, set_aside
-
-
-@dataclass(frozen=True)
-class SweepPoint:
-    """One combination: its folder name, the `key=value` assignments and the full config mapping."""
-
-    name: str
-    assignments: tuple[tuple[str, Any], ...]
-    data: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -99,8 +93,6 @@ def point_name(assignments: Sequence[tuple[str, Any]]) -> str:
 
 def expand(base: Mapping[str, Any], grid: Sequence[tuple[str, Sequence[Any]]]) -> list[SweepPoint]:
     """Every combination of the grid applied to `base` (the last grid axis varies fastest)."""
-    from retain.config import apply_overrides, set_key
-    from retain.experiment.build import keep_own_hyperparameters
 
     keys = [k for k, _ in grid]
     points = []
@@ -124,8 +116,6 @@ def expand(base: Mapping[str, Any], grid: Sequence[tuple[str, Sequence[Any]]]) -
 
 def validate(points: Sequence[SweepPoint]) -> None:
     """Check every point's config before anything runs; the error names the point."""
-    from retain.experiment.build import config_from_dict
-
     for point in points:
         try:
             config_from_dict(point.data)
@@ -166,27 +156,6 @@ def pending(root: Path, points: Sequence[SweepPoint]) -> tuple[list[SweepPoint],
     return todo, done
 
 
-def resumable(folder: Path) -> bool:
-    """Whether an unfinished run folder holds a checkpoint to resume from."""
-    from retain.runs.checkpoint import has_checkpoint
-
-    return not (folder / "summary.json").exists() and has_checkpoint(folder)
-
-
-def run_point(data: dict[str, Any], out: str, threads: int | None = None) -> dict[str, Any]:
-    """Run one point into `out` and return its summary (top level, so that spawned workers can pickle it)."""
-    import torch
-
-    from retain.api import run
-    from retain.experiment.build import config_from_dict
-
-    if threads:
-        torch.set_num_threads(threads)  # N workers share the cores instead of each taking all of them
-    if resumable(Path(out)):  # a point an interrupted sweep left behind: finished tasks are not lost
-        return run(config_from_dict(data), resume=out, progress=False).summary
-    return run(config_from_dict(data), out=out, progress=False).summary
-
-
 def sweep(
     base: Mapping[str, Any],
     grid: Sequence[tuple[str, Sequence[Any]]],
@@ -213,11 +182,7 @@ def sweep(
         RunInterrupted: SIGINT/SIGTERM stopped the sweep (each running point wrote its checkpoint);
             the same call continues it.
     """
-    from retain.runs.launchers import LAUNCHERS
-
     if launcher not in LAUNCHERS:
-        from retain.errors import one_of
-
         raise ConfigError("--launcher", launcher, one_of(LAUNCHERS, launcher))
     if jobs < 1:
         raise ConfigError("--jobs", jobs, "must be >= 1")
@@ -245,8 +210,3 @@ def sweep(
                 err.signal_number,
             ) from None
     return SweepOutcome(root, tuple(p.name for p in todo if p.name not in failed), tuple(p.name for p in done), failed)
-
-
-def default_threads(jobs: int) -> int:
-    """Torch threads per worker so that `jobs` workers together use the machine's cores once."""
-    return max(1, (os.cpu_count() or 1) // jobs)

@@ -1,0 +1,58 @@
+"""`retain compare`: one experiment run with several algorithms, one table."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from retain.algorithms import ALGORITHMS
+from retain.errors import ConfigError
+from retain.experiment.build import config_from_dict, keep_own_hyperparameters
+from retain.experiment.result import RunResult
+from retain.experiment.run import run
+from retain.runs.report import metrics_table
+from retain.scenarios.setting import upper_bound
+
+
+def compare(
+    config: Mapping[str, Any] | None = None,
+    algorithms: Sequence[str] | None = None,
+    *,
+    out: str | Path | None = None,
+    write: bool = True,
+    console: Console | None = None,
+) -> dict[str, RunResult]:
+    """Run the same experiment with several algorithms and print one table.
+
+    The default algorithms are finetuning (lower bound), lwf, and the scenario's upper bound
+    (independent for TIL, joint for DIL and CIL). Hyperparameters in `config["algorithm"]` go to the
+    algorithms that have them; the others ignore them.
+    """
+    data = dict(config or {})
+    base = config_from_dict({**data, "algorithm": {}})
+    names = list(algorithms or ("finetuning", "lwf", upper_bound(str(base.scenario))))
+    console = console or Console()
+    root = Path(
+        out
+        or data.get("out")
+        or Path("runs") / f"compare-{base.benchmark.name}-{base.scenario}-{time.strftime('%Y%m%d-%H%M%S')}"
+    )
+    results = {}
+    for name in names:
+        if name not in ALGORITHMS:
+            raise ConfigError("--algorithms", name, f"expected registered algorithms ({', '.join(ALGORITHMS)})")
+        cfg = config_from_dict({**keep_own_hyperparameters(data, name), "out": None})
+        results[name] = run(cfg, out=root / name if write else None, write=write, console=console, progress=False)
+        console.log(f"{name}: final average accuracy {results[name].summary['final_average_accuracy']:.4f}")
+    console.print(
+        metrics_table(
+            {n: r.summary for n, r in results.items()}, f"{base.benchmark.name} · {base.scenario} · seed {base.seed}"
+        )
+    )
+    if write:
+        console.print(f"run folders: {root}/")
+    return results

@@ -25,8 +25,8 @@ def _type_name(tp: Any) -> str:
 def _default(field: dataclasses.Field) -> str:
     if field.default is not dataclasses.MISSING:
         value = field.default
-    elif field.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
-        value = field.default_factory()  # type: ignore[misc]
+    elif field.default_factory is not dataclasses.MISSING:
+        value = field.default_factory()
     else:
         return ""
     if dataclasses.is_dataclass(value):
@@ -62,7 +62,7 @@ def config_fields(cls: type | None = None, prefix: str = "") -> Iterator[tuple[s
                 params_doc = f"hyperparameter of `{name}`"
                 for sub in config_fields(algorithm.Params, f"{key}."):
                     yield sub[0], sub[1], sub[2], params_doc
-        elif dataclasses.is_dataclass(tp):
+        elif isinstance(tp, type) and dataclasses.is_dataclass(tp):
             yield from config_fields(tp, f"{key}.")
         else:
             yield key, _type_name(tp), _default(field), doc

@@ -195,7 +195,9 @@ LEGACY_ALGORITHMS = {"amnesiac_finetuning": "finetuning", "amnesiac_lwf": "lwf",
 def legacy_spelling(data: Mapping[str, Any]) -> Mapping[str, Any]:
     """`data` with a first-version algorithm name (`amnesiac_<x>`) rewritten as `<x>` + `unlearning.method`."""
     algorithm = data.get("algorithm") if isinstance(data, Mapping) else None
-    name = algorithm.get("name") if isinstance(algorithm, Mapping) else None
+    if not isinstance(algorithm, Mapping):
+        return data
+    name = algorithm.get("name")
     if not isinstance(name, str) or name not in LEGACY_ALGORITHMS:
         return data
     section = {k: v for k, v in algorithm.items() if k != "disable_unlearning"}

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 
@@ -163,7 +163,8 @@ def build_model(cfg: Config, input_shape: Sequence[int]) -> ContinualModel:
         backbone = build_backbone(cfg.backbone.name, input_shape, **options)
     except ValueError as err:
         raise ConfigError("backbone", cfg.backbone.name, str(err)) from None
-    return ContinualModel(backbone, make_heads(cfg.scenario, backbone.output_dim))
+    width = cast(int, backbone.output_dim)  # every backbone's contract (nn.Module types attributes as Tensor | Module)
+    return ContinualModel(backbone, make_heads(cfg.scenario, width))
 
 
 def build_algorithm(cfg: Config, input_shape: Sequence[int]) -> Algorithm:
@@ -172,6 +173,6 @@ def build_algorithm(cfg: Config, input_shape: Sequence[int]) -> Algorithm:
     algorithm = ALGORITHMS[cfg.algorithm.name](build_model(cfg, input_shape), cfg.algorithm.params)
     if cfg.unlearning.method == "none":
         return algorithm
-    wrapped = UNLEARNING_METHODS[cfg.unlearning.method](algorithm)  # type: ignore[call-arg]
-    wrapped.schedule(cfg.unlearning.requests)  # type: ignore[attr-defined]
+    wrapped = UNLEARNING_METHODS[cfg.unlearning.method](algorithm)
+    wrapped.schedule(cfg.unlearning.requests)
     return wrapped

@@ -45,12 +45,13 @@ def launch_local(root: Path, points: Sequence[SweepPoint], jobs: int, record: Re
     try:
         futures = {pool.submit(run_point, p.data, str(root / p.name), default_threads(jobs)): p.name for p in points}
         for future in as_completed(futures):
-            err = None if future.cancelled() else future.exception()
-            if isinstance(err, RunInterrupted) or (interrupted and isinstance(err, BrokenProcessPool)):
-                interrupted = interrupted or err
+            failure = None if future.cancelled() else future.exception()
+            if isinstance(failure, RunInterrupted) and interrupted is None:
+                interrupted = failure
+            if interrupted is not None and isinstance(failure, RunInterrupted | BrokenProcessPool):
                 pool.shutdown(wait=False, cancel_futures=True)
             elif not future.cancelled():
-                record(futures[future], None if err is None else _message(err))
+                record(futures[future], None if failure is None else _message(failure))
     except KeyboardInterrupt:  # the terminal's Ctrl-C reaches this process too, not only the workers
         interrupted = RunInterrupted("interrupted", signal.SIGINT)
     finally:

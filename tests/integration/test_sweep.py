@@ -10,10 +10,10 @@ import pytest
 
 from retain.cli import main
 from retain.errors import RetainError, RunInterrupted
+from retain.experiment import launchers
 from retain.experiment.build import config_from_dict
 from retain.experiment.run import run
 from retain.experiment.sweep import expand, sweep
-from retain.experiment import launchers
 
 TINY = {"benchmark": {"num_tasks": 2}, "backbone": {"hidden": [8]}, "train": {"epochs": 1}}
 GRID = [("algorithm.name", ["finetuning", "lwf"]), ("seed", [1])]

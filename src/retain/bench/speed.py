@@ -90,52 +90,16 @@ def _peak_memory(device: str) -> float:
 
 
 def _run_case(case: str, args: dict[str, Any], queue: Any) -> None:
+    """One case in its own process: its seconds per epoch, peak memory and final accuracy, put on `queue`."""
     import torch
 
     torch.set_num_threads(args["threads"])
     bench = _benchmark(args["benchmark"], args["tasks"], args["samples"], args["seed"])
     state: dict[str, int] = {}  # what the algorithm holds besides the model (not known for the floor loop)
     if case in FLOORS:
-        from retain.bench.floor import minimal_lwf
-        from retain.models import build_backbone
-
-        device = torch.device(args["device"])
-        tasks = [tuple(v.to(device) for v in (t.x_train, t.y_train, t.x_test, t.y_test)) for t in bench.tasks]
-        backbone = lambda: build_backbone(args["backbone"], bench.input_shape)  # noqa: E731
-        seconds, final = minimal_lwf(
-            tasks,
-            FLOORS[case],
-            epochs=args["epochs"],
-            batch_size=args["batch_size"],
-            backbone=backbone,
-            mean=bench.mean[0],
-            std=bench.std[0],
-            seed=args["seed"],
-        )
+        seconds, final = _run_floor(case, args, bench)
     else:
-        from retain.experiment.build import build_algorithm, config_from_dict
-        from retain.metrics import final_average_accuracy
-        from retain.training.loop import resolve_device, run_sequence
-
-        cfg = config_from_dict(
-            {
-                "seed": args["seed"],
-                "scenario": "dil",
-                "backbone": {"name": args["backbone"]},
-                "benchmark": {
-                    "name": "permuted_fmnist" if args["benchmark"] in SYNTHETIC else args["benchmark"],
-                    "num_tasks": args["tasks"],
-                },
-                "algorithm": CASES[case],
-                "train": {"epochs": args["epochs"], "batch_size": args["batch_size"], "device": args["device"]},
-            }
-        )
-        algorithm = build_algorithm(cfg, bench.input_shape)
-        state = _record_state_peak(algorithm)
-        generator = torch.Generator().manual_seed(cfg.seed)
-        result = run_sequence(algorithm, bench, cfg.train, generator, resolve_device(args["device"]))
-        seconds = result.train_seconds_per_task[-1] / args["epochs"]
-        final = final_average_accuracy(result.accuracy_matrix)
+        seconds, final, state = _run_library(case, args, bench)
     queue.put(
         {
             "seconds_per_epoch": seconds,
@@ -144,6 +108,54 @@ def _run_case(case: str, args: dict[str, Any], queue: Any) -> None:
             **{f"{k}_mib": v / 2**20 for k, v in state.items()},
         }
     )
+
+
+def _run_floor(case: str, args: dict[str, Any], bench: Any) -> tuple[float, float]:
+    import torch
+
+    from retain.bench.floor import minimal_lwf
+    from retain.models import build_backbone
+
+    device = torch.device(args["device"])
+    tasks = [tuple(v.to(device) for v in (t.x_train, t.y_train, t.x_test, t.y_test)) for t in bench.tasks]
+    return minimal_lwf(
+        tasks,
+        FLOORS[case],
+        epochs=args["epochs"],
+        batch_size=args["batch_size"],
+        backbone=lambda: build_backbone(args["backbone"], bench.input_shape),
+        mean=bench.mean[0],
+        std=bench.std[0],
+        seed=args["seed"],
+    )
+
+
+def _run_library(case: str, args: dict[str, Any], bench: Any) -> tuple[float, float, dict[str, int]]:
+    import torch
+
+    from retain.experiment.build import build_algorithm, config_from_dict
+    from retain.metrics import final_average_accuracy
+    from retain.training.loop import resolve_device, run_sequence
+
+    cfg = config_from_dict(
+        {
+            "seed": args["seed"],
+            "scenario": "dil",
+            "backbone": {"name": args["backbone"]},
+            "benchmark": {
+                "name": "permuted_fmnist" if args["benchmark"] in SYNTHETIC else args["benchmark"],
+                "num_tasks": args["tasks"],
+            },
+            "algorithm": CASES[case],
+            "train": {"epochs": args["epochs"], "batch_size": args["batch_size"], "device": args["device"]},
+        }
+    )
+    algorithm = build_algorithm(cfg, bench.input_shape)
+    state = _record_state_peak(algorithm)
+    generator = torch.Generator().manual_seed(cfg.seed)
+    result = run_sequence(algorithm, bench, cfg.train, generator, resolve_device(args["device"]))
+    seconds = result.train_seconds_per_task[-1] / args["epochs"]
+    return seconds, final_average_accuracy(result.accuracy_matrix), state
 
 
 def _record_state_peak(algorithm: Any) -> dict[str, int]:

@@ -9,6 +9,7 @@ module below the one that runs experiments.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -94,15 +95,21 @@ def check_given_references(cfg: Config) -> None:
         given_reference_config(cfg, unlearned, cfg.unlearning.retrain_reference)
 
 
+@dataclass(frozen=True)
+class ReferenceTraining:
+    """How the references that are not given get trained: through `runner` (`retain.experiment.run.run`),
+    printing to `console`. `step_hook` goes to the reference runs (tests); `resume_command`, if given,
+    replaces the inner folder in the message of a reference run stopped by a signal (resume the whole
+    run, not the reference)."""
+
+    runner: Runner
+    console: Console
+    step_hook: Callable[[int, int, int], None] | None = None
+    resume_command: str | None = None
+
+
 def _reference(
-    cfg: Config,
-    without: Sequence[int],
-    given: str | None,
-    out: Path | None,
-    console: Console,
-    runner: Runner,
-    step_hook: Callable[[int, int, int], None] | None = None,
-    resume_command: str | None = None,
+    cfg: Config, without: Sequence[int], given: str | None, out: Path | None, how: ReferenceTraining
 ) -> RunResult:
     """A reference run: read from the folder `given`, or trained now (and saved to `out` if not None).
 
@@ -115,38 +122,47 @@ def _reference(
         given_reference_config(cfg, without, given)
         return load_run(given)
     if out is None:
-        console.print(f"training the {name} reference ...")
-        return runner(expected, write=False, console=console, progress=False, step_hook=step_hook)
-    resume = None
+        how.console.print(f"training the {name} reference ...")
+        return how.runner(expected, write=False, console=how.console, progress=False, step_hook=how.step_hook)
     if (out / "summary.json").is_file():
-        ref = load_run(out)
-        changed = config_differences(config_to_dict(expected), config_to_dict(ref.config))
-        if changed:
-            raise CheckpointError(
-                f"{out} holds a finished {name} reference made with another config ({'; '.join(changed)}); "
-                f"move it elsewhere to train it again"
-            )
-        console.print(f"reusing the finished {name} reference in {out}")
-        return ref
+        return _finished_reference(out, expected, name, how.console)
+    resume = False
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        if (out / "config.yaml").is_file() and has_checkpoint(out):
-            resume = out
-        else:
-            console.print(
+        resume = (out / "config.yaml").is_file() and has_checkpoint(out)
+        if not resume:
+            how.console.print(
                 f"the unfinished {name} reference in {out} has no checkpoint: moved to {set_aside(out, 'partial')}"
             )
+    return _train_reference(expected, out, resume, name, how)
+
+
+def _finished_reference(out: Path, expected: Config, name: str, console: Console) -> RunResult:
+    """The finished reference in `out`, refused if it was made with another config than `expected`."""
+    ref = load_run(out)
+    changed = config_differences(config_to_dict(expected), config_to_dict(ref.config))
+    if changed:
+        raise CheckpointError(
+            f"{out} holds a finished {name} reference made with another config ({'; '.join(changed)}); "
+            f"move it elsewhere to train it again"
+        )
+    console.print(f"reusing the finished {name} reference in {out}")
+    return ref
+
+
+def _train_reference(expected: Config, out: Path, resume: bool, name: str, how: ReferenceTraining) -> RunResult:
+    """Train (or resume) the reference into `out`; a signal names the whole run's resume command."""
     try:
-        if resume is not None:
-            console.print(f"resuming the {name} reference in {out} ...")
-            return runner(expected, resume=out, console=console, progress=False, step_hook=step_hook)
-        console.print(f"training the {name} reference ...")
-        return runner(expected, out=out, console=console, progress=False, step_hook=step_hook)
+        if resume:
+            how.console.print(f"resuming the {name} reference in {out} ...")
+            return how.runner(expected, resume=out, console=how.console, progress=False, step_hook=how.step_hook)
+        how.console.print(f"training the {name} reference ...")
+        return how.runner(expected, out=out, console=how.console, progress=False, step_hook=how.step_hook)
     except RunInterrupted as err:
-        if resume_command is None:
+        if how.resume_command is None:
             raise
         what = str(err).partition(" Resume with:")[0].rstrip(". ")
         raise RunInterrupted(
-            f"{what}, while training the {name} reference. Resume the whole run with: {resume_command}",
+            f"{what}, while training the {name} reference. Resume the whole run with: {how.resume_command}",
             err.signal_number,
         ) from None
 
@@ -158,51 +174,19 @@ def evaluate_unlearning(
     final_row: Sequence[float],
     device: torch.device,
     folder: RunFolder | None,
-    console: Console,
-    runner: Runner,
-    step_hook: Callable[[int, int, int], None] | None = None,
-    resume_command: str | None = None,
+    how: ReferenceTraining,
 ) -> dict[str, Any]:
-    """AG, DD and accuracies of the unlearned model against the retrain and original references.
-
-    `runner` trains a reference that is not given (`retain.experiment.run.run`); `step_hook` goes to the reference runs (tests); `resume_command`, if given, replaces the inner
-    folder in the message of a reference run stopped by a signal (resume the whole run, not the reference).
-    """
+    """AG, DD and accuracies of the unlearned model against the retrain and original references (kept
+    under `folder/references/` when there is a folder)."""
     unlearned = unlearned_tasks(cfg.unlearning.requests)
     refs = folder.path / "references" if folder else None
-    original = _reference(
-        cfg,
-        (),
-        cfg.unlearning.original_reference,
-        refs / "original" if refs else None,
-        console,
-        runner,
-        step_hook,
-        resume_command,
-    )
-    retrain = _reference(
-        cfg,
-        unlearned,
-        cfg.unlearning.retrain_reference,
-        refs / "retrain" if refs else None,
-        console,
-        runner,
-        step_hook,
-        resume_command,
-    )
+    u_cfg = cfg.unlearning
+    original = _reference(cfg, (), u_cfg.original_reference, refs / "original" if refs else None, how)
+    retrain = _reference(cfg, unlearned, u_cfg.retrain_reference, refs / "retrain" if refs else None, how)
     assert retrain.benchmark is not None and retrain.algorithm is not None  # a reference is always built
     by_origin = {t.origin: t.id for t in benchmark.tasks}
     retrain_ids = {by_origin[t.origin]: t.id for t in retrain.benchmark.tasks}
-    retrain_acc: dict[int, float | None] = {j: None for j in unlearned}
-    for j, rid in retrain_ids.items():
-        retrain_acc[j] = retrain.summary["accuracy_matrix"][-1][rid - 1]
-    if head_is_shared(str(cfg.scenario)):  # the reference's head can be tested on tasks it never saw
-        last = retrain.benchmark.num_tasks
-        test_bs = cfg.train.eval_batch_size
-        for u in unlearned:
-            task = benchmark.task(u)
-            test = test_batches(task, benchmark, device)
-            retrain_acc[u] = accuracy(retrain.algorithm, test, last, last, test_bs)
+    retrain_acc = _retrain_accuracy(cfg, benchmark, retrain, retrain_ids, unlearned, device)
     tests = {t.id: test_batches(t, benchmark, device) for t in benchmark.tasks}
     distance = distance_fn(cfg.unlearning.distance)
     dd = distribution_distances(algorithm, retrain.algorithm, tests, retrain_ids, distance, cfg.train.eval_batch_size)
@@ -215,3 +199,26 @@ def evaluate_unlearning(
         dd,
         {"original": str(original.path or "trained, not saved"), "retrain": str(retrain.path or "trained, not saved")},
     )
+
+
+def _retrain_accuracy(
+    cfg: Config,
+    benchmark: Benchmark,
+    retrain: RunResult,
+    retrain_ids: dict[int, int],
+    unlearned: list[int],
+    device: torch.device,
+) -> dict[int, float | None]:
+    """The retrain reference's final accuracy per task of the run (by the run's task ids); None for an
+    unlearned task it cannot be tested on (no head for it)."""
+    assert retrain.algorithm is not None and retrain.benchmark is not None
+    retrain_acc: dict[int, float | None] = {j: None for j in unlearned}
+    for j, rid in retrain_ids.items():
+        retrain_acc[j] = retrain.summary["accuracy_matrix"][-1][rid - 1]
+    if head_is_shared(str(cfg.scenario)):  # the reference's head can be tested on tasks it never saw
+        last = retrain.benchmark.num_tasks
+        test_bs = cfg.train.eval_batch_size
+        for u in unlearned:
+            test = test_batches(benchmark.task(u), benchmark, device)
+            retrain_acc[u] = accuracy(retrain.algorithm, test, last, last, test_bs)
+    return retrain_acc

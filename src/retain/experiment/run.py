@@ -22,7 +22,7 @@ from retain.algorithms import Algorithm
 from retain.config import Config, config_to_dict
 from retain.errors import ConfigError
 from retain.experiment.build import as_config, build
-from retain.experiment.references import check_given_references, evaluate_unlearning
+from retain.experiment.references import ReferenceTraining, check_given_references, evaluate_unlearning
 from retain.experiment.result import RunResult, environment, event_marks
 from retain.experiment.resume import open_run
 from retain.metrics import summarise
@@ -119,10 +119,8 @@ def _run_on(
     unlearning = None
     if cfg.unlearning.requests and cfg.unlearning.evaluate:
         resume_command = f"retain run --resume {folder.path}" if folder else None
-        unlearning = evaluate_unlearning(
-            cfg, benchmark, algorithm, result.accuracy_matrix[-1], device, folder, console, run, opts.step_hook,
-            resume_command,
-        )  # fmt: skip
+        how = ReferenceTraining(run, console, opts.step_hook, resume_command)
+        unlearning = evaluate_unlearning(cfg, benchmark, algorithm, result.accuracy_matrix[-1], device, folder, how)
     if folder:
         _write_results(folder, cfg, trained, result, summary, unlearning, label)
     if progress:

@@ -191,6 +191,19 @@ def sweep(
     validate(points)
     prepare_folder(root, base, grid, points)
     todo, done = pending(root, points)
+    failed = _launch(LAUNCHERS[launcher], root, todo, jobs, on_done) if todo else {}
+    return SweepOutcome(root, tuple(p.name for p in todo if p.name not in failed), tuple(p.name for p in done), failed)
+
+
+def _launch(
+    launch: Callable[..., None],
+    root: Path,
+    todo: Sequence[SweepPoint],
+    jobs: int,
+    on_done: Callable[[str, str | None], None] | None,
+) -> dict[str, str]:
+    """Run `todo` through the launcher; returns the failures (name → message). A signal stops the whole
+    sweep with the command that continues it."""
     failed: dict[str, str] = {}
 
     def record(name: str, error: str | None) -> None:
@@ -199,14 +212,13 @@ def sweep(
         if on_done:
             on_done(name, error)
 
-    if todo:
-        try:
-            LAUNCHERS[launcher](root, todo, jobs, record)
-        except RunInterrupted as err:
-            raise RunInterrupted(
-                f"sweep {root} interrupted ({len(failed)} failed so far). Continue it with the same command "
-                f"(same --config/--set/--grid and --out {root}): finished points are skipped and interrupted "
-                f"ones resume from their last checkpoint",
-                err.signal_number,
-            ) from None
-    return SweepOutcome(root, tuple(p.name for p in todo if p.name not in failed), tuple(p.name for p in done), failed)
+    try:
+        launch(root, todo, jobs, record)
+    except RunInterrupted as err:
+        raise RunInterrupted(
+            f"sweep {root} interrupted ({len(failed)} failed so far). Continue it with the same command "
+            f"(same --config/--set/--grid and --out {root}): finished points are skipped and interrupted "
+            f"ones resume from their last checkpoint",
+            err.signal_number,
+        ) from None
+    return failed

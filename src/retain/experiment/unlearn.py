@@ -7,9 +7,9 @@ from pathlib import Path
 
 from rich.console import Console
 
-from retain.config import config_to_dict
+from retain.config import Config, config_to_dict
 from retain.experiment.build import config_from_dict
-from retain.experiment.references import check_given_references, evaluate_unlearning
+from retain.experiment.references import ReferenceTraining, check_given_references, evaluate_unlearning
 from retain.experiment.result import RunResult, environment, event_marks, load_run
 from retain.experiment.run import run
 from retain.metrics import summarise
@@ -33,8 +33,7 @@ def unlearn_run(
     The source folder is only read. The new folder's `config.yaml` is the source config plus the request
     `{T: tasks}` (T = the last task), so `retain run --config` on it reproduces the same model; the
     source run serves as the original reference when it had no unlearning of its own. The unlearning is
-    the step an in-run request after T takes (`Amnesiac.unlearn_after`), e.g. LwF's teacher of T is taken
-    again from the unlearned model.
+    the step an in-run request after T takes (`Amnesiac.unlearn_after`).
     """
     console = console or Console()
     source = Path(source)
@@ -42,12 +41,7 @@ def unlearn_run(
     cfg, algorithm, benchmark = ref.config, ref.algorithm, ref.benchmark
     assert algorithm is not None and benchmark is not None
     last = benchmark.num_tasks
-    requests = {**cfg.unlearning.requests, last: tuple(cfg.unlearning.requests.get(last, ())) + tuple(tasks)}
-    data = config_to_dict(cfg)
-    data["unlearning"].update(requests=requests, evaluate=evaluate)
-    if not cfg.unlearning.requests and data["unlearning"]["original_reference"] is None:
-        data["unlearning"]["original_reference"] = str(source)
-    new_cfg = config_from_dict(data)  # validates: known tasks, not unlearned twice, algorithm can unlearn
+    new_cfg = _unlearned_config(cfg, source, last, tasks, evaluate)
     if evaluate:
         check_given_references(new_cfg)
     # the same step as an in-run request after task T: unlearn, then the end of task T is redone
@@ -64,22 +58,41 @@ def unlearn_run(
     folder.write_json("env.json", environment(device))
     unlearning = None
     if evaluate:
-        unlearning = evaluate_unlearning(new_cfg, benchmark, algorithm, row, device, folder, console, run)
+        how = ReferenceTraining(run, console)
+        unlearning = evaluate_unlearning(new_cfg, benchmark, algorithm, row, device, folder, how)
         folder.write_json("unlearning.json", unlearning)
     summary = {
         **ref.summary,
         **summarise(matrix),
-        "unlearning_events": {str(t): list(us) for t, us in sorted(requests.items())},
+        "unlearning_events": {str(t): list(us) for t, us in sorted(new_cfg.unlearning.requests.items())},
         "unlearned_from": str(source),
     }
-    save_model(folder.path, algorithm, benchmark)
+    result = RunResult(summary, new_cfg, folder.path, algorithm, benchmark, unlearning)
+    _write_and_show(folder, result, matrix, console)
+    return result
+
+
+def _write_and_show(folder: RunFolder, result: RunResult, matrix: list[list[float]], console: Console) -> None:
+    """The new folder's model, accuracy matrix, plots and (last, marking it complete) summary; the tables."""
+    assert result.algorithm is not None and result.benchmark is not None
+    save_model(folder.path, result.algorithm, result.benchmark)
     folder.write_accuracy_csv(matrix)
-    plot_accuracy_matrix(
-        matrix, folder.path / "plots", f"{cfg.algorithm.name} on {benchmark.name}", event_marks(new_cfg)
-    )
-    folder.write_json("summary.json", summary)
-    console.print(matrix_table(matrix, "accuracy matrix (last row: after unlearning)", event_marks(new_cfg)))
-    if unlearning is not None:
-        console.print(unlearning_table(unlearning))
+    marks = event_marks(result.config)
+    title = f"{result.config.algorithm.name} on {result.benchmark.name}"
+    plot_accuracy_matrix(matrix, folder.path / "plots", title, marks)
+    folder.write_json("summary.json", result.summary)
+    console.print(matrix_table(matrix, "accuracy matrix (last row: after unlearning)", marks))
+    if result.unlearning is not None:
+        console.print(unlearning_table(result.unlearning))
     console.print(f"run folder: {folder.path}")
-    return RunResult(summary, new_cfg, folder.path, algorithm, benchmark, unlearning)
+
+
+def _unlearned_config(cfg: Config, source: Path, last: int, tasks: Sequence[int], evaluate: bool) -> Config:
+    """The source config plus the request `{last: tasks}`; the source run is the original reference
+    when it had no unlearning of its own. Validated: known tasks, none unlearned twice."""
+    requests = {**cfg.unlearning.requests, last: tuple(cfg.unlearning.requests.get(last, ())) + tuple(tasks)}
+    data = config_to_dict(cfg)
+    data["unlearning"].update(requests=requests, evaluate=evaluate)
+    if not cfg.unlearning.requests and data["unlearning"]["original_reference"] is None:
+        data["unlearning"]["original_reference"] = str(source)
+    return config_from_dict(data)

@@ -176,8 +176,8 @@ pre { background: #f7f7f7; padding: 0.8em; overflow-x: auto; font-size: 0.85em; 
 
 
 def html_page(sections: Sequence[Section], out: Path, sources: Sequence[Path]) -> str:
+    """The report as one self-contained HTML page (figures inlined); every value from a file is escaped."""
     esc = html.escape
-    headers = ["algorithm", "seeds", *[h for _, h in METRICS], "config"]
     parts = [
         "<!DOCTYPE html>",
         "<html lang='en'><head><meta charset='utf-8'><title>retain report</title>",
@@ -189,48 +189,54 @@ def html_page(sections: Sequence[Section], out: Path, sources: Sequence[Path]) -
         "train s is the training time summed over tasks, in seconds.</p>",
     ]
     for section in sections:
-        table = section.table
-        parts.append(f"<h2>{esc(table.title)}</h2>")
+        parts += _html_section(section, out)
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def _html_section(section: Section, out: Path) -> list[str]:
+    """One benchmark × scenario: the results table, the unlearning table, the figures and the configs."""
+    esc = html.escape
+    table = section.table
+    headers = ["algorithm", "seeds", *[h for _, h in METRICS], "config"]
+    parts = [
+        f"<h2>{esc(table.title)}</h2>",
+        "<table class='results'><thead><tr>" + "".join(f"<th>{esc(h)}</th>" for h in headers) + "</tr></thead><tbody>",
+    ]
+    for row in table.rows:
+        links = " ".join(
+            f"<a href='{esc(_rel(r.path / 'config.yaml', out))}'>seed {esc(str(r.seed))}</a>" for r in row.runs
+        )
+        cells = [esc(row.label), esc(seeds_cell(row)), *map(esc, metric_cells(row))]
+        parts.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + f"<td>{links}</td></tr>")
+    parts.append("</tbody></table>")
+    keys = _unlearning_columns(table)
+    if keys:
         parts.append(
-            "<table class='results'><thead><tr>"
-            + "".join(f"<th>{esc(h)}</th>" for h in headers)
+            "<h3>Unlearning</h3><table class='unlearning'><thead><tr><th>algorithm</th><th>seeds</th>"
+            + "".join(f"<th>{esc(k)}</th>" for k in keys)
             + "</tr></thead><tbody>"
         )
         for row in table.rows:
-            links = " ".join(
-                f"<a href='{esc(_rel(r.path / 'config.yaml', out))}'>seed {esc(str(r.seed))}</a>" for r in row.runs
+            cells = [figures.row_stat(row, k).format() for k in keys]
+            parts.append(
+                f"<tr><td>{esc(row.label)}</td><td>{esc(seeds_cell(row))}</td>"
+                + "".join(f"<td>{esc(c)}</td>" for c in cells)
+                + "</tr>"
             )
-            cells = [esc(row.label), esc(seeds_cell(row)), *map(esc, metric_cells(row))]
-            parts.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + f"<td>{links}</td></tr>")
         parts.append("</tbody></table>")
-        keys = _unlearning_columns(table)
-        if keys:
-            parts.append(
-                "<h3>Unlearning</h3><table class='unlearning'><thead><tr><th>algorithm</th><th>seeds</th>"
-                + "".join(f"<th>{esc(k)}</th>" for k in keys)
-                + "</tr></thead><tbody>"
-            )
-            for row in table.rows:
-                cells = [figures.row_stat(row, k).format() for k in keys]
-                parts.append(
-                    f"<tr><td>{esc(row.label)}</td><td>{esc(seeds_cell(row))}</td>"
-                    + "".join(f"<td>{esc(c)}</td>" for c in cells)
-                    + "</tr>"
-                )
-            parts.append("</tbody></table>")
-        parts.append("<div class='figures'>")
-        for fig in section.figures:
-            data = base64.b64encode(fig.png).decode("ascii")
-            parts.append(
-                f"<figure><img alt='{esc(fig.title)}' src='data:image/png;base64,{data}'><figcaption class='note'>{esc(fig.title)}</figcaption></figure>"
-            )
-        parts.append("</div>")
-        for row in table.rows:
-            parts.append(
-                f"<details><summary>config of {esc(row.label)}</summary><pre>{esc(_config_text(row))}</pre></details>"
-            )
-    parts.append("</body></html>")
-    return "\n".join(parts)
+    parts.append("<div class='figures'>")
+    for fig in section.figures:
+        data = base64.b64encode(fig.png).decode("ascii")
+        parts.append(
+            f"<figure><img alt='{esc(fig.title)}' src='data:image/png;base64,{data}'><figcaption class='note'>{esc(fig.title)}</figcaption></figure>"
+        )
+    parts.append("</div>")
+    for row in table.rows:
+        parts.append(
+            f"<details><summary>config of {esc(row.label)}</summary><pre>{esc(_config_text(row))}</pre></details>"
+        )
+    return parts
 
 
 def terminal_tables(tables: Sequence[Table]) -> list[RichTable]:

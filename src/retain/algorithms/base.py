@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -63,11 +62,6 @@ class Algorithm:
         """Logits used to test task `task_id` after `seen` tasks (the scenario's heads decide which)."""
         return self.model(x, self.model.heads.eval_head(task_id, seen))
 
-    def memory_bytes(self) -> dict[str, int]:
-        """Bytes of tensors the algorithm holds besides the model being trained, by kind (e.g. LwF's
-        `teachers` and `cache`); shared storage is counted once. For memory benchmarks and reports."""
-        return {}
-
     def state_dict(self) -> dict[str, Any]:
         """Everything besides the model needed to continue the run from here (teachers, records, ...).
 
@@ -82,15 +76,6 @@ class Algorithm:
         """Restore `state_dict()`; `self.model` already has its weights and the heads of every task so far."""
         if state:
             raise ValueError(f"{type(self).__name__} keeps no state, got keys {sorted(state)}")
-
-
-def storage_bytes(tensors: Iterable[torch.Tensor]) -> int:
-    """Bytes of the distinct storages behind `tensors` (views of one storage, e.g. stacked teachers, count once)."""
-    seen: dict[tuple[str, int], int] = {}
-    for t in tensors:
-        storage = t.untyped_storage()
-        seen[(str(t.device), storage.data_ptr())] = storage.nbytes()
-    return sum(seen.values())
 
 
 def classification_terms(logits: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:

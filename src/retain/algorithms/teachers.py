@@ -21,8 +21,9 @@ import torch
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
-from retain.algorithms.base import snapshot_from_state, snapshot_state, storage_bytes
+from retain.algorithms.base import snapshot_from_state, snapshot_state
 from retain.algorithms.distillation import DistillationReg
+from retain.algorithms.memory import storage_bytes
 from retain.models.heads import HeadDIL, HeadsTIL
 from retain.models.model import ContinualModel
 

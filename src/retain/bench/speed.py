@@ -161,12 +161,14 @@ def _run_library(case: str, args: dict[str, Any], bench: Any) -> tuple[float, fl
 def _record_state_peak(algorithm: Any) -> dict[str, int]:
     """The largest `memory_bytes()` of the algorithm, sampled when a task's data (and cache) is ready:
     the point of the task where its teachers and cache are all held."""
+    from retain.algorithms.memory import memory_bytes
+
     peak: dict[str, int] = {}
     original = algorithm.on_training_data
 
     def on_training_data(data: Any) -> None:
         original(data)
-        for kind, size in algorithm.memory_bytes().items():
+        for kind, size in memory_bytes(algorithm).items():
             peak[kind] = max(peak.get(kind, 0), size)
 
     algorithm.on_training_data = on_training_data

@@ -15,10 +15,11 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 import retain.unlearning.protocol as protocol
-from retain.algorithms.base import Algorithm, Batch, TrainingData, storage_bytes
+from retain.algorithms.base import Algorithm, Batch, TrainingData
 from retain.algorithms.finetuning import Finetuning
 from retain.algorithms.independent import Independent
 from retain.algorithms.lwf import LwF, LwFParams
+from retain.algorithms.memory import memory_bytes, storage_bytes
 from retain.models.model import ContinualModel
 from retain.unlearning.recorder import UpdateRecorder
 
@@ -95,7 +96,7 @@ class Amnesiac(Algorithm):
         records = [
             t for record in self.recorder.records.values() for values in record.values() for t in values.values()
         ]
-        return {**self.inner.memory_bytes(), "records": storage_bytes(records)}
+        return {**memory_bytes(self.inner), "records": storage_bytes(records)}
 
     def eval_logits(self, x: torch.Tensor, task_id: int, seen: int) -> torch.Tensor:
         return self.inner.eval_logits(x, task_id, seen)

@@ -4,6 +4,7 @@ computes eq. 3, resumes bit for bit, and unlearns through the Amnesiac wrapper."
 import importlib.util
 import io
 import os
+import re
 import signal
 from pathlib import Path
 
@@ -314,6 +315,20 @@ def test_registered_ewc_runs_from_a_config_resumes_and_unlearns_a_saved_run(tmp_
     assert unlearned.summary["accuracy_matrix"] == in_run.summary["accuracy_matrix"]
     assert equal(params(unlearned.algorithm.model), params(in_run.algorithm.model))
     assert sorted(unlearned.algorithm.inner.fisher) == [1, 3]
+
+
+def test_the_python_on_the_docs_page_runs(capsys):
+    """Every ```python block of docs/custom-algorithm.md but the included file, in order, in one namespace."""
+    page = (ROOT / "docs" / "custom-algorithm.md").read_text()
+    blocks = [b for b in re.findall(r"```python\n(.*?)```", page, re.S) if "--8<--" not in b]
+    assert len(blocks) == 2
+    namespace = {}
+    for block in blocks:
+        exec(compile(block, "docs/custom-algorithm.md", "exec"), namespace)
+    assert len(namespace["result"].accuracy_matrix) == 5
+    algorithm = namespace["algorithm"]
+    assert algorithm.unlearned == [2] and sorted(algorithm.inner.fisher) == [1, 3, 4, 5]
+    assert capsys.readouterr().out.splitlines()[-1] == "[2] [1, 3, 4, 5]"  # the comment on the page
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""LwF's gradients, teachers and scenario semantics (SPEC §4)."""
+"""LwF's gradients, teachers and scenario semantics."""
 
 import pytest
 import torch

@@ -1,4 +1,4 @@
-"""Finetuning: the lower bound of continual learning (SPEC §3)."""
+"""Finetuning: the lower bound of continual learning."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Independent training: the upper bound for TIL (SPEC §7)."""
+"""Independent training: the upper bound for TIL."""
 
 from __future__ import annotations
 

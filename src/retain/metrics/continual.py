@@ -1,4 +1,4 @@
-"""Continual-learning metrics (SPEC §6): pure functions of the accuracy matrix.
+"""Continual-learning metrics: pure functions of the accuracy matrix.
 
 `matrix[t][j]` is the accuracy on task j+1 after training task t+1 (0-based list indices, row t holds
 t+1 values: the lower triangle). Metrics that need an earlier task return None for a one-task matrix.

@@ -1,4 +1,4 @@
-"""Unlearning metrics (SPEC §5): accuracy gain and distribution distances, pure functions.
+"""Unlearning metrics: accuracy gain and distribution distances, pure functions.
 
 Accuracies are given per task id (1-based) as mappings; features as (N, D) tensors of backbone outputs.
 """

@@ -86,9 +86,13 @@ def parser() -> argparse.ArgumentParser:
 
 
 def _raw_config(args: argparse.Namespace) -> dict[str, Any]:
-    from retain.config import read_config_data
+    """The config mapping of `--config` and `--set`, its keys, types and values checked before torch is
+    imported (names that need a registry are checked once the registries are loaded)."""
+    from retain.config import parse_config, read_config_data
 
-    return read_config_data(args.config, args.overrides)
+    data = read_config_data(args.config, args.overrides)
+    parse_config(data)
+    return data
 
 
 KILL_AT_ENV = "RETAIN_TEST_KILL_AT"
@@ -117,6 +121,8 @@ def _test_kill_hook() -> Callable[[int, int, int], None] | None:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from retain.config import read_config_data
+
+    data = None if args.resume is not None else _raw_config(args)  # schema errors before torch loads
     from retain.experiment.build import config_from_dict
     from retain.experiment.run import run
 
@@ -131,27 +137,29 @@ def _cmd_run(args: argparse.Namespace) -> int:
         cfg = config_from_dict(read_config_data(base, args.overrides)) if changes else None
         run(cfg, resume=args.resume, force=args.force, progress=not args.quiet, step_hook=_test_kill_hook())
         return 0
-    cfg = config_from_dict(_raw_config(args))  # every error surfaces here, before any training
+    assert data is not None
+    cfg = config_from_dict(data)  # every error surfaces here, before any training
     run(cfg, out=args.out, progress=not args.quiet, step_hook=_test_kill_hook())
     return 0
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
+    data = _raw_config(args)
     from retain.experiment.compare import compare
 
     names = [n.strip() for n in args.algorithms.split(",") if n.strip()] if args.algorithms else None
-    compare(_raw_config(args), names, out=args.out)
+    compare(data, names, out=args.out)
     return 0
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
     import time
 
+    data = _raw_config(args)
     from retain.experiment.sweep import parse_grid, sweep
     from retain.runs.collect import find_runs, group
     from retain.runs.pages import terminal_tables
 
-    data = _raw_config(args)
     grid = parse_grid(args.grid)
     out = args.out or data.get("out") or Path("runs") / f"sweep-{time.strftime('%Y%m%d-%H%M%S')}"
     console = Console()

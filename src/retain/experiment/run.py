@@ -36,6 +36,7 @@ from retain.runs.store import RunFolder, default_run_name
 from retain.scenarios import Benchmark
 from retain.training.distributed import Distributed, process_group
 from retain.training.loop import LoopLogger, LoopSession, ResumePoint, SequenceResult, resolve_device, run_sequence
+from retain.training.threads import ThreadChoice, choose_threads, using_threads
 
 StepHook = Callable[[int, int, int], None]
 
@@ -100,17 +101,34 @@ def _run_on(
     cfg: Config, resumed: ResumedRun | None, ranks: Distributed, device: torch.device, opts: _Options
 ) -> RunResult:
     """The body of `run` once the config, the device and this process's rank are known."""
-    lead = ranks.rank == 0  # under torchrun only rank 0 writes files and prints
     benchmark, algorithm = build(cfg)
+    threads = choose_threads(cfg.train.threads, algorithm.model)
+    with using_threads(threads):
+        return _run_built(cfg, resumed, ranks, device, opts, (benchmark, algorithm, threads))
+
+
+def _run_built(
+    cfg: Config,
+    resumed: ResumedRun | None,
+    ranks: Distributed,
+    device: torch.device,
+    opts: _Options,
+    built: tuple[Benchmark, Algorithm, ThreadChoice],
+) -> RunResult:
+    """The body of `run` once the benchmark, the algorithm and the thread count are chosen."""
+    benchmark, algorithm, threads = built
+    lead = ranks.rank == 0  # under torchrun only rank 0 writes files and prints
     generator = torch.Generator().manual_seed(cfg.seed)
     start_at, elapsed, folder = None, 0.0, None
     if resumed:
         folder = resumed.folder
         start_at, elapsed = _continue(resumed, cfg, algorithm, benchmark, generator, device)
     elif opts.write and lead:
-        folder = _new_folder(cfg, benchmark, device, opts.out)
+        folder = _new_folder(cfg, benchmark, device, opts.out, threads)
     console = opts.console or Console(stderr=False)
     progress = opts.progress and lead
+    if progress:
+        console.print(f"threads: {threads.threads} ({threads.reason}; train.threads: {threads.setting})")
     label = f"{cfg.algorithm.name} on {benchmark.name} ({cfg.scenario})"
     clock = time.perf_counter() - elapsed
     trained = _Trained(algorithm, benchmark, generator, device, ranks)
@@ -228,12 +246,14 @@ def _print_results(
         console.print(f"run folder: {folder.path}")
 
 
-def _new_folder(cfg: Config, benchmark: Benchmark, device: torch.device, out: str | Path | None) -> RunFolder:
-    """A fresh run folder holding the resolved config and the environment."""
+def _new_folder(
+    cfg: Config, benchmark: Benchmark, device: torch.device, out: str | Path | None, threads: ThreadChoice
+) -> RunFolder:
+    """A fresh run folder holding the resolved config and the environment (with the threads chosen)."""
     name = default_run_name(benchmark.name, str(cfg.scenario), cfg.algorithm.name, cfg.seed)
     folder = RunFolder(out or cfg.out or Path("runs") / name)
     folder.write_yaml("config.yaml", config_to_dict(cfg))
-    folder.write_json("env.json", environment(device))
+    folder.write_json("env.json", environment(device, threads))
     return folder
 
 

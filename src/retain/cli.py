@@ -163,12 +163,15 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     grid = parse_grid(args.grid)
     out = args.out or data.get("out") or Path("runs") / f"sweep-{time.strftime('%Y%m%d-%H%M%S')}"
     console = Console()
-
-    def done(name: str, error: str | None) -> None:
-        console.log(f"{name}: " + ("done" if error is None else f"[red]failed[/red]: {error}"))
-
+    tally = _SweepTally(args.jobs, console)
     outcome = sweep(
-        {k: v for k, v in data.items() if k != "out"}, grid, out, jobs=args.jobs, launcher=args.launcher, on_done=done
+        {k: v for k, v in data.items() if k != "out"},
+        grid,
+        out,
+        jobs=args.jobs,
+        launcher=args.launcher,
+        on_done=tally.done,
+        on_plan=tally.plan,
     )
     console.print(
         f"sweep {outcome.root}: {len(outcome.ran)} run, {len(outcome.skipped)} already finished "
@@ -184,6 +187,35 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         print(f"retain: re-run the same command to retry the {len(outcome.failed)} failed point(s)", file=sys.stderr)
         return 1
     return 0
+
+
+class _SweepTally:
+    """One line per finished sweep point: how many are done, running and left, and the time left."""
+
+    def __init__(self, jobs: int, console: Console) -> None:
+        self.jobs, self.console = jobs, console
+        self.todo = self.finished = 0
+
+    def plan(self, todo: int, skipped: int) -> None:
+        import time
+
+        self.todo, self.started = todo, time.perf_counter()
+        self.console.log(f"sweep: {todo} point(s) to run, {skipped} already finished, {min(self.jobs, todo)} at once")
+
+    def done(self, name: str, error: str | None) -> None:
+        import time
+
+        from retain.runs.loggers import clock
+
+        self.finished += 1
+        left = self.todo - self.finished
+        running = min(self.jobs, left)
+        eta = (time.perf_counter() - self.started) / self.finished * left
+        what = "done" if error is None else f"[red]failed[/red]: {error}"
+        self.console.log(
+            f"[{self.finished}/{self.todo}] {name}: {what} ({running} running, {left - running} waiting, "
+            f"{clock(eta)} left)"
+        )
 
 
 def _cmd_report(args: argparse.Namespace) -> int:

@@ -50,6 +50,7 @@ class _Options:
     console: Console | None
     progress: bool
     step_hook: StepHook | None
+    tables: bool
 
 
 def run(
@@ -62,6 +63,7 @@ def run(
     resume: str | Path | None = None,
     force: bool = False,
     step_hook: Callable[[int, int, int], None] | None = None,
+    tables: bool | None = None,
 ) -> RunResult:
     """Run one experiment: train the tasks in order, test after each, return and save the results.
 
@@ -76,7 +78,8 @@ def run(
         out: the run folder; default `config.out`, else `runs/<benchmark>-<scenario>-<algorithm>-seed<S>-<time>`.
         write: False runs without writing any file (and without checkpoints).
         console: where tables and the progress bar go (default: the terminal).
-        progress: show the progress bar and print the tables.
+        progress: show the progress (bars on a terminal, one line per task elsewhere).
+        tables: print the thread count and, at the end, the results (default: as `progress`).
         resume: an earlier run's folder to continue from its last complete checkpoint.
         force: with `resume`, accept a config that differs from the checkpoint's.
         step_hook: called before every training step with (task id, epoch, step); for tests.
@@ -94,7 +97,13 @@ def run(
     if cfg.unlearning.requests and cfg.unlearning.evaluate:
         check_given_references(cfg)  # reference folders to reuse: checked before anything is trained
     with process_group(resolve_device(cfg.train.device)) as (ranks, device):
-        return _run_on(cfg, resumed, ranks, device, _Options(out, write, console, progress, step_hook))
+        return _run_on(
+            cfg,
+            resumed,
+            ranks,
+            device,
+            _Options(out, write, console, progress, step_hook, progress if tables is None else tables),
+        )
 
 
 def _run_on(
@@ -126,8 +135,8 @@ def _run_built(
     elif opts.write and lead:
         folder = _new_folder(cfg, benchmark, device, opts.out, threads)
     console = opts.console or Console(stderr=False)
-    progress = opts.progress and lead
-    if progress:
+    progress, tables = opts.progress and lead, opts.tables and lead
+    if tables:
         console.print(f"threads: {threads.threads} ({threads.reason}; train.threads: {threads.setting})")
     label = f"{cfg.algorithm.name} on {benchmark.name} ({cfg.scenario})"
     clock = time.perf_counter() - elapsed
@@ -141,7 +150,7 @@ def _run_built(
         unlearning = evaluate_unlearning(cfg, benchmark, algorithm, result.accuracy_matrix[-1], device, folder, how)
     if folder:
         _write_results(folder, cfg, trained, result, summary, unlearning, label)
-    if progress:
+    if tables:
         _print_results(console, cfg, result, summary, unlearning, folder, label)
     return RunResult(summary, cfg, folder.path if folder else None, algorithm, benchmark, unlearning)
 

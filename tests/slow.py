@@ -12,6 +12,7 @@ from __future__ import annotations
 SLOW = {
     "tests/integration/test_cli.py": ("test_console_script_exit_code",),
     "tests/integration/test_distributed.py": ("*",),
+    "tests/integration/test_docs_examples.py": ("test_every_example_runs_in_sequence_on_a_fresh_folder",),
     "tests/integration/test_resume.py": (
         "test_ctrl_c_from_outside_stops_with_a_checkpoint_and_resumes_exactly",
         "test_sigkill_mid_epoch_resumes_from_the_mid_task_checkpoint",

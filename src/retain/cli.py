@@ -12,12 +12,12 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
-
-from rich.console import Console
-from rich.table import Table
+from typing import TYPE_CHECKING, Any
 
 from retain.errors import ConfigError, RetainError, RunInterrupted
+
+if TYPE_CHECKING:  # rich, like torch, is imported by the commands that use it: --help stays fast
+    from rich.console import Console
 
 
 def _add_config_args(parser: argparse.ArgumentParser) -> None:
@@ -156,6 +156,8 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     import time
 
     data = _raw_config(args)
+    from rich.console import Console
+
     from retain.experiment.sweep import parse_grid, sweep
     from retain.runs.collect import find_runs, group
     from retain.runs.pages import terminal_tables
@@ -226,6 +228,9 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
     from retain.algorithms import ALGORITHMS
     from retain.models import BACKBONES
     from retain.scenarios import BENCHMARKS

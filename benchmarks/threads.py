@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -63,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, _stop)  # `timeout` or a scheduler: still kill the busy loops
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     rows = []
     for condition in args.conditions.split(","):
@@ -74,13 +76,17 @@ def main(argv: list[str] | None = None) -> int:
                 seconds = min(measure(setting, args) for _ in range(args.repeats))
                 rows.append({"condition": condition, "load": load, "setting": setting, "seconds": seconds})
                 print(f"{condition:7s} load {load:5.2f}  threads {setting:8s} {seconds:7.2f} s", flush=True)
+                if args.json:  # after every figure: a stopped measurement keeps what it had
+                    args.json.write_text(json.dumps({"args": vars(args) | {"json": str(args.json)}, "rows": rows}))
         finally:
             for loop in loops:
                 loop.kill()
                 loop.wait()
-    if args.json:
-        args.json.write_text(json.dumps({"args": vars(args) | {"json": str(args.json)}, "rows": rows}, indent=2))
     return 0
+
+
+def _stop(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":

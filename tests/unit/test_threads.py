@@ -102,3 +102,10 @@ def test_env_json_records_the_choice(tmp_path, monkeypatch):
     env = json.loads((tmp_path / "r" / "env.json").read_text())
     assert (env["threads"], env["threads_setting"]) == (1, "auto")
     assert "small fully connected" in env["threads_reason"]
+
+
+def test_sweep_workers_divide_the_usable_cores(monkeypatch):
+    import retain.experiment.point as point
+
+    monkeypatch.setattr(point, "usable_cores", lambda: 8)
+    assert [point.default_threads(jobs) for jobs in (1, 2, 3, 8, 16)] == [8, 4, 2, 1, 1]

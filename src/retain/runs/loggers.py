@@ -53,12 +53,12 @@ class ProgressLogger(LoopLogger):
         self.num_tasks, self.epochs = num_tasks, epochs
         self.progress = Progress(
             TextColumn("[bold]{task.description}"),
-            BarColumn(),
+            BarColumn(bar_width=24),
             TaskProgressColumn(),
-            TextColumn("{task.fields[info]}"),
             TimeElapsedColumn(),
             TextColumn("ETA"),
             TimeRemainingColumn(),
+            TextColumn("{task.fields[info]}"),
             console=console,
             transient=True,
         )

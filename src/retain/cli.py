@@ -85,13 +85,19 @@ def parser() -> argparse.ArgumentParser:
     return root
 
 
-def _raw_config(args: argparse.Namespace) -> dict[str, Any]:
+def _raw_config(args: argparse.Namespace, swept: Sequence[str] = ()) -> dict[str, Any]:
     """The config mapping of `--config` and `--set`, its keys, types and values checked before torch is
-    imported (names that need a registry are checked once the registries are loaded)."""
+    imported (names that need a registry are checked once the registries are loaded). An error about a
+    key in `swept` (or its section) is left to the sweep, whose points each set a value for it."""
     from retain.config import parse_config, read_config_data
 
     data = read_config_data(args.config, args.overrides)
-    parse_config(data)
+    try:
+        parse_config(data)
+    except ConfigError as err:
+        keys = [e.key for e in (err, *err.more)]
+        if not any(k == s or k.startswith(f"{s}.") or s.startswith(f"{k}.") for k in keys for s in swept):
+            raise
     return data
 
 
@@ -155,7 +161,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 def _cmd_sweep(args: argparse.Namespace) -> int:
     import time
 
-    data = _raw_config(args)
+    data = _raw_config(args, [item.partition("=")[0].strip() for item in args.grid])
     from rich.console import Console
 
     from retain.experiment.sweep import parse_grid, sweep

@@ -64,3 +64,11 @@ def test_ctrl_c_while_torch_is_imported_prints_one_line(tmp_path):
     said = [ln for ln in lines + rest.splitlines() if ln.strip() and not ln.startswith("import time:")]
     assert proc.returncode in (130, 128 + signal.SIGINT), said
     assert len(said) == 1 and said[0].startswith("retain:"), said
+
+
+def test_a_sweep_may_leave_a_swept_key_invalid_in_its_base(tmp_path):
+    """`benchmark.name=custom` needs a `benchmark.path`, which the grid gives each point: the base alone
+    is not refused, and each point is checked (here the files do not exist: the sweep reports them)."""
+    args = ["sweep", "--set", "benchmark.name=custom", "--grid", "benchmark.path=a.npz,b.npz"]
+    proc = _probe(*args, "--out", str(tmp_path / "sweep"))
+    assert "benchmark.path = None" not in proc.stderr, proc.stderr

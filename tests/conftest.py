@@ -10,6 +10,7 @@ from retain.scenarios.builders import permute_pixels, split_by_class
 from retain.scenarios.setting import make_heads
 from retain.scenarios.sources import SourceData
 from retain.scenarios.task import Benchmark
+from tests.slow import is_slow
 
 
 def synthetic_source(num_classes: int = 4, per_class: int = 24, side: int = 4, seed: int = 0) -> SourceData:
@@ -62,3 +63,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=False,
         help="rewrite tests/golden/numbers/*.json from the current code (say why in the commit message)",
     )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "slow: left out of the everyday run (`-m 'not slow'`); see tests/slow.py")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark the tests listed in `tests/slow.py` as `slow`."""
+    root = config.rootpath
+    for item in items:
+        function = getattr(item, "originalname", None) or item.name
+        if is_slow(item.path.relative_to(root).as_posix(), function):
+            item.add_marker(pytest.mark.slow)

@@ -12,12 +12,12 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
-
-from rich.console import Console
-from rich.table import Table
+from typing import TYPE_CHECKING, Any
 
 from retain.errors import ConfigError, RetainError, RunInterrupted
+
+if TYPE_CHECKING:  # rich, like torch, is imported by the commands that use it: --help stays fast
+    from rich.console import Console
 
 
 def _add_config_args(parser: argparse.ArgumentParser) -> None:
@@ -85,10 +85,20 @@ def parser() -> argparse.ArgumentParser:
     return root
 
 
-def _raw_config(args: argparse.Namespace) -> dict[str, Any]:
-    from retain.config import read_config_data
+def _raw_config(args: argparse.Namespace, swept: Sequence[str] = ()) -> dict[str, Any]:
+    """The config mapping of `--config` and `--set`, its keys, types and values checked before torch is
+    imported (names that need a registry are checked once the registries are loaded). An error about a
+    key in `swept` (or its section) is left to the sweep, whose points each set a value for it."""
+    from retain.config import parse_config, read_config_data
 
-    return read_config_data(args.config, args.overrides)
+    data = read_config_data(args.config, args.overrides)
+    try:
+        parse_config(data)
+    except ConfigError as err:
+        keys = [e.key for e in (err, *err.more)]
+        if not any(k == s or k.startswith(f"{s}.") or s.startswith(f"{k}.") for k in keys for s in swept):
+            raise
+    return data
 
 
 KILL_AT_ENV = "RETAIN_TEST_KILL_AT"
@@ -117,6 +127,8 @@ def _test_kill_hook() -> Callable[[int, int, int], None] | None:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from retain.config import read_config_data
+
+    data = None if args.resume is not None else _raw_config(args)  # schema errors before torch loads
     from retain.experiment.build import config_from_dict
     from retain.experiment.run import run
 
@@ -131,36 +143,43 @@ def _cmd_run(args: argparse.Namespace) -> int:
         cfg = config_from_dict(read_config_data(base, args.overrides)) if changes else None
         run(cfg, resume=args.resume, force=args.force, progress=not args.quiet, step_hook=_test_kill_hook())
         return 0
-    cfg = config_from_dict(_raw_config(args))  # every error surfaces here, before any training
+    assert data is not None
+    cfg = config_from_dict(data)  # every error surfaces here, before any training
     run(cfg, out=args.out, progress=not args.quiet, step_hook=_test_kill_hook())
     return 0
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
+    data = _raw_config(args)
     from retain.experiment.compare import compare
 
     names = [n.strip() for n in args.algorithms.split(",") if n.strip()] if args.algorithms else None
-    compare(_raw_config(args), names, out=args.out)
+    compare(data, names, out=args.out)
     return 0
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
     import time
 
+    data = _raw_config(args, [item.partition("=")[0].strip() for item in args.grid])
+    from rich.console import Console
+
     from retain.experiment.sweep import parse_grid, sweep
     from retain.runs.collect import find_runs, group
     from retain.runs.pages import terminal_tables
 
-    data = _raw_config(args)
     grid = parse_grid(args.grid)
     out = args.out or data.get("out") or Path("runs") / f"sweep-{time.strftime('%Y%m%d-%H%M%S')}"
     console = Console()
-
-    def done(name: str, error: str | None) -> None:
-        console.log(f"{name}: " + ("done" if error is None else f"[red]failed[/red]: {error}"))
-
+    tally = _SweepTally(args.jobs, console)
     outcome = sweep(
-        {k: v for k, v in data.items() if k != "out"}, grid, out, jobs=args.jobs, launcher=args.launcher, on_done=done
+        {k: v for k, v in data.items() if k != "out"},
+        grid,
+        out,
+        jobs=args.jobs,
+        launcher=args.launcher,
+        on_done=tally.done,
+        on_plan=tally.plan,
     )
     console.print(
         f"sweep {outcome.root}: {len(outcome.ran)} run, {len(outcome.skipped)} already finished "
@@ -178,6 +197,35 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+class _SweepTally:
+    """One line per finished sweep point: how many are done, running and left, and the time left."""
+
+    def __init__(self, jobs: int, console: Console) -> None:
+        self.jobs, self.console = jobs, console
+        self.todo = self.finished = 0
+
+    def plan(self, todo: int, skipped: int) -> None:
+        import time
+
+        self.todo, self.started = todo, time.perf_counter()
+        self.console.log(f"sweep: {todo} point(s) to run, {skipped} already finished, {min(self.jobs, todo)} at once")
+
+    def done(self, name: str, error: str | None) -> None:
+        import time
+
+        from retain.runs.loggers import clock
+
+        self.finished += 1
+        left = self.todo - self.finished
+        running = min(self.jobs, left)
+        eta = (time.perf_counter() - self.started) / self.finished * left
+        what = "done" if error is None else f"[red]failed[/red]: {error}"
+        self.console.log(
+            f"[{self.finished}/{self.todo}] {name}: {what} ({running} running, {left - running} waiting, "
+            f"{clock(eta)} left)"
+        )
+
+
 def _cmd_report(args: argparse.Namespace) -> int:
     from retain.runs.pages import write_report
 
@@ -186,6 +234,9 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
     from retain.algorithms import ALGORITHMS
     from retain.models import BACKBONES
     from retain.scenarios import BENCHMARKS

@@ -12,18 +12,30 @@ class RetainError(Exception):
 
 
 class ConfigError(RetainError, ValueError):
-    """A configuration key has an unknown name, a wrong type or an invalid value."""
+    """A configuration key has an unknown name, a wrong type or an invalid value.
 
-    def __init__(self, key: str, value: object, valid: str) -> None:
+    `key`, `value` and `valid` describe the first problem; `more` holds the others found in the same
+    pass (the parser checks every key of a section before it stops), and the message lists them all.
+    """
+
+    def __init__(self, key: str, value: object, valid: str, more: tuple[ConfigError, ...] = ()) -> None:
         self.key = key
         self.value = value
         self.valid = valid
-        super().__init__(f"{key} = {value!r} is not valid: {valid}" if key else valid)
+        self.more = more
+        first = f"{key} = {value!r} is not valid: {valid}" if key else valid
+        super().__init__("; ".join([first, *(str(err) for err in more)]))
 
     def under(self, prefix: str) -> ConfigError:
         """The same error with its key placed under a parent section (`train` + `lr` → `train.lr`)."""
         key = f"{prefix}.{self.key}" if prefix and self.key else (self.key or prefix)
-        return ConfigError(key, self.value, self.valid)
+        return ConfigError(key, self.value, self.valid, tuple(err.under(prefix) for err in self.more))
+
+    @classmethod
+    def of_all(cls, errors: list[ConfigError]) -> ConfigError:
+        """One error standing for several (each with its own `more`), in the order they were found."""
+        flat = [e for err in errors for e in (ConfigError(err.key, err.value, err.valid), *err.more)]
+        return ConfigError(flat[0].key, flat[0].value, flat[0].valid, tuple(flat[1:]))
 
 
 class DataError(RetainError):

@@ -27,14 +27,17 @@ def from_mapping(cls: type, data: Any) -> Any:
         return cls.from_mapping(data)
     hints = typing.get_type_hints(cls)
     names = [f.name for f in dataclasses.fields(cls)]
-    kwargs = {}
-    for key, value in data.items():
+    kwargs, errors = {}, []
+    for key, value in data.items():  # every key is checked, so that one message lists every problem
         if key not in names:
-            raise ConfigError(str(key), value, "unknown key; " + one_of(names, str(key)))
+            errors.append(ConfigError(str(key), value, "unknown key; " + one_of(names, str(key))))
+            continue
         try:
             kwargs[key] = _coerce(hints[key], value)
         except ConfigError as err:
-            raise err.under(key) from None
+            errors.append(err.under(key))
+    if errors:
+        raise ConfigError.of_all(errors)
     try:
         return cls(**kwargs)
     except ConfigError:

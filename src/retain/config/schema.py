@@ -144,6 +144,9 @@ class TrainConfig:
     `sync_batchnorm`: under torchrun on CUDA, `auto` turns the backbone's BatchNorm layers into
     SyncBatchNorm (statistics over the global batch, as in one process); on CPU ranks PyTorch has no
     SyncBatchNorm, so `auto` keeps per-rank statistics with a warning and `true` is refused.
+    `threads`: torch's CPU threads; `auto` respects `OMP_NUM_THREADS` when set, else takes one thread
+    for a small fully connected model and, for a convolutional one, the idle cores this process may
+    use (affinity, cgroup quota, load); `retain.training.threads` explains the choice.
     """
 
     epochs: int = 5
@@ -160,6 +163,7 @@ class TrainConfig:
     compile: bool = False
     compile_backend: str = "inductor"
     sync_batchnorm: bool | Literal["auto"] = "auto"
+    threads: int | Literal["auto"] = "auto"
 
     def __post_init__(self) -> None:
         if self.compile:
@@ -172,6 +176,8 @@ class TrainConfig:
         _positive("batch_size", self.batch_size)
         _positive("eval_batch_size", self.eval_batch_size)
         _non_negative("num_workers", self.num_workers)
+        if self.threads != "auto":
+            _positive("threads", self.threads)
         if self.patience is not None:
             _positive("patience", self.patience)
 

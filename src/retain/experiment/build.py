@@ -96,9 +96,17 @@ def _algorithm(section: AlgorithmConfig) -> AlgorithmConfig:
         params = {}
     if not isinstance(params, Mapping):
         raise ConfigError("algorithm.params", params, f"a {params_cls.__name__} for {section.name!r}")
-    if params and not dataclasses.fields(params_cls):
-        key, value = next(iter(params.items()))
-        raise ConfigError(f"algorithm.{key}", value, f"unknown key: {section.name!r} takes no hyperparameters")
+    own = ["name", *(f.name for f in dataclasses.fields(params_cls))]  # `name` is a key of the section too
+    none = f"unknown key: {section.name!r} takes no hyperparameters (its only key is 'name')"
+    unknown = [
+        ConfigError(
+            f"algorithm.{key}", value, f"unknown key for {section.name!r}; {one_of(own, str(key))}" if own[1:] else none
+        )
+        for key, value in params.items()
+        if key not in own
+    ]
+    if unknown:
+        raise ConfigError.of_all(unknown)
     try:
         return AlgorithmConfig(section.name, from_mapping(params_cls, params))
     except ConfigError as err:

@@ -14,6 +14,7 @@ from retain.errors import ConfigError
 from retain.experiment.build import config_from_dict, keep_own_hyperparameters
 from retain.experiment.result import RunResult
 from retain.experiment.run import run
+from retain.runs.loggers import clock
 from retain.runs.report import metrics_table
 from retain.scenarios.setting import upper_bound
 
@@ -41,13 +42,20 @@ def compare(
         or data.get("out")
         or Path("runs") / f"compare-{base.benchmark.name}-{base.scenario}-{time.strftime('%Y%m%d-%H%M%S')}"
     )
-    results = {}
     for name in names:
         if name not in ALGORITHMS:
             raise ConfigError("--algorithms", name, f"expected registered algorithms ({', '.join(ALGORITHMS)})")
+    results, started = {}, time.perf_counter()
+    for i, name in enumerate(names, start=1):
         cfg = config_from_dict({**keep_own_hyperparameters(data, name), "out": None})
-        results[name] = run(cfg, out=root / name if write else None, write=write, console=console, progress=False)
-        console.log(f"{name}: final average accuracy {results[name].summary['final_average_accuracy']:.4f}")
+        out_dir = root / name if write else None
+        # a bar per run on a terminal; elsewhere (a log file) only the line per algorithm below
+        results[name] = run(cfg, out=out_dir, write=write, console=console, progress=console.is_terminal, tables=False)
+        spent = time.perf_counter() - started
+        console.log(
+            f"[{i}/{len(names)}] {name}: final average accuracy "
+            f"{results[name].summary['final_average_accuracy']:.4f} ({clock(spent / i * (len(names) - i))} left)"
+        )
     console.print(
         metrics_table(
             {n: r.summary for n, r in results.items()}, f"{base.benchmark.name} · {base.scenario} · seed {base.seed}"

@@ -121,9 +121,13 @@ def _reference(
     if given is not None:
         given_reference_config(cfg, without, given)
         return load_run(given)
+    bar = how.console.is_terminal  # a progress bar on a terminal; in a log file only the line saying which
+    what = f"{name} reference (" + (f"without task {', '.join(map(str, without))})" if without else "no unlearning)")
     if out is None:
-        how.console.print(f"training the {name} reference ...")
-        return how.runner(expected, write=False, console=how.console, progress=False, step_hook=how.step_hook)
+        how.console.print(f"training the {what} ...")
+        return how.runner(
+            expected, write=False, console=how.console, progress=bar, tables=False, step_hook=how.step_hook
+        )
     if (out / "summary.json").is_file():
         return _finished_reference(out, expected, name, how.console)
     resume = False
@@ -133,7 +137,7 @@ def _reference(
             how.console.print(
                 f"the unfinished {name} reference in {out} has no checkpoint: moved to {set_aside(out, 'partial')}"
             )
-    return _train_reference(expected, out, resume, name, how)
+    return _train_reference(expected, out, resume, what, how)
 
 
 def _finished_reference(out: Path, expected: Config, name: str, console: Console) -> RunResult:
@@ -152,17 +156,20 @@ def _finished_reference(out: Path, expected: Config, name: str, console: Console
 def _train_reference(expected: Config, out: Path, resume: bool, name: str, how: ReferenceTraining) -> RunResult:
     """Train (or resume) the reference into `out`; a signal names the whole run's resume command."""
     try:
+        bar = how.console.is_terminal
         if resume:
-            how.console.print(f"resuming the {name} reference in {out} ...")
-            return how.runner(expected, resume=out, console=how.console, progress=False, step_hook=how.step_hook)
-        how.console.print(f"training the {name} reference ...")
-        return how.runner(expected, out=out, console=how.console, progress=False, step_hook=how.step_hook)
+            how.console.print(f"resuming the {name} in {out} ...")
+            return how.runner(
+                expected, resume=out, console=how.console, progress=bar, tables=False, step_hook=how.step_hook
+            )
+        how.console.print(f"training the {name} ...")
+        return how.runner(expected, out=out, console=how.console, progress=bar, tables=False, step_hook=how.step_hook)
     except RunInterrupted as err:
         if how.resume_command is None:
             raise
         what = str(err).partition(" Resume with:")[0].rstrip(". ")
         raise RunInterrupted(
-            f"{what}, while training the {name} reference. Resume the whole run with: {how.resume_command}",
+            f"{what}, while training the {name}. Resume the whole run with: {how.resume_command}",
             err.signal_number,
         ) from None
 

@@ -21,6 +21,7 @@ from retain.runs.model_file import load_model_file
 from retain.runs.model_file import restore as restore_model
 from retain.scenarios import Benchmark
 from retain.training.loop import resolve_device
+from retain.training.threads import ThreadChoice, usable_cores
 
 
 @dataclass(frozen=True)
@@ -52,8 +53,8 @@ def load_run(path: str | Path, device: torch.device | None = None) -> RunResult:
     return RunResult(summary, cfg, folder, algorithm, benchmark)
 
 
-def environment(device: torch.device) -> dict[str, Any]:
-    """What `env.json` records about the machine and the library versions."""
+def environment(device: torch.device, threads: ThreadChoice | None = None) -> dict[str, Any]:
+    """What `env.json` records about the machine, the library versions and the CPU threads chosen."""
     return {
         "retain": __version__,
         "python": sys.version.split()[0],
@@ -62,6 +63,9 @@ def environment(device: torch.device) -> dict[str, Any]:
         "device": str(device),
         "cuda": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
         "threads": torch.get_num_threads(),
+        "threads_setting": threads.setting if threads else None,
+        "threads_reason": threads.reason if threads else None,
+        "usable_cores": usable_cores(),
     }
 
 

@@ -36,6 +36,7 @@ from retain.runs.store import RunFolder, default_run_name
 from retain.scenarios import Benchmark
 from retain.training.distributed import Distributed, process_group
 from retain.training.loop import LoopLogger, LoopSession, ResumePoint, SequenceResult, resolve_device, run_sequence
+from retain.training.threads import ThreadChoice, choose_threads, using_threads
 
 StepHook = Callable[[int, int, int], None]
 
@@ -49,6 +50,7 @@ class _Options:
     console: Console | None
     progress: bool
     step_hook: StepHook | None
+    tables: bool
 
 
 def run(
@@ -61,6 +63,7 @@ def run(
     resume: str | Path | None = None,
     force: bool = False,
     step_hook: Callable[[int, int, int], None] | None = None,
+    tables: bool | None = None,
 ) -> RunResult:
     """Run one experiment: train the tasks in order, test after each, return and save the results.
 
@@ -75,7 +78,8 @@ def run(
         out: the run folder; default `config.out`, else `runs/<benchmark>-<scenario>-<algorithm>-seed<S>-<time>`.
         write: False runs without writing any file (and without checkpoints).
         console: where tables and the progress bar go (default: the terminal).
-        progress: show the progress bar and print the tables.
+        progress: show the progress (bars on a terminal, one line per task elsewhere).
+        tables: print the thread count and, at the end, the results (default: as `progress`).
         resume: an earlier run's folder to continue from its last complete checkpoint.
         force: with `resume`, accept a config that differs from the checkpoint's.
         step_hook: called before every training step with (task id, epoch, step); for tests.
@@ -93,24 +97,47 @@ def run(
     if cfg.unlearning.requests and cfg.unlearning.evaluate:
         check_given_references(cfg)  # reference folders to reuse: checked before anything is trained
     with process_group(resolve_device(cfg.train.device)) as (ranks, device):
-        return _run_on(cfg, resumed, ranks, device, _Options(out, write, console, progress, step_hook))
+        return _run_on(
+            cfg,
+            resumed,
+            ranks,
+            device,
+            _Options(out, write, console, progress, step_hook, progress if tables is None else tables),
+        )
 
 
 def _run_on(
     cfg: Config, resumed: ResumedRun | None, ranks: Distributed, device: torch.device, opts: _Options
 ) -> RunResult:
     """The body of `run` once the config, the device and this process's rank are known."""
-    lead = ranks.rank == 0  # under torchrun only rank 0 writes files and prints
     benchmark, algorithm = build(cfg)
+    threads = choose_threads(cfg.train.threads, algorithm.model)
+    with using_threads(threads):
+        return _run_built(cfg, resumed, ranks, device, opts, (benchmark, algorithm, threads))
+
+
+def _run_built(
+    cfg: Config,
+    resumed: ResumedRun | None,
+    ranks: Distributed,
+    device: torch.device,
+    opts: _Options,
+    built: tuple[Benchmark, Algorithm, ThreadChoice],
+) -> RunResult:
+    """The body of `run` once the benchmark, the algorithm and the thread count are chosen."""
+    benchmark, algorithm, threads = built
+    lead = ranks.rank == 0  # under torchrun only rank 0 writes files and prints
     generator = torch.Generator().manual_seed(cfg.seed)
     start_at, elapsed, folder = None, 0.0, None
     if resumed:
         folder = resumed.folder
         start_at, elapsed = _continue(resumed, cfg, algorithm, benchmark, generator, device)
     elif opts.write and lead:
-        folder = _new_folder(cfg, benchmark, device, opts.out)
+        folder = _new_folder(cfg, benchmark, device, opts.out, threads)
     console = opts.console or Console(stderr=False)
-    progress = opts.progress and lead
+    progress, tables = opts.progress and lead, opts.tables and lead
+    if tables:
+        console.print(f"threads: {threads.threads} ({threads.reason}; train.threads: {threads.setting})")
     label = f"{cfg.algorithm.name} on {benchmark.name} ({cfg.scenario})"
     clock = time.perf_counter() - elapsed
     trained = _Trained(algorithm, benchmark, generator, device, ranks)
@@ -123,7 +150,7 @@ def _run_on(
         unlearning = evaluate_unlearning(cfg, benchmark, algorithm, result.accuracy_matrix[-1], device, folder, how)
     if folder:
         _write_results(folder, cfg, trained, result, summary, unlearning, label)
-    if progress:
+    if tables:
         _print_results(console, cfg, result, summary, unlearning, folder, label)
     return RunResult(summary, cfg, folder.path if folder else None, algorithm, benchmark, unlearning)
 
@@ -228,12 +255,14 @@ def _print_results(
         console.print(f"run folder: {folder.path}")
 
 
-def _new_folder(cfg: Config, benchmark: Benchmark, device: torch.device, out: str | Path | None) -> RunFolder:
-    """A fresh run folder holding the resolved config and the environment."""
+def _new_folder(
+    cfg: Config, benchmark: Benchmark, device: torch.device, out: str | Path | None, threads: ThreadChoice
+) -> RunFolder:
+    """A fresh run folder holding the resolved config and the environment (with the threads chosen)."""
     name = default_run_name(benchmark.name, str(cfg.scenario), cfg.algorithm.name, cfg.seed)
     folder = RunFolder(out or cfg.out or Path("runs") / name)
     folder.write_yaml("config.yaml", config_to_dict(cfg))
-    folder.write_json("env.json", environment(device))
+    folder.write_json("env.json", environment(device, threads))
     return folder
 
 

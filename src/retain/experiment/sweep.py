@@ -164,6 +164,7 @@ def sweep(
     jobs: int = 1,
     launcher: str = "local",
     on_done: Callable[[str, str | None], None] | None = None,
+    on_plan: Callable[[int, int], None] | None = None,
 ) -> SweepOutcome:
     """Run every point of `grid` over `base` into `root`, skipping points that already finished.
 
@@ -174,6 +175,7 @@ def sweep(
         jobs: how many runs at once (local launcher: worker processes; 1 runs them in this process).
         launcher: a name in `LAUNCHERS` (`local` or `submitit`).
         on_done: called with (point name, error message or None) as each point finishes.
+        on_plan: called once before any point runs, with (points to run, points already finished).
 
     Returns:
         What ran, what was skipped and what failed. Failures do not stop the other points.
@@ -191,6 +193,8 @@ def sweep(
     validate(points)
     prepare_folder(root, base, grid, points)
     todo, done = pending(root, points)
+    if on_plan:
+        on_plan(len(todo), len(done))
     failed = _launch(LAUNCHERS[launcher], root, todo, jobs, on_done) if todo else {}
     return SweepOutcome(root, tuple(p.name for p in todo if p.name not in failed), tuple(p.name for p in done), failed)
 

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from retain.errors import ConfigError
 from retain.runs.store import RunFolder
@@ -32,37 +40,84 @@ class JsonlLogger(LoopLogger):
 
 
 class ProgressLogger(LoopLogger):
-    """A rich progress bar over all epochs of all tasks, showing the last epoch's loss."""
+    """Progress on a terminal: a bar for the whole run (epochs of all tasks, with its ETA) and one for the
+    task in progress (its steps, with its ETA), updated at every step, showing the last epoch's loss.
+
+    When the console is not a terminal (a SLURM log, a pipe) there are no bars: one line per finished
+    task (its time, the average accuracy, the time left for the run).
+    """
 
     def __init__(self, console: Console, num_tasks: int, epochs: int, label: str = "") -> None:
+        self.console = console
+        self.live = console.is_terminal
+        self.num_tasks, self.epochs = num_tasks, epochs
         self.progress = Progress(
             TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[info]}"),
+            BarColumn(bar_width=24),
+            TaskProgressColumn(),
             TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            TextColumn("{task.fields[info]}"),
             console=console,
             transient=True,
         )
-        self.bar = self.progress.add_task(label or "training", total=num_tasks * epochs, info="")
+        self.run_bar = self.progress.add_task(label or "training", total=num_tasks * epochs, info="")
+        self.task_bar = self.progress.add_task("task", total=1, info="", visible=False)
+        self.epochs_before = 0.0  # epochs of the run done before the current one (for the run bar)
+        self.loss = ""
+        self.started = time.perf_counter()
+        self.task_started = self.started
+        self.skipped = 0
 
     def __enter__(self) -> ProgressLogger:
-        self.progress.start()
+        if self.live:
+            self.progress.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.progress.stop()
+        if self.live:
+            self.progress.stop()
 
     def skip(self, epochs: int) -> None:
-        """Mark `epochs` as done already (a resumed run)."""
-        self.progress.update(self.bar, completed=epochs)
+        """Mark `epochs` as done already (a resumed run); the ETA counts only what this process trains."""
+        self.skipped = epochs
+        self.epochs_before = float(epochs)
+        self.progress.update(self.run_bar, completed=epochs)
+
+    def on_task_start(self, task_id: int, epochs: int) -> None:
+        self.task_started = time.perf_counter()
+        self.progress.reset(self.task_bar, total=epochs, visible=True, info="")
+        self.progress.update(self.task_bar, description=f"task {task_id}/{self.num_tasks}")
+
+    def on_step(self, task_id: int, epoch: int, step: int, steps: int) -> None:
+        done = epoch - 1 + step / steps
+        info = f"epoch {epoch}/{self.epochs} step {step}/{steps}{self.loss}"
+        self.progress.update(self.task_bar, completed=done, info=info)
+        self.progress.update(self.run_bar, completed=self.epochs_before + done)
 
     def on_epoch(self, task_id: int, epoch: int, terms: dict[str, float], seconds: float) -> None:
-        self.progress.update(self.bar, advance=1, info=f"task {task_id} epoch {epoch} loss {terms.get('loss', 0):.4f}")
+        self.loss = f" loss {terms.get('loss', 0):.4f}"
+        self.progress.update(self.task_bar, completed=epoch)
+        self.progress.update(self.run_bar, completed=self.epochs_before + epoch)
 
     def on_evaluation(self, after_task: int, accuracies: list[float]) -> None:
+        self.epochs_before = float(after_task * self.epochs)
+        self.progress.update(self.run_bar, completed=self.epochs_before)
         mean = sum(accuracies) / len(accuracies)
-        self.progress.console.print(f"after task {after_task}: average accuracy {mean:.4f}")
+        line = f"after task {after_task}/{self.num_tasks}: average accuracy {mean:.4f}"
+        if not self.live:
+            now = time.perf_counter()
+            done = self.epochs_before - self.skipped
+            left = (now - self.started) / done * (self.num_tasks * self.epochs - self.epochs_before) if done else 0.0
+            line += f"{self.loss}, task {now - self.task_started:.1f} s, run ETA {clock(left)}"
+        self.console.print(line)
+
+
+def clock(seconds: float) -> str:
+    """`h:mm:ss` for a duration in seconds."""
+    whole = int(round(seconds))
+    return f"{whole // 3600}:{whole // 60 % 60:02d}:{whole % 60:02d}"
 
 
 class TensorBoardLogger(LoopLogger):
@@ -133,6 +188,10 @@ class Loggers(LoopLogger):
     def on_task_start(self, task_id: int, epochs: int) -> None:
         for logger in self.loggers:
             logger.on_task_start(task_id, epochs)
+
+    def on_step(self, task_id: int, epoch: int, step: int, steps: int) -> None:
+        for logger in self.loggers:
+            logger.on_step(task_id, epoch, step, steps)
 
     def on_epoch(self, task_id: int, epoch: int, terms: dict[str, float], seconds: float) -> None:
         for logger in self.loggers:

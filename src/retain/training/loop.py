@@ -99,6 +99,7 @@ def train_task(
         step.optimizer.load_state_dict(progress.optimizer)
     best = BestEpoch(val, cfg.epochs)
     algorithm.model.train()
+    steps = -(-len(data) // cfg.batch_size)
     for epoch in range(progress.epoch + 1, cfg.epochs + 1):
         start = time.perf_counter()
         first_step, sums, counted, skipped = progress.epoch_start(epoch)
@@ -110,6 +111,7 @@ def train_task(
                 state = tally.progress(epoch - 1, index, step.optimizer.state_dict(), run.seconds())
                 run.session.interrupt(task, algorithm, run.result, generator, state)
             step(batch, task, index, tally)
+            run.logger.on_step(task.id, epoch, index + 1, steps)
         terms = step.epoch_terms(tally, task, epoch)
         val_acc = best.update(algorithm, task, epoch, cfg.eval_batch_size, run.dist)
         if val_acc is not None:

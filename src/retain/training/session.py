@@ -18,6 +18,9 @@ class LoopLogger:
 
     def on_task_start(self, task_id: int, epochs: int) -> None: ...
 
+    def on_step(self, task_id: int, epoch: int, step: int, steps: int) -> None:
+        """After step `step` (1-based) of the `steps` of this epoch (progress bars; keep it cheap)."""
+
     def on_epoch(self, task_id: int, epoch: int, terms: dict[str, float], seconds: float) -> None: ...
 
     def on_evaluation(self, after_task: int, accuracies: list[float]) -> None: ...

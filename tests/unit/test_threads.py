@@ -1,0 +1,111 @@
+"""`train.threads`: the choice of torch's CPU thread count, the cores a process may use, and the record."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from torch import nn
+
+from retain.config import parse_config
+from retain.errors import ConfigError
+from retain.experiment.point import run_point
+from retain.training.threads import ThreadChoice, cgroup_cpu_limit, choose_threads, usable_cores, using_threads
+
+MLP = nn.Sequential(nn.Flatten(), nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 10))
+CNN = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU())
+
+
+def test_a_number_is_taken_as_it_is():
+    assert choose_threads(3, MLP, environ={"OMP_NUM_THREADS": "1"}).threads == 3
+
+
+def test_auto_respects_omp_num_threads():
+    choice = choose_threads("auto", CNN, environ={"OMP_NUM_THREADS": "2"}, cores=8, load=0.0)
+    assert (choice.threads, choice.setting) == (2, "auto")
+    assert "OMP_NUM_THREADS=2" in choice.reason
+
+
+def test_auto_gives_a_small_mlp_one_thread_even_on_idle_cores():
+    assert choose_threads("auto", MLP, environ={}, cores=16, load=0.0).threads == 1
+
+
+def test_auto_gives_a_convolutional_model_the_idle_cores():
+    assert choose_threads("auto", CNN, environ={}, cores=8, load=0.0).threads == 8
+    assert choose_threads("auto", CNN, environ={}, cores=8, load=5.2).threads == 3
+    assert choose_threads("auto", CNN, environ={}, cores=2, load=12.6).threads == 1
+
+
+def test_a_large_fully_connected_model_is_not_small():
+    big = nn.Linear(3000, 2000)  # 6M parameters
+    assert choose_threads("auto", big, environ={}, cores=4, load=0.0).threads == 4
+
+
+def test_cgroup_v2_and_v1_quotas_are_read(tmp_path):
+    (tmp_path / "cpu.max").write_text("150000 100000\n")
+    assert cgroup_cpu_limit(tmp_path) == 1.5
+    (tmp_path / "cpu.max").write_text("max 100000\n")
+    assert cgroup_cpu_limit(tmp_path) is None
+    (tmp_path / "cpu.max").unlink()
+    (tmp_path / "cpu").mkdir()
+    (tmp_path / "cpu" / "cpu.cfs_quota_us").write_text("200000\n")
+    (tmp_path / "cpu" / "cpu.cfs_period_us").write_text("100000\n")
+    assert cgroup_cpu_limit(tmp_path) == 2.0
+
+
+def test_usable_cores_is_capped_by_the_quota(tmp_path):
+    (tmp_path / "cpu.max").write_text("50000 100000\n")  # half a core
+    assert usable_cores(tmp_path) == 1
+
+
+def test_using_threads_sets_and_restores():
+    before = torch.get_num_threads()
+    target = 1 if before != 1 else 2
+    with using_threads(ThreadChoice(target, "auto", "test")):
+        assert torch.get_num_threads() == target
+    assert torch.get_num_threads() == before
+
+
+@pytest.mark.parametrize("value", [0, -1, "many", 1.5])
+def test_bad_thread_counts_are_refused(value):
+    with pytest.raises(ConfigError, match="threads"):
+        parse_config({"train": {"threads": value}})
+
+
+def test_a_sweep_worker_passes_its_share_through_omp_num_threads(monkeypatch, tmp_path):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    seen = {}
+
+    def fake_run(cfg, **kwargs):
+        import os
+
+        seen["omp"] = os.environ.get("OMP_NUM_THREADS")
+        raise RuntimeError("stop here")
+
+    monkeypatch.setattr("retain.experiment.point.run", fake_run)
+    with pytest.raises(RuntimeError):
+        run_point({}, str(tmp_path / "p"), threads=3)
+    assert seen["omp"] == "3"
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # a smaller value the user set is kept
+    with pytest.raises(RuntimeError):
+        run_point({}, str(tmp_path / "q"), threads=3)
+    assert seen["omp"] == "1"
+
+
+def test_env_json_records_the_choice(tmp_path, monkeypatch):
+    from retain.experiment.run import run
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    data = {"benchmark": {"name": "split_digits", "num_tasks": 2}, "train": {"epochs": 1}}
+    run(data, out=tmp_path / "r", progress=False)
+    env = json.loads((tmp_path / "r" / "env.json").read_text())
+    assert (env["threads"], env["threads_setting"]) == (1, "auto")
+    assert "small fully connected" in env["threads_reason"]
+
+
+def test_sweep_workers_divide_the_usable_cores(monkeypatch):
+    import retain.experiment.point as point
+
+    monkeypatch.setattr(point, "usable_cores", lambda: 8)
+    assert [point.default_threads(jobs) for jobs in (1, 2, 3, 8, 16)] == [8, 4, 2, 1, 1]

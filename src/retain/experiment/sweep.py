@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from retain.config import apply_overrides, set_key
+from retain.config import apply_overrides, load_yaml, set_key
 from retain.errors import ConfigError, RetainError, RunInterrupted, one_of
 from retain.experiment.build import config_from_dict, keep_own_hyperparameters
 from retain.experiment.launchers import LAUNCHERS
@@ -59,7 +59,7 @@ def parse_grid(items: Sequence[str]) -> list[tuple[str, list[Any]]]:
         values = []
         for part in _split_top_level(text):
             try:
-                values.append(yaml.safe_load(part))
+                values.append(load_yaml(part))
             except yaml.YAMLError:
                 raise ConfigError(f"--grid {key}", part, "not readable as YAML") from None
         if len(set(map(repr, values))) != len(values):

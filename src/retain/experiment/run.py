@@ -196,6 +196,8 @@ def _summary(cfg: Config, benchmark: Benchmark, result: SequenceResult, seconds:
         "data_path": result.data_path.name,
         "data_path_reason": result.data_path.reason,
     }
+    if cfg.train.on_nan == "skip_batch":
+        summary["skipped_batches_per_task"] = result.skipped_batches_per_task
     if benchmark.tasks and benchmark.tasks[0].has_validation:
         summary["best_epoch_per_task"] = result.best_epoch_per_task
     return summary

@@ -103,6 +103,7 @@ def restore(
     result = SequenceResult(
         [list(r) for r in checkpoint["accuracy_matrix"]], list(checkpoint["train_seconds_per_task"])
     )
+    result.skipped_batches_per_task = list(checkpoint.get("skipped_batches_per_task", []))  # older files: none
     if len(result.accuracy_matrix) != done or done > benchmark.num_tasks:
         raise CheckpointError(f"checkpoint {run.checkpoint_path} is inconsistent: {done} tasks done")
     run.folder.truncate_jsonl("metrics.jsonl", checkpoint["metrics_bytes"])
@@ -117,5 +118,6 @@ def restore(
         saved["counted"],
         saved["skipped"],
         saved["seconds"],
+        saved.get("skipped_before", 0),
     )
     return ResumePoint(result, progress)

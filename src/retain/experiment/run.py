@@ -35,6 +35,7 @@ from retain.runs.store import RunFolder, atomic_write_bytes, default_run_name
 from retain.scenarios import Benchmark
 from retain.training.distributed import Distributed, process_group
 from retain.training.loop import LoopLogger, LoopSession, ResumePoint, SequenceResult, resolve_device, run_sequence
+from retain.unlearning.requests import check_leaves_a_task
 
 StepHook = Callable[[int, int, int], None]
 
@@ -111,6 +112,8 @@ def _run_on(
     is released (or, failing before its first checkpoint, removed) when `stack` closes."""
     lead = ranks.rank == 0  # under torchrun only rank 0 writes files and prints
     benchmark, algorithm = build(cfg)
+    if cfg.unlearning.requests and cfg.unlearning.evaluate:  # the task count may be known only now
+        check_leaves_a_task(cfg.unlearning.requests, benchmark.num_tasks)
     generator = torch.Generator().manual_seed(cfg.seed)
     start_at, elapsed, folder = None, 0.0, None
     if resumed:

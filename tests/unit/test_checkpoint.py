@@ -90,7 +90,7 @@ def test_atomic_write_keeps_the_old_file_when_interrupted(tmp_path, monkeypatch)
     path = tmp_path / "summary.json"
     atomic_write_bytes(path, b"old")
 
-    def fail(*args):
+    def fail(*args, **kwargs):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(os, "replace", fail)

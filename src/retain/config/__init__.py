@@ -14,6 +14,7 @@ from retain.config.parse import (
     read_config_data,
     set_key,
 )
+from retain.config.safe_yaml import load_yaml, read_yaml_file
 from retain.config.schema import (
     CUSTOM,
     SEED_RANGE,
@@ -45,7 +46,9 @@ __all__ = [
     "config_to_dict",
     "from_mapping",
     "legacy_spelling",
+    "load_yaml",
     "parse_config",
     "read_config_data",
+    "read_yaml_file",
     "set_key",
 ]

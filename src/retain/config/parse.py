@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 import yaml
 
+from retain.config.safe_yaml import load_yaml, read_yaml_file, yaml_problem
 from retain.config.schema import AlgorithmConfig, Config
 from retain.errors import ConfigError, one_of
 
@@ -135,9 +136,10 @@ def apply_overrides(data: Mapping[str, Any], overrides: Sequence[str]) -> dict[s
         if not sep or not key.strip():
             raise ConfigError("--set", item, "expected KEY=VALUE, e.g. train.epochs=2")
         try:
-            value = yaml.safe_load(text) if text.strip() else None
+            value = load_yaml(text) if text.strip() else None
         except yaml.YAMLError as err:
-            raise ConfigError(key, text, f"not readable as YAML ({err.__class__.__name__})") from None
+            shown = text if len(text) <= 80 else f"{text[:40]}... ({len(text)} characters)"
+            raise ConfigError(key, shown, f"not readable as YAML ({yaml_problem(err)})") from None
         set_key(result, key, value)
     return result
 
@@ -159,26 +161,15 @@ def _deep_copy(data: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def read_config_data(path: str | Path | None, overrides: Sequence[str] = ()) -> dict[str, Any]:
-    """The plain mapping of a YAML config file (read with `yaml.safe_load`) with `--set` overrides applied."""
+    """The plain mapping of a YAML config file (read within the limits of `retain.config.safe_yaml`) with
+    `--set` overrides applied."""
     data: Any = {}
     if path is not None:
         path = Path(path)
-        try:
-            data = yaml.safe_load(path.read_text()) or {}
-        except OSError as err:
-            raise ConfigError("--config", str(path), f"cannot be read ({err.strerror})") from None
-        except yaml.YAMLError as err:
-            raise ConfigError("--config", str(path), f"is not valid YAML ({_yaml_problem(err)})") from None
+        data = read_yaml_file(path) or {}
         if not isinstance(data, Mapping):
             raise ConfigError("--config", str(path), "must hold a mapping of top-level keys")
     return apply_overrides(data, overrides)
-
-
-def _yaml_problem(err: yaml.YAMLError) -> str:
-    """One line for a YAML error: where, and what (PyYAML's own message spans several lines)."""
-    mark = getattr(err, "problem_mark", None)
-    problem = getattr(err, "problem", None) or type(err).__name__
-    return f"line {mark.line + 1}, column {mark.column + 1}: {problem}" if mark else str(problem)
 
 
 def parse_config(data: Mapping[str, Any]) -> Config:

@@ -158,6 +158,7 @@ class TrainConfig:
     num_workers: int = 2
     patience: int | None = None
     on_nan: Literal["stop", "skip_batch"] = "stop"
+    skip_warn_fraction: float = 0.1  # skip_batch: warn when a task skips more than this share of its batches
     precision: Literal["fp32", "bf16"] = "fp32"
     channels_last: bool = False
     compile: bool = False
@@ -178,6 +179,8 @@ class TrainConfig:
         _non_negative("num_workers", self.num_workers)
         if self.threads != "auto":
             _positive("threads", self.threads)
+        if not 0.0 <= self.skip_warn_fraction <= 1.0:
+            raise ConfigError("skip_warn_fraction", self.skip_warn_fraction, "a fraction between 0 and 1")
         if self.patience is not None:
             _positive("patience", self.patience)
 

@@ -31,7 +31,7 @@ from retain.scenarios import BENCHMARKS, Benchmark
 from retain.scenarios.benchmarks import Cut, Location, check_construction, named_benchmark
 from retain.scenarios.setting import SCENARIOS, construction_scenario, make_heads
 from retain.unlearning import UNLEARNING_METHODS
-from retain.unlearning.requests import check_requests
+from retain.unlearning.requests import check_leaves_a_task, check_requests
 
 
 def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -> Config:
@@ -76,6 +76,8 @@ def check_config(cfg: Config) -> Config:
         raise ConfigError("benchmark.without", list(bench.without), f"must leave at least one of the {total} tasks")
     num_tasks = None if total is None else total - len(bench.without)
     check_requests(cfg.unlearning.requests, num_tasks, cfg.unlearning.method)
+    if cfg.unlearning.evaluate and num_tasks is not None:
+        check_leaves_a_task(cfg.unlearning.requests, num_tasks)
     scenario = cfg.scenario or construction_scenario(construction_of(bench))
     return dataclasses.replace(cfg, algorithm=algorithm, scenario=scenario)
 

@@ -10,7 +10,7 @@ from typing import Any
 from rich.console import Console
 
 from retain.algorithms import ALGORITHMS
-from retain.errors import ConfigError
+from retain.errors import ConfigError, one_of
 from retain.experiment.build import config_from_dict, keep_own_hyperparameters
 from retain.experiment.result import RunResult
 from retain.experiment.run import run
@@ -42,12 +42,15 @@ def compare(
         or data.get("out")
         or Path("runs") / f"compare-{base.benchmark.name}-{base.scenario}-{time.strftime('%Y%m%d-%H%M%S')}"
     )
-    for name in names:
-        if name not in ALGORITHMS:
-            raise ConfigError("--algorithms", name, f"expected registered algorithms ({', '.join(ALGORITHMS)})")
+    unknown = [name for name in names if name not in ALGORITHMS]
+    if unknown or not names or len(set(names)) != len(names):
+        raise ConfigError(
+            "--algorithms", ",".join(names), "distinct names, " + one_of(ALGORITHMS, (unknown or [""])[0])
+        )
+    # every config is checked before the first run trains: a bad name or hyperparameter costs nothing
+    configs = {name: config_from_dict({**keep_own_hyperparameters(data, name), "out": None}) for name in names}
     results, started = {}, time.perf_counter()
-    for i, name in enumerate(names, start=1):
-        cfg = config_from_dict({**keep_own_hyperparameters(data, name), "out": None})
+    for i, (name, cfg) in enumerate(configs.items(), start=1):
         out_dir = root / name if write else None
         # a bar per run on a terminal; elsewhere (a log file) only the line per algorithm below
         results[name] = run(cfg, out=out_dir, write=write, console=console, progress=console.is_terminal, tables=False)

@@ -6,7 +6,13 @@ and calls `record(name, error message or None)` as each one ends. A failing poin
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import os
 import signal
+import sys
+import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
@@ -40,7 +46,9 @@ def launch_local(root: Path, points: Sequence[SweepPoint], jobs: int, record: Re
                 record(point.name, None)
         return
     # spawn, not fork: a forked child would inherit torch's thread pools and any CUDA state.
-    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn"))
+    pool = ProcessPoolExecutor(
+        max_workers=jobs, mp_context=get_context("spawn"), initializer=die_with_parent, initargs=(os.getpid(),)
+    )
     interrupted: RunInterrupted | None = None
     try:
         futures = {pool.submit(run_point, p.data, str(root / p.name), default_threads(jobs)): p.name for p in points}
@@ -58,6 +66,32 @@ def launch_local(root: Path, points: Sequence[SweepPoint], jobs: int, record: Re
         pool.shutdown(wait=True, cancel_futures=True)  # let the workers write their checkpoints
     if interrupted is not None:
         raise interrupted
+
+
+def die_with_parent(parent: int, grace_seconds: float = 30.0) -> None:
+    """Make this worker process end when the sweep that started it dies, even by SIGKILL.
+
+    On Linux the kernel sends SIGTERM on the parent's death (`PR_SET_PDEATHSIG`); everywhere a watchdog
+    thread checks every half second that the parent is still there. SIGTERM makes a training point
+    write its checkpoint and stop (a re-run of the sweep resumes it); a worker still alive
+    `grace_seconds` later exits at once.
+    """
+    armed = False
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            armed = ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM) == 0  # 1 = PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # the parent died before the line above ran
+        os._exit(1)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        if not armed:  # else the kernel has sent it already; a second one would cut the checkpoint short
+            os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(grace_seconds)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="retain-die-with-parent", daemon=True).start()
 
 
 def launch_submitit(root: Path, points: Sequence[SweepPoint], jobs: int, record: Record) -> None:

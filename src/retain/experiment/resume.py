@@ -22,7 +22,15 @@ def open_run(path: str | Path, requested: Config | None, force: bool = False) ->
         CheckpointError: not a run folder, already complete, a damaged checkpoint, or a different
             config without `force` (the message lists each differing key).
     """
-    folder = RunFolder.existing(path)
+    folder = RunFolder.existing(path)  # locked: released by the caller, or here on any error
+    try:
+        return _checked(folder, requested, force)
+    except BaseException:
+        folder.release()
+        raise
+
+
+def _checked(folder: RunFolder, requested: Config | None, force: bool) -> ResumedRun:
     if (folder.path / "summary.json").exists():
         raise CheckpointError(f"run {folder.path} is already complete (summary.json exists): nothing to resume")
     checkpoint, checkpoint_path = latest_checkpoint(folder)

@@ -8,7 +8,6 @@ then write the results and print them.
 from __future__ import annotations
 
 import contextlib
-import shutil
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -26,17 +25,18 @@ from retain.experiment.references import ReferenceTraining, check_given_referenc
 from retain.experiment.result import RunResult, environment, event_marks
 from retain.experiment.resume import open_run
 from retain.metrics import summarise
-from retain.runs.checkpoint import CheckpointSession
+from retain.runs.checkpoint import CheckpointSession, has_checkpoint
 from retain.runs.loggers import JsonlLogger, Loggers, ProgressLogger, TensorBoardLogger, require_tensorboard
 from retain.runs.model_file import save_model
 from retain.runs.report import matrix_table, metrics_table, plot_accuracy_matrix, unlearning_table
 from retain.runs.resume import ResumedRun, restore
 from retain.runs.signals import stop_on_signals
-from retain.runs.store import RunFolder, default_run_name
+from retain.runs.store import RunFolder, atomic_write_bytes, default_run_name
 from retain.scenarios import Benchmark
 from retain.training.distributed import Distributed, process_group
 from retain.training.loop import LoopLogger, LoopSession, ResumePoint, SequenceResult, resolve_device, run_sequence
 from retain.training.threads import ThreadChoice, choose_threads, using_threads
+from retain.unlearning.requests import check_leaves_a_task
 
 StepHook = Callable[[int, int, int], None]
 
@@ -89,31 +89,43 @@ def run(
         if out is not None or not write:
             raise ConfigError("--out", out, "not used with --resume: a resumed run continues in its own folder")
         resumed = open_run(resume, None if config is None else as_config(config), force)
-    cfg = resumed.config if resumed else as_config(config)
-    if cfg.logging.tensorboard and not write:
-        raise ConfigError("logging.tensorboard", True, "needs a run folder to write to (write=True)")
-    if cfg.logging.tensorboard:
-        require_tensorboard()  # fail before the run folder exists, not after
-    if cfg.unlearning.requests and cfg.unlearning.evaluate:
-        check_given_references(cfg)  # reference folders to reuse: checked before anything is trained
-    with process_group(resolve_device(cfg.train.device)) as (ranks, device):
-        return _run_on(
-            cfg,
-            resumed,
-            ranks,
-            device,
-            _Options(out, write, console, progress, step_hook, progress if tables is None else tables),
-        )
+    with contextlib.ExitStack() as stack:  # the run folder's lock is held until the run ends
+        if resumed:
+            stack.callback(resumed.folder.release)
+        cfg = resumed.config if resumed else as_config(config)
+        if cfg.logging.tensorboard and not write:
+            raise ConfigError("logging.tensorboard", True, "needs a run folder to write to (write=True)")
+        if cfg.logging.tensorboard:
+            require_tensorboard()  # fail before the run folder exists, not after
+        if cfg.unlearning.requests and cfg.unlearning.evaluate:
+            check_given_references(cfg)  # reference folders to reuse: checked before anything is trained
+        with process_group(resolve_device(cfg.train.device)) as (ranks, device):
+            return _run_on(
+                cfg,
+                resumed,
+                ranks,
+                device,
+                _Options(out, write, console, progress, step_hook, progress if tables is None else tables),
+                stack,
+            )
+    raise AssertionError("unreachable")  # mypy: the with block returns or raises
 
 
 def _run_on(
-    cfg: Config, resumed: ResumedRun | None, ranks: Distributed, device: torch.device, opts: _Options
+    cfg: Config,
+    resumed: ResumedRun | None,
+    ranks: Distributed,
+    device: torch.device,
+    opts: _Options,
+    stack: contextlib.ExitStack,
 ) -> RunResult:
     """The body of `run` once the config, the device and this process's rank are known."""
     benchmark, algorithm = build(cfg)
+    if cfg.unlearning.requests and cfg.unlearning.evaluate:  # the task count may be known only now
+        check_leaves_a_task(cfg.unlearning.requests, benchmark.num_tasks)
     threads = choose_threads(cfg.train.threads, algorithm.model)
     with using_threads(threads):
-        return _run_built(cfg, resumed, ranks, device, opts, (benchmark, algorithm, threads))
+        return _run_built(cfg, resumed, ranks, device, opts, (benchmark, algorithm, threads), stack)
 
 
 def _run_built(
@@ -123,8 +135,10 @@ def _run_built(
     device: torch.device,
     opts: _Options,
     built: tuple[Benchmark, Algorithm, ThreadChoice],
+    stack: contextlib.ExitStack,
 ) -> RunResult:
-    """The body of `run` once the benchmark, the algorithm and the thread count are chosen."""
+    """The body of `run` once the benchmark, the algorithm and the thread count are chosen; a new run
+    folder is released (or, failing before its first checkpoint, removed) when `stack` closes."""
     benchmark, algorithm, threads = built
     lead = ranks.rank == 0  # under torchrun only rank 0 writes files and prints
     generator = torch.Generator().manual_seed(cfg.seed)
@@ -133,7 +147,7 @@ def _run_built(
         folder = resumed.folder
         start_at, elapsed = _continue(resumed, cfg, algorithm, benchmark, generator, device)
     elif opts.write and lead:
-        folder = _new_folder(cfg, benchmark, device, opts.out, threads)
+        folder = _new_folder(cfg, benchmark, device, opts.out, threads, stack)
     console = opts.console or Console(stderr=False)
     progress, tables = opts.progress and lead, opts.tables and lead
     if tables:
@@ -214,6 +228,8 @@ def _summary(cfg: Config, benchmark: Benchmark, result: SequenceResult, seconds:
         "data_path": result.data_path.name,
         "data_path_reason": result.data_path.reason,
     }
+    if cfg.train.on_nan == "skip_batch":
+        summary["skipped_batches_per_task"] = result.skipped_batches_per_task
     if benchmark.tasks and benchmark.tasks[0].has_validation:
         summary["best_epoch_per_task"] = result.best_epoch_per_task
     return summary
@@ -256,14 +272,30 @@ def _print_results(
 
 
 def _new_folder(
-    cfg: Config, benchmark: Benchmark, device: torch.device, out: str | Path | None, threads: ThreadChoice
+    cfg: Config,
+    benchmark: Benchmark,
+    device: torch.device,
+    out: str | Path | None,
+    threads: ThreadChoice,
+    stack: contextlib.ExitStack,
 ) -> RunFolder:
-    """A fresh run folder holding the resolved config and the environment (with the threads chosen)."""
+    """A fresh run folder holding the resolved config and the environment (with the threads chosen),
+    locked until `stack` closes; removed then if the run failed before its first checkpoint (nothing
+    half-written blocks a retry)."""
     name = default_run_name(benchmark.name, str(cfg.scenario), cfg.algorithm.name, cfg.seed)
     folder = RunFolder(out or cfg.out or Path("runs") / name)
+    stack.push(lambda kind, err, tb: _discard_unfinished(folder, kind))
     folder.write_yaml("config.yaml", config_to_dict(cfg))
     folder.write_json("env.json", environment(device, threads))
     return folder
+
+
+def _discard_unfinished(folder: RunFolder, failure: type[BaseException] | None) -> None:
+    """A failure (an `Exception`; a kill or its stand-in leaves the folder resumable) before the first
+    checkpoint removes the folder; the lock is released either way."""
+    if failure is not None and issubclass(failure, Exception) and not has_checkpoint(folder.path):
+        folder.discard()
+    folder.release()
 
 
 def _continue(
@@ -276,7 +308,8 @@ def _continue(
 ) -> tuple[ResumePoint | None, float]:
     """Restore a resumed run (see `retain.runs.resume`); returns where to start and the time spent so far."""
     if resumed.changed:  # forced: keep the config it started with next to the new one
-        shutil.copyfile(resumed.folder.path / "config.yaml", resumed.folder.path / "config.previous.yaml")
+        previous = (resumed.folder.path / "config.yaml").read_bytes()  # checked: not a link (RunFolder)
+        atomic_write_bytes(resumed.folder.path / "config.previous.yaml", previous)
         resumed.folder.write_yaml("config.yaml", config_to_dict(cfg))
     start_at = restore(resumed, algorithm, benchmark, generator, device)
     return start_at, resumed.checkpoint["elapsed_seconds"] if resumed.checkpoint else 0.0

@@ -5,6 +5,8 @@ per point, named from the point's grid values (`algorithm.name-lwf_seed-1`). Re-
 skips every point whose `summary.json` exists (written last, atomically, so it marks a finished run).
 A point folder without `summary.json` was left by a crash or a kill: it is moved aside to
 `<name>.incomplete-<n>` (kept for inspection, never read by `retain report`) and the point runs again.
+The sweep holds the sweep folder's lock while it runs (a second identical sweep fails at once), and
+each point's run holds its own folder's lock; worker processes die with the sweep (`launchers`).
 """
 
 from __future__ import annotations
@@ -19,11 +21,12 @@ from typing import Any
 
 import yaml
 
-from retain.config import apply_overrides, set_key
+from retain.config import apply_overrides, load_yaml, set_key
 from retain.errors import ConfigError, RetainError, RunInterrupted, one_of
 from retain.experiment.build import config_from_dict, keep_own_hyperparameters
 from retain.experiment.launchers import LAUNCHERS
 from retain.experiment.point import SweepPoint, resumable
+from retain.runs.lock import FolderLock, held_by_other
 from retain.runs.store import atomic_write_text, set_aside
 
 
@@ -56,7 +59,7 @@ def parse_grid(items: Sequence[str]) -> list[tuple[str, list[Any]]]:
         values = []
         for part in _split_top_level(text):
             try:
-                values.append(yaml.safe_load(part))
+                values.append(load_yaml(part))
             except yaml.YAMLError:
                 raise ConfigError(f"--grid {key}", part, "not readable as YAML") from None
         if len(set(map(repr, values))) != len(values):
@@ -150,8 +153,8 @@ def pending(root: Path, points: Sequence[SweepPoint]) -> tuple[list[SweepPoint],
         if (folder / "summary.json").exists():
             done.append(point)
             continue
-        if folder.exists() and not resumable(folder):
-            set_aside(folder, "incomplete")
+        if folder.exists() and not resumable(folder) and not held_by_other(folder):
+            set_aside(folder, "incomplete")  # a folder someone is writing is left to fail as locked
         todo.append(point)
     return todo, done
 
@@ -191,11 +194,15 @@ def sweep(
     root = Path(root)
     points = expand(base, grid)
     validate(points)
-    prepare_folder(root, base, grid, points)
-    todo, done = pending(root, points)
-    if on_plan:
-        on_plan(len(todo), len(done))
-    failed = _launch(LAUNCHERS[launcher], root, todo, jobs, on_done) if todo else {}
+    if root.is_symlink() and not root.exists() or root.exists() and not root.is_dir():
+        raise RetainError(f"out = '{root}' is not a folder (a file or a dangling link): choose another --out")
+    root.mkdir(parents=True, exist_ok=True)
+    with FolderLock(root, what="sweep folder"):  # one sweep per folder; each point's run locks its own
+        prepare_folder(root, base, grid, points)
+        todo, done = pending(root, points)
+        if on_plan:
+            on_plan(len(todo), len(done))
+        failed = _launch(LAUNCHERS[launcher], root, todo, jobs, on_done) if todo else {}
     return SweepOutcome(root, tuple(p.name for p in todo if p.name not in failed), tuple(p.name for p in done), failed)
 
 

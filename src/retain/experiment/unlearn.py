@@ -53,7 +53,32 @@ def unlearn_run(
         for t in benchmark.tasks
     ]
     matrix = [list(r) for r in ref.summary["accuracy_matrix"][:-1]] + [row]
-    folder = RunFolder(out or source.with_name(f"{source.name}-unlearned-{'-'.join(map(str, tasks))}"))
+    named = source.resolve()  # `retain unlearn .` from inside the run folder names its sibling
+    folder = RunFolder(out or named.with_name(f"{named.name}-unlearned-{'-'.join(map(str, tasks))}"))
+    try:
+        result = _unlearn_into(folder, ref, new_cfg, row, matrix, evaluate, console, source)
+    except Exception:
+        folder.discard()  # nothing half-written is left to block a retry
+        raise
+    finally:
+        folder.release()
+    return result
+
+
+def _unlearn_into(
+    folder: RunFolder,
+    ref: RunResult,
+    new_cfg: Config,
+    row: list[float],
+    matrix: list[list[float]],
+    evaluate: bool,
+    console: Console,
+    source: Path,
+) -> RunResult:
+    """Write the new run folder: config, environment, the unlearning judged against its references, results."""
+    algorithm, benchmark = ref.algorithm, ref.benchmark
+    assert algorithm is not None and benchmark is not None
+    device = next(algorithm.model.parameters()).device
     folder.write_yaml("config.yaml", config_to_dict(new_cfg))
     folder.write_json("env.json", environment(device))
     unlearning = None

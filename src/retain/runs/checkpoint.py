@@ -227,6 +227,7 @@ class CheckpointSession(LoopSession):
             "algorithm": algorithm.state_dict(),
             "accuracy_matrix": [list(row) for row in result.accuracy_matrix],
             "train_seconds_per_task": list(result.train_seconds_per_task),
+            "skipped_batches_per_task": list(result.skipped_batches_per_task),
             "rng": rng,
             "metrics_bytes": self.folder.sync_jsonl("metrics.jsonl"),
             "elapsed_seconds": self.elapsed(),
@@ -240,6 +241,7 @@ class CheckpointSession(LoopSession):
                 "sums": progress.sums,
                 "counted": progress.counted,
                 "skipped": progress.skipped,
+                "skipped_before": progress.skipped_before,
                 "seconds": progress.seconds,
             },
         }

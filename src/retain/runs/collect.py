@@ -13,9 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from retain.errors import RetainError
+from retain.config import read_yaml_file
+from retain.errors import ConfigError, RetainError
 
 # Keys that vary between the seeds of one row and so never split rows.
 PER_SEED_KEYS = ("seed", "out", "benchmark.seed")
@@ -173,11 +172,11 @@ def read_run(path: Path) -> RunRecord:
     try:
         summary = json.loads((path / "summary.json").read_text())
         config_path = path / "config.yaml"
-        config = yaml.safe_load(config_path.read_text()) if config_path.exists() else {}
+        config = read_yaml_file(config_path, "config.yaml") if config_path.exists() else {}
         unlearning_path = path / "unlearning.json"
         unlearning = json.loads(unlearning_path.read_text()) if unlearning_path.exists() else {}
-    except (OSError, ValueError, yaml.YAMLError) as err:
-        raise RetainError(f"report: cannot read run folder '{path}': {err}") from None
+    except (OSError, ValueError, ConfigError) as err:  # ConfigError: config.yaml unreadable or hostile
+        raise RetainError(f"report: cannot read run folder '{path}': {' '.join(str(err).split())}") from None
     matrix = summary.get("accuracy_matrix") if isinstance(summary, dict) else None
     if not (isinstance(matrix, list) and matrix and all(isinstance(row, list) for row in matrix)):
         raise RetainError(

@@ -69,9 +69,15 @@ def metrics_table(rows: Mapping[str, Mapping[str, Any]], title: str = "results")
     for _, header in METRIC_COLUMNS:
         table.add_column(header, justify="right")
     table.add_column("train s", justify="right")
+    skipping = any("skipped_batches_per_task" in summary for summary in rows.values())
+    if skipping:  # train.on_nan=skip_batch: how many updates were skipped for a non-finite loss, per task
+        table.add_column("skipped batches", justify="right")
     for label, summary in rows.items():
         seconds = sum(summary.get("train_seconds_per_task", []))
-        table.add_row(label, *[_fmt(summary.get(key)) for key, _ in METRIC_COLUMNS], f"{seconds:.1f}")
+        cells = [_fmt(summary.get(key)) for key, _ in METRIC_COLUMNS] + [f"{seconds:.1f}"]
+        if skipping:
+            cells.append(",".join(str(n) for n in summary.get("skipped_batches_per_task", [])) or "-")
+        table.add_row(label, *cells)
     return table
 
 

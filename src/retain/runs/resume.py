@@ -14,11 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import yaml
 
 from retain.algorithms.base import Algorithm
-from retain.config import Config
-from retain.errors import CheckpointError
+from retain.config import Config, read_yaml_file
+from retain.errors import CheckpointError, ConfigError
 from retain.runs.checkpoint import PROGRESS_FILE, load_checkpoint, restore_rng, task_checkpoints
 from retain.runs.store import RunFolder
 from retain.scenarios.task import Benchmark
@@ -70,9 +69,9 @@ def config_differences(old: Mapping[str, Any], new: Mapping[str, Any], prefix: s
 def saved_config(folder: RunFolder) -> dict[str, Any]:
     path = folder.path / "config.yaml"
     try:
-        data = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as err:
-        raise CheckpointError(f"{path} cannot be read ({type(err).__name__}); the run cannot be resumed") from None
+        data = read_yaml_file(path, "config.yaml")
+    except ConfigError as err:
+        raise CheckpointError(f"{err}; the run cannot be resumed") from None
     if not isinstance(data, dict):
         raise CheckpointError(f"{path} does not hold a config mapping; the run cannot be resumed")
     return data
@@ -104,6 +103,7 @@ def restore(
     result = SequenceResult(
         [list(r) for r in checkpoint["accuracy_matrix"]], list(checkpoint["train_seconds_per_task"])
     )
+    result.skipped_batches_per_task = list(checkpoint.get("skipped_batches_per_task", []))  # older files: none
     if len(result.accuracy_matrix) != done or done > benchmark.num_tasks:
         raise CheckpointError(f"checkpoint {run.checkpoint_path} is inconsistent: {done} tasks done")
     run.folder.truncate_jsonl("metrics.jsonl", checkpoint["metrics_bytes"])
@@ -118,5 +118,6 @@ def restore(
         saved["counted"],
         saved["skipped"],
         saved["seconds"],
+        saved.get("skipped_before", 0),
     )
     return ResumePoint(result, progress)

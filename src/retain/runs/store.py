@@ -1,16 +1,20 @@
 """The run folder: plain files written atomically (temporary name, fsync, rename).
 
 A folder holds `config.yaml`, `env.json`, `metrics.jsonl`, `accuracy.csv`, `summary.json` and `plots/`.
-A run never writes into an existing non-empty folder.
+A run never writes into an existing non-empty folder, holds the folder's lock while it writes, and
+never follows a symbolic link inside it (docs/reliability.md).
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import errno
 import io
 import json
 import os
-import tempfile
+import secrets
+import shutil
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,27 +23,60 @@ from typing import Any
 import yaml
 
 from retain.errors import RetainError
+from retain.runs.lock import LOCK_FILE, FolderLock
 
 
 class RunFolderExists(RetainError):
     """The chosen output folder already holds files."""
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write `data` to `path` so that a reader (or a crash) sees either the old file or the whole new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+class UnsafeRunFolder(RetainError):
+    """A run folder holds a symbolic link: retain never reads or writes through one."""
+
+
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_DIRECTORY = getattr(os, "O_DIRECTORY", 0)
+
+
+def _open_dir(path: Path) -> int:
+    """A descriptor of the directory `path`, refused if `path` itself is a symbolic link."""
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        return os.open(path, os.O_RDONLY | _DIRECTORY | _NOFOLLOW)
+    except OSError as err:
+        if err.errno in (errno.ELOOP, errno.ENOTDIR) and path.is_symlink():
+            raise UnsafeRunFolder(_link_message(path)) from None
         raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
+
+
+def _link_message(path: Path) -> str:
+    return (
+        f"{path} is a symbolic link (to {os.readlink(path)!r}): retain never writes through a link in a run "
+        f"folder; remove the link (or copy the run folder without links) and retry"
+    )
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write `data` to `path` so that a reader (or a crash) sees either the old file or the whole new one.
+
+    The temporary file is created beside `path` with `O_EXCL | O_NOFOLLOW` inside a directory opened
+    without following a link, then renamed over `path`: a link planted at `path` is replaced, never
+    followed, and a linked parent folder is refused. Files get mode 0666 less the umask.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    dir_fd = _open_dir(path.parent)
     try:
+        tmp = f".{path.name}.{secrets.token_hex(6)}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o666, dir_fd=dir_fd)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path.name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp, dir_fd=dir_fd)
+            raise
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
@@ -49,28 +86,87 @@ def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
+def find_link(root: Path) -> Path | None:
+    """The first symbolic link inside the folder `root` (at any depth), or None."""
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        for name in dirnames + filenames:
+            if os.path.islink(os.path.join(dirpath, name)):
+                return Path(dirpath, name)
+    return None
+
+
+def remove_stale_temporaries(root: Path) -> list[Path]:
+    """Delete the temporary files (`.NAME.XXXX.tmp`) a killed writer left in `root`, `checkpoints/` and
+    `plots/`; only the folder's lock holder may call this. Returns what was removed."""
+    removed = []
+    for folder in (root, root / "checkpoints", root / "plots"):
+        if folder.is_dir() and not folder.is_symlink():
+            for entry in folder.iterdir():
+                if entry.name.startswith(".") and entry.name.endswith(".tmp") and entry.is_file():
+                    entry.unlink(missing_ok=True)
+                    removed.append(entry)
+    return removed
+
+
 def default_run_name(benchmark: str, scenario: str, algorithm: str, seed: int) -> str:
     return f"{benchmark}-{scenario}-{algorithm}-seed{seed}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
 class RunFolder:
-    """One run's folder; created on construction, refused if it already holds files.
+    """One run's folder, locked for this process (`retain.runs.lock`) until `release()`.
 
-    `RunFolder.existing(path)` opens the folder of an earlier run instead: the only way back in, used
-    by `retain run --resume`.
+    Created on construction and refused if it already holds files; `RunFolder.existing(path)` opens
+    the folder of an earlier run instead (the only way back in, used by `retain run --resume`). Either
+    way a folder holding a symbolic link is refused, and temporary files a killed writer left are removed.
     """
 
     def __init__(self, path: str | Path, *, existing: bool = False) -> None:
         self.path = Path(path)
-        if existing:
-            if not (self.path / "config.yaml").is_file():
-                raise RunFolderExists(f"'{self.path}' is not a retain run folder (no config.yaml in it)")
-        elif self.path.exists() and (not self.path.is_dir() or any(self.path.iterdir())):
-            raise RunFolderExists(
-                f"out = '{self.path}' already exists and is not empty: choose another --out, or continue "
-                f"that run with `retain run --resume {self.path}` (a run never overwrites an earlier one)"
-            )
-        (self.path / "plots").mkdir(parents=True, exist_ok=True)
+        if self.path.is_symlink() and not self.path.exists():
+            raise UnsafeRunFolder(f"out = '{self.path}' is a dangling symbolic link (to {os.readlink(self.path)!r}): "
+                                  f"give a folder that exists or a new path")  # fmt: skip
+        if existing and not (self.path / "config.yaml").is_file():
+            raise RunFolderExists(f"'{self.path}' is not a retain run folder (no config.yaml in it)")
+        if self.path.exists() and not self.path.is_dir():
+            raise RunFolderExists(f"out = '{self.path}' exists and is not a folder: choose another --out")
+        self.created = not self.path.exists()
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.lock = FolderLock(self.path)
+        try:
+            if not existing and any(p.name != LOCK_FILE for p in self.path.iterdir()):
+                raise RunFolderExists(
+                    f"out = '{self.path}' already exists and is not empty: choose another --out, or continue "
+                    f"that run with `retain run --resume {self.path}` (a run never overwrites an earlier one)"
+                )
+            link = find_link(self.path)
+            if link is not None:
+                raise UnsafeRunFolder(_link_message(link))
+            remove_stale_temporaries(self.path)
+            (self.path / "plots").mkdir(exist_ok=True)
+        except BaseException:
+            self.release()
+            raise
+
+    def release(self) -> None:
+        """Free the folder's lock (idempotent); the run's files stay."""
+        self.lock.release()
+
+    def discard(self) -> None:
+        """Remove what this run wrote and free the lock: a new run that failed before its first
+        checkpoint leaves no half-written folder (a folder it did not create is left empty)."""
+        if self.lock.fd is None:
+            return
+        for entry in self.path.iterdir():
+            if entry.name == LOCK_FILE:
+                continue
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+        self.release()
+        if self.created:
+            with contextlib.suppress(OSError):
+                self.path.rmdir()
 
     @classmethod
     def existing(cls, path: str | Path) -> RunFolder:
@@ -101,24 +197,39 @@ class RunFolder:
 
     def append_jsonl(self, name: str, record: dict[str, Any]) -> None:
         """Append one JSON line and flush it (a log: a crash loses at most the line being written)."""
-        with open(self.path / name, "a", encoding="utf-8") as fh:
+        fd = os.open(self._file(name), os.O_WRONLY | os.O_APPEND | os.O_CREAT | _NOFOLLOW, 0o666)
+        with os.fdopen(fd, "a", encoding="utf-8") as fh:
             fh.write(json.dumps(record) + "\n")
             fh.flush()
 
     def sync_jsonl(self, name: str) -> int:
         """fsync the log `name` and return its size in bytes (a checkpoint records where the log stood)."""
-        path = self.path / name
+        path = self._file(name)
         if not path.exists():
             return 0
-        with open(path, "rb+") as fh:
-            os.fsync(fh.fileno())
-            return fh.seek(0, os.SEEK_END)
+        fd = os.open(path, os.O_RDWR | _NOFOLLOW)
+        try:
+            os.fsync(fd)
+            return os.lseek(fd, 0, os.SEEK_END)
+        finally:
+            os.close(fd)
 
     def truncate_jsonl(self, name: str, size: int) -> None:
         """Cut the log `name` back to `size` bytes: records written after a checkpoint are dropped on resume."""
-        path = self.path / name
+        path = self._file(name)
         if path.exists() and path.stat().st_size > size:
-            os.truncate(path, size)
+            fd = os.open(path, os.O_WRONLY | _NOFOLLOW)
+            try:
+                os.ftruncate(fd, size)
+            finally:
+                os.close(fd)
+
+    def _file(self, name: str) -> Path:
+        """`self.path / name`, refused if it is a symbolic link (`O_NOFOLLOW` refuses it too, less clearly)."""
+        path = self.path / name
+        if path.is_symlink():
+            raise UnsafeRunFolder(_link_message(path))
+        return path
 
 
 def set_aside(path: Path, label: str) -> Path:

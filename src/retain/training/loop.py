@@ -9,6 +9,7 @@ One optimisation step is `retain.training.step.Step`; the resume state is `retai
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -26,7 +27,7 @@ from retain.training.placement import DataPath, choose_data_path
 from retain.training.progress import ResumePoint, SequenceResult, TaskProgress
 from retain.training.selection import BestEpoch
 from retain.training.session import LoopLogger, LoopSession
-from retain.training.step import EpochTally, Step, check_finite
+from retain.training.step import EpochTally, Step, check_finite, check_skipped, skip_warning
 
 if TYPE_CHECKING:
     from retain.config import TrainConfig
@@ -100,18 +101,25 @@ def train_task(
     best = BestEpoch(val, cfg.epochs)
     algorithm.model.train()
     steps = -(-len(data) // cfg.batch_size)
+    skips = _Skips(progress.skipped_before)
     for epoch in range(progress.epoch + 1, cfg.epochs + 1):
         start = time.perf_counter()
         first_step, sums, counted, skipped = progress.epoch_start(epoch)
         tally = EpochTally(data.device, generator.get_state(), sums, counted, skipped)
+        batches = first_step
         for index, batch in enumerate(data.shuffled(cfg.batch_size, generator, first_step), start=first_step):
             run.session.before_step(task.id, epoch, index)
             if run.session.stop_signal is not None:
                 check_finite(tally.first_bad.item(), task, epoch)
                 state = tally.progress(epoch - 1, index, step.optimizer.state_dict(), run.seconds())
+                state.skipped_before = skips.before
                 run.session.interrupt(task, algorithm, run.result, generator, state)
             step(batch, task, index, tally)
             run.logger.on_step(task.id, epoch, index + 1, steps)
+            batches = index + 1
+        if step.skip_bad:
+            check_skipped(tally.skipped, batches, task, epoch)
+            skips.add(tally.skipped, epoch * batches)
         terms = step.epoch_terms(tally, task, epoch)
         val_acc = best.update(algorithm, task, epoch, cfg.eval_batch_size, run.dist)
         if val_acc is not None:
@@ -121,8 +129,27 @@ def train_task(
             break
         if epoch < cfg.epochs:
             state = TaskProgress(epoch, 0, step.optimizer.state_dict(), generator.get_state(), seconds=run.seconds())
+            state.skipped_before = skips.before
             run.session.after_epoch(task, algorithm, run.result, generator, state)
+    if step.skip_bad:
+        run.result.skipped_batches_per_task.append(skips.before)
+        message = skip_warning(skips.before, skips.batches, task, cfg.skip_warn_fraction)
+        if message:
+            warnings.warn(message, RuntimeWarning, stacklevel=2)
     return best.restore(algorithm)
+
+
+@dataclass
+class _Skips:
+    """`train.on_nan=skip_batch`'s count for one task: batches skipped in its finished epochs, and how many
+    batches those epochs had (every epoch of a task has the same number)."""
+
+    before: int = 0
+    batches: int = 0
+
+    def add(self, skipped: int, batches_so_far: int) -> None:
+        self.before += skipped
+        self.batches = batches_so_far
 
 
 def run_sequence(

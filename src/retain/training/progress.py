@@ -26,6 +26,7 @@ class SequenceResult:
     train_seconds_per_task: list[float] = field(default_factory=list)
     data_path: DataPath | None = None
     best_epoch_per_task: list[int] = field(default_factory=list)
+    skipped_batches_per_task: list[int] = field(default_factory=list)  # train.on_nan=skip_batch
 
 
 @dataclass
@@ -40,6 +41,7 @@ class TaskProgress:
             the epoch's order can be drawn again and its first `step` batches skipped.
         sums: the running sums of the logged terms over the finished steps of that epoch.
         counted: samples in `sums`; skipped: batches skipped for a non-finite loss in that epoch.
+        skipped_before: batches skipped in the task's finished epochs.
         seconds: training time spent on the task so far.
     """
 
@@ -51,6 +53,7 @@ class TaskProgress:
     counted: int = 0
     skipped: int = 0
     seconds: float = 0.0
+    skipped_before: int = 0
 
     def epoch_start(self, epoch: int) -> tuple[int, dict[str, torch.Tensor], int, int]:
         """Where epoch `epoch` starts: its first step, running sums, counted samples and skipped batches.

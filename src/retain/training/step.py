@@ -27,6 +27,28 @@ if TYPE_CHECKING:
     from retain.training.batch import Batch
 
 
+def check_skipped(skipped: int, batches: int, task: Task, epoch: int) -> None:
+    """Raise `NumericalError` when `train.on_nan=skip_batch` skipped every batch of an epoch: the model
+    learns nothing, and going on would only hide it."""
+    if batches and skipped >= batches:
+        raise NumericalError(
+            f"every batch of task {task.id}, epoch {epoch} ({skipped} of {batches}) had a non-finite loss and "
+            f"was skipped (train.on_nan=skip_batch): the model is not learning; lower train.optimizer.lr and "
+            f"resume with --resume RUN --force"
+        )
+
+
+def skip_warning(skipped: int, batches: int, task: Task, fraction: float) -> str | None:
+    """The warning for a task that skipped more than `fraction` of its batches (None: within it)."""
+    if batches and skipped > fraction * batches:
+        return (
+            f"task {task.id} skipped {skipped} of {batches} batches ({skipped / batches:.0%}) for a non-finite "
+            f"loss (train.on_nan=skip_batch; warned above train.skip_warn_fraction={fraction:g}): its "
+            f"accuracy may mean little; a lower train.optimizer.lr usually helps"
+        )
+    return None
+
+
 def check_finite(first_bad: float, task: Task, epoch: int) -> None:
     """Raise `NumericalError` naming the first non-finite step of the epoch (`first_bad` < 0: none)."""
     if first_bad >= 0:

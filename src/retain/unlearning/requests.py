@@ -43,6 +43,19 @@ def check_requests(requests: Mapping[int, Sequence[int]], num_tasks: int | None,
             done[u] = after
 
 
+def check_leaves_a_task(requests: Mapping[int, Sequence[int]], num_tasks: int) -> None:
+    """Raise ConfigError when the requests unlearn every task: the retrain reference (the sequence without
+    the unlearned tasks) would have none to train, so AG/DD cannot be judged."""
+    gone = unlearned_tasks(requests)
+    if requests and len(gone) >= num_tasks:
+        raise ConfigError(
+            KEY,
+            {t: list(us) for t, us in requests.items()},
+            f"unlearns all {num_tasks} tasks, so the retrain reference would have no task to train: leave at "
+            f"least one task, or set unlearning.evaluate: false",
+        )
+
+
 def unlearned_tasks(requests: Mapping[int, Sequence[int]]) -> list[int]:
     """Every task some request unlearns, in increasing order."""
     return sorted({u for us in requests.values() for u in us})

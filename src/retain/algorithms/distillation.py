@@ -87,8 +87,8 @@ class DistillationReg:
     ) -> torch.Tensor:
         """Σ_p λ_o · distance(student[p], target[p]): the sum over old tasks of eq. 2 in one vectorised
         reduction over stacked terms (P, B, K), with the numbers of a loop of `loss` up to floating-point
-        order. `widths[p]`, when given, is term p's number of outputs: columns past it are padding, left
-        out of the softmax (the student's set to −inf) and of the sum (CIL: old task p knew fewer classes)."""
+        order. `widths[p]`, when given, is term p's number of outputs: columns past it are padding (any
+        value), left out of the softmax and of the sum (CIL: old task p knew fewer classes)."""
         t, batch = self.temperature, student.shape[1]
         mask = None if widths is None else padding_mask(widths, student.shape[-1], student.device)
         if self.distance == "mse":
@@ -97,15 +97,15 @@ class DistillationReg:
                 return self.factor * squared.sum() / squared[0].numel()
             per_term = squared.masked_fill(~mask, 0.0).sum(dim=(1, 2))  # (P,)
             return self.factor * (per_term / (batch * torch.tensor(widths, device=student.device))).sum()
-        if mask is not None:
-            student = student.masked_fill(~mask, -math.inf)
+        if mask is not None:  # padding: out of the student's softmax, and a zero target
+            student, target = student.masked_fill(~mask, -math.inf), target.masked_fill(~mask, 0.0)
         if self.distance == "kl":
             log_p_s = F.log_softmax(student / t, dim=-1)
             pointwise = target.exp() * (target - log_p_s)  # F.kl_div(log_target=True), elementwise
             if mask is not None:
                 pointwise = torch.where(mask, pointwise, 0.0)
             return self.factor * t * t * pointwise.sum() / batch
-        p_s = soften(student, t) + STUDENT_EPSILON  # (P, B, K); padding: 1e-5, times a zero target
+        p_s = soften(student, t) + STUDENT_EPSILON  # (P, B, K)
         return self.factor * -(target * p_s.log()).sum() / batch
 
     def __call__(self, student_logits: torch.Tensor, teacher_logits: torch.Tensor) -> torch.Tensor:

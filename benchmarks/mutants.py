@@ -353,8 +353,8 @@ MUTANTS: list[dict] = [
     _m(
         "distill-sum-padding-in-softmax",
         "algorithms/distillation.py",
-        "student = student.masked_fill(~mask, -math.inf)",
-        "student = student.masked_fill(~mask, 0.0)",
+        "student.masked_fill(~mask, -math.inf)",
+        "student.masked_fill(~mask, 0.0)",
         "CIL: the student's padding columns (classes an old task never knew) enter its softmax",
     ),
     _m(

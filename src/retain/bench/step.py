@@ -58,14 +58,14 @@ def _setup(case: str, finished: int, scenario: str, samples: int, seed: int) -> 
     y = torch.randint(0, 2, (samples,), generator=gen)
     empty = torch.zeros(0, dtype=torch.long)
     for t in range(1, finished + 2):
-        task = Task(t, (2 * t - 2, 2 * t - 1), 2, x, y if scenario == "til" else y + 2 * (t - 1), x, empty)
+        labels = y + 2 * (t - 1) if scenario == "cil" else y  # CIL: the global class ids
+        task = Task(t, (2 * t - 2, 2 * t - 1), 2, x, labels, x, empty)
         model.heads.setup_task(t, 2)
         if t <= finished:
             algorithm.on_task_end(task)
             with torch.no_grad():
                 for p in model.parameters():
                     p.add_(0.05 * torch.randn_like(p))
-    labels = task.y_train
     data = DeviceBatches(TrainingData(x, labels), [127.0], [74.0], torch.device("cpu"))
     algorithm.on_training_data(data)
     return algorithm, (data, task)
@@ -180,3 +180,55 @@ def step_table(rows: list[dict[str, Any]]) -> str:
             f"{cell(row, 'ratio_floor')} | {row['unit_floor']:.2f} | {over} |"
         )
     return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+    import json
+    import os
+    from pathlib import Path
+
+    from retain.runs.store import atomic_write_text
+
+    parser = argparse.ArgumentParser(prog="retain bench speed --per-step", description=__doc__.splitlines()[0])
+    parser.add_argument("--finished", default="1,4,9,19", help="comma-separated numbers of finished tasks k")
+    parser.add_argument("--cases", default=",".join(StepSettings.cases), help="comma-separated case names")
+    parser.add_argument("--scenario", default="til", choices=["til", "dil", "cil"])
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--samples", type=int, default=1024, help="training samples (cached targets)")
+    parser.add_argument("--steps", type=int, default=20, help="timed steps per case and round")
+    parser.add_argument("--rounds", type=int, default=7, help="interleaved rounds; the median is reported")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/speed_step.json"))
+    args = parser.parse_args(argv)
+    cases = tuple(c.strip() for c in args.cases.split(",") if c.strip())
+    unknown = [c for c in cases if c not in STEP_CASES and c not in BASELINES]
+    if unknown:
+        parser.error(f"--cases: unknown {unknown}; valid: {[*BASELINES, *STEP_CASES]}")
+    if min(args.steps, args.rounds) < 1:
+        parser.error(f"--steps {args.steps} / --rounds {args.rounds}: each must be at least 1")
+    torch.set_num_threads(args.threads)
+    settings = StepSettings(
+        tuple(int(k) for k in args.finished.split(",")),
+        cases,
+        args.scenario,
+        args.batch_size,
+        args.samples,
+        args.steps,
+        args.rounds,
+        args.seed,
+    )
+    load_before = os.getloadavg()
+    started = time.time()
+    rows = measure_steps(settings)
+    report = {
+        "settings": {**dataclasses.asdict(settings), "threads": args.threads},
+        "load_average": {"before": load_before, "after": os.getloadavg()},
+        "seconds": time.time() - started,
+        "rows": rows,
+    }
+    atomic_write_text(args.out, json.dumps(report, indent=2) + "\n")
+    atomic_write_text(args.out.with_suffix(".md"), step_table(rows) + "\n")
+    print(step_table(rows))
+    return 0

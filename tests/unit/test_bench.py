@@ -180,17 +180,15 @@ def test_per_step_mode_times_every_case_and_writes_its_table(tmp_path, scenario)
     import json
 
     from retain.bench import speed
+    from retain.bench.step import STEP_CASES
 
     out = tmp_path / "step.json"
     argv = ["--per-step", "--finished", "1,3", "--steps", "2", "--rounds", "2", "--samples", "128"]
     assert speed.main([*argv, "--scenario", scenario, "--out", str(out)]) == 0
     report = json.loads(out.read_text())
     rows = report["rows"]
-    assert [(r["k"], r["case"]) for r in rows][:6] == [(1, c) for c in ("floor", "finetuning", *STEP_CASE_NAMES)]
-    assert len(rows) == 12 and all(len(r["round_seconds"]) == 2 and r["seconds"] > 0 for r in rows)
+    assert [(r["k"], r["case"]) for r in rows][:7] == [(1, c) for c in ("floor", "finetuning", *STEP_CASES)]
+    assert len(rows) == 14 and all(len(r["round_seconds"]) == 2 and r["seconds"] > 0 for r in rows)
     assert all(r["ratio_finetuning"] == 1.0 for r in rows if r["case"] == "finetuning")
     assert len(report["load_average"]["before"]) == 3
     assert "| 3 | lwf per_task | " in out.with_suffix(".md").read_text()
-
-
-STEP_CASE_NAMES = ("lwf per_task cached", "lwf per_task", "lwf previous cached", "lwf previous")

@@ -35,8 +35,10 @@ class LwFParams:
             true (the paper: old heads are trained by the distillation term).
         cache_teacher: teacher targets once per task instead of once per batch (the paper records them
             before training). `auto`: when the inputs carry no random augmentation; `true` forces it.
-        batch_teachers: `per_task` teachers in one vmapped call over their stacked weights. `auto`: on
-            CUDA only; on the CPU a loop measured faster (docs/benchmarks.md).
+        batch_teachers: `per_task` teachers run as one over their stacked weights (an MLP: one batched
+            matmul per layer; other backbones: one vmapped call). `auto`: on CUDA, and on the CPU for
+            MLP teachers, where the batched matmuls measured faster than a loop and vmap slower
+            (docs/benchmarks.md).
     """
 
     distillation_reg_factor: float = 1.0
@@ -75,9 +77,11 @@ class LwF(Algorithm):
       paper). The shared DIL head is never detached, unlike CLArena: it is also the new task's head.
     - loss form: eq. 2–3 with 1e-5 added to the student's probabilities (CLArena), or Hinton's
       T²-scaled KL, or logit MSE (`DistillationReg`).
-    - computation: the student's backbone runs once per batch unless task-conditioned; `Teachers`
-      stacks `per_task` teachers (CUDA), sums the cross-entropy targets of one student output and
-      caches the targets once per task (un-augmented inputs), each with the plain loop's numbers.
+    - computation: the student's backbone runs once per batch unless task-conditioned; the old heads'
+      logits come from one matmul over their stacked weights and the sum over old tasks is one
+      reduction (`DistillationReg.loss_sum`) against the stacked targets of `Teachers`, which stacks
+      `per_task` teachers, sums the cross-entropy targets of one student output and caches the targets
+      once per task (un-augmented inputs), each with the plain loop's numbers.
     """
 
     Params = LwFParams

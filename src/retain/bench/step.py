@@ -24,6 +24,7 @@ import torch.nn.functional as F
 STEP_CASES: dict[str, dict[str, Any]] = {
     "lwf per_task cached": {"teacher": "per_task", "cache_teacher": True},
     "lwf per_task": {"teacher": "per_task", "cache_teacher": False},
+    "lwf per_task (loop)": {"teacher": "per_task", "cache_teacher": False, "batch_teachers": False},
     "lwf previous cached": {"teacher": "previous", "cache_teacher": True},
     "lwf previous": {"teacher": "previous", "cache_teacher": False},
 }
@@ -34,7 +35,7 @@ INPUT_SHAPE = (1, 28, 28)
 def unit_floor(case: str, finished: int) -> float:
     """The step's arithmetic relative to a Finetuning step (forward 1 unit, forward + backward 3):
     uncached `per_task` (T + 2)/3 with T = k + 1 tasks, uncached `previous` 4/3, cached steps 1."""
-    if case.endswith("cached") or case in BASELINES:
+    if "cached" in case or case in BASELINES:
         return 1.0
     return (finished + 3) / 3.0 if "per_task" in case else 4.0 / 3.0
 
@@ -232,3 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     atomic_write_text(args.out.with_suffix(".md"), step_table(rows) + "\n")
     print(step_table(rows))
     return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

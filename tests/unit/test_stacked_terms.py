@@ -123,3 +123,11 @@ def test_batched_matmul_teachers_equal_the_loop(dtype):
     assert linear_layers(plain[0]) is not None and linear_layers(SmallCNN((1, 6, 6), (2,))) is None
     expected = torch.stack([n(x) for n in plain]).detach()
     torch.testing.assert_close(StackedBackbones(plain)(x), expected, **TOLERANCE[dtype])
+
+
+@pytest.mark.parametrize("train_old_heads", [False, True])
+def test_one_old_head_gives_the_loop_numbers(scenario, train_old_heads, dtype):
+    algo, _, task = lwf_with_teachers(scenario, train_old_heads=train_old_heads)
+    algo.forget([2, 3])  # one teacher left: one term (k = 1)
+    old = assert_step_equals_loop(algo, task, torch.randn(6, 1, 4, 4), dtype=dtype)
+    assert old.heads == (1,) and old.widths is None

@@ -37,7 +37,10 @@ def _stacked_linear(layers: list[nn.Linear], features: torch.Tensor, detach: boo
     if any(layer.out_features < width for layer in layers):
         weights = [F.pad(w, (0, 0, 0, width - len(w))) for w in weights]
         biases = [F.pad(b, (0, width - len(b))) for b in biases]
-    weight, bias = torch.stack(weights), torch.stack(biases)  # (P, K, D), (P, K)
+    if len(layers) == 1:  # one old head (k = 1): a view, no copy
+        weight, bias = weights[0].unsqueeze(0), biases[0].unsqueeze(0)
+    else:
+        weight, bias = torch.stack(weights), torch.stack(biases)  # (P, K, D), (P, K)
     if detach:
         weight, bias = weight.detach(), bias.detach()
     if features.dim() == 3:

@@ -5,9 +5,10 @@ with k = 1, 4, 9, 19 finished tasks, next to retain's Finetuning step and the *f
 minimal plain-PyTorch loop (model, cross-entropy, backward, step; nothing else). The model is an MLP
 784-256-256 on random 28×28 images, TIL by default (one 2-class head per task). The students start from
 random weights and every teacher is a perturbed copy, so teachers and student differ; no training is
-needed to time a step. The cases are interleaved: each round times every case once (the median step
-over `steps` steps), and the reported figure is the median over the rounds, as a ratio to the Finetuning
-step of the same round, so that a machine shared with other work shifts all cases alike.
+needed to time a step. The cases are interleaved step by step: in each round the cases take turns for
+`steps` steps, each case's median step is divided by the Finetuning (and the floor) step's median of the
+same round, and the reported figures are the medians over the rounds, so that a machine shared with
+other work shifts all cases alike.
 """
 
 from __future__ import annotations
@@ -127,16 +128,16 @@ class StepSettings:
     seed: int = 0
 
 
-def _time(run: Callable[[], None], steps: int) -> float:
-    """The median seconds of one step over `steps` steps (after 3 warm-up steps)."""
-    for _ in range(3):
-        run()
-    times = []
+def _round(runs: dict[str, Callable[[], None]], steps: int) -> dict[str, float]:
+    """One round: `steps` steps of every case, the cases taking turns step by step (so that a change of
+    the machine's load falls on all of them alike); each case's median seconds per step."""
+    times: dict[str, list[float]] = {case: [] for case in runs}
     for _ in range(steps):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for case, run in runs.items():
+            start = time.perf_counter()
+            run()
+            times[case].append(time.perf_counter() - start)
+    return {case: statistics.median(seconds) for case, seconds in times.items()}
 
 
 def measure_steps(settings: StepSettings) -> list[dict[str, Any]]:
@@ -151,7 +152,10 @@ def measure_steps(settings: StepSettings) -> list[dict[str, Any]]:
             else _library_step(c, k, s.scenario, s.batch, s.samples, s.seed)
             for c in s.cases
         }
-        rounds = [{c: _time(run, s.steps) for c, run in runs.items()} for _ in range(s.rounds)]
+        for run in runs.values():  # warm-up
+            for _ in range(3):
+                run()
+        rounds = [_round(runs, s.steps) for _ in range(s.rounds)]
         for c in s.cases:
             row: dict[str, Any] = {"k": k, "case": c, "seconds": statistics.median(r[c] for r in rounds)}
             row["round_seconds"] = [r[c] for r in rounds]

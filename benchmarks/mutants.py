@@ -106,7 +106,8 @@ TESTS: dict[str, list[str]] = {
         *_UNLEARNING_INTEGRATION,
         GOLDEN,
     ],
-    "algorithms/teachers.py": _ALGO,  # LwF's teachers, stack, merge and cache
+    "algorithms/teachers.py": _ALGO,  # LwF's teachers, merge and cache
+    "algorithms/stacked.py": _ALGO,  # the stacked per_task teachers
     "models/heads.py": _ALGO,
     "scenarios/setting.py": [
         "tests/unit/test_models.py",
@@ -231,15 +232,15 @@ MUTANTS: list[dict] = [
     _m(
         "lwf-student-backbone-detached",
         "algorithms/lwf.py",
-        "self.model.heads.old_logits(features, p, self.params.train_old_heads)",
-        "self.model.heads.old_logits(features.detach(), p, self.params.train_old_heads)",
+        "self.model.heads.stacked_old_logits(features, list(head_ids), self.params.train_old_heads)",
+        "self.model.heads.stacked_old_logits(features.detach(), list(head_ids), self.params.train_old_heads)",
         "distillation does not reach the student's backbone (old-head logits from detached features)",
     ),
     _m(
         "lwf-student-logits-detached",
         "algorithms/lwf.py",
-        "self.distill.loss(self.old_logits(x, features, logits, p), target)",
-        "self.distill.loss(self.old_logits(x, features, logits, p).detach(), target)",
+        "self.distill.loss_sum(self.old_logits(x, features, logits, old.heads), old.target, old.widths)",
+        "self.distill.loss_sum(self.old_logits(x, features, logits, old.heads).detach(), old.target, old.widths)",
         "student logits detached in the distillation term (as if computed under no_grad): no gradient",
     ),
     _m(
@@ -253,16 +254,9 @@ MUTANTS: list[dict] = [
     _m(
         "lwf-conditioned-student-current-view",
         "algorithms/lwf.py",
-        "features = self.model.features(x, p)",
-        "features = features",
+        "features = torch.stack([self.model.features(x, p) for p in head_ids])",
+        "features = torch.stack([features for p in head_ids])",
         "a task-conditioned student's old head p reads the current task's features, not old task p's view",
-    ),
-    _m(
-        "lwf-distillation-averaged",
-        "algorithms/lwf.py",
-        "reg = functools.reduce(operator.add, terms) if terms",
-        "reg = functools.reduce(operator.add, terms) / len(terms) if terms",
-        "the distillation sum over old tasks averaged instead",
     ),
     _m(
         "lwf-reg-sign",
@@ -334,6 +328,41 @@ MUTANTS: list[dict] = [
         "torch.stack(list(targets)).sum(dim=0)",
         "torch.stack(list(targets)).mean(dim=0)",
         "merged cross_entropy targets averaged over the teachers instead of summed",
+    ),
+    _m(
+        "distill-sum-averaged",
+        "algorithms/distillation.py",
+        "return self.factor * -(target * p_s.log()).sum() / batch",
+        "return self.factor * -(target * p_s.log()).sum() / batch / len(target)",
+        "the distillation sum over old tasks averaged instead",
+    ),
+    _m(
+        "distill-sum-no-epsilon",
+        "algorithms/distillation.py",
+        "p_s = soften(student, t) + STUDENT_EPSILON",
+        "p_s = soften(student, t)",
+        "the stacked sum of the training step drops the 1e-5 added to the student's probabilities",
+    ),
+    _m(
+        "distill-sum-kl-t-once",
+        "algorithms/distillation.py",
+        "self.factor * t * t * pointwise.sum()",
+        "self.factor * t * pointwise.sum()",
+        "the stacked kl sum scaled by T instead of T^2",
+    ),
+    _m(
+        "distill-sum-padding-in-softmax",
+        "algorithms/distillation.py",
+        "student.masked_fill(~mask, -math.inf)",
+        "student.masked_fill(~mask, 0.0)",
+        "CIL: the student's padding columns (classes an old task never knew) enter its softmax",
+    ),
+    _m(
+        "distill-sum-mse-width",
+        "algorithms/distillation.py",
+        "(per_term / (batch * torch.tensor(widths, device=student.device))).sum()",
+        "(per_term / (batch * max(widths))).sum()",
+        "CIL mse: every term averaged over the widest term's columns, padding included",
     ),
     # ---------------------------------------------------------------- algorithms/joint.py
     _m(
@@ -456,8 +485,8 @@ MUTANTS: list[dict] = [
     _m(
         "lwf-cache-wrong-rows",
         "algorithms/teachers.py",
-        "(p, target[index])",
-        "(p, target[: len(index)])",
+        "self.target[:, index]",
+        "self.target[:, : len(index)]",
         "cached teacher targets taken from the first rows, not the batch's samples",
     ),
     _m(
@@ -477,21 +506,21 @@ MUTANTS: list[dict] = [
     _m(
         "teachers-dil-not-merged",
         "algorithms/teachers.py",
-        "key = 0 if self.shared_head else p",
-        "key = p",
+        "merged = self.distill.merge(list(target))",
+        "merged = list(target)",
         "DIL teachers' cross-entropy targets kept one term per teacher instead of summed (one student "
         "softmax and backward per teacher; the same value up to floating-point order)",
     ),
     _m(
         "teachers-rebind-first",
-        "algorithms/teachers.py",
+        "algorithms/stacked.py",
         "param.data = params[name][i]",
         "param.data = params[name][0]",
         "every stacked teacher's parameters re-pointed at the first teacher's row",
     ),
     _m(
         "teachers-no-detach",
-        "algorithms/teachers.py",
+        "algorithms/stacked.py",
         "self.params = {k: v.detach() for k, v in params.items()}",
         "self.params = {k: v for k, v in params.items()}",
         "stacked teacher parameters not detached",
@@ -500,10 +529,24 @@ MUTANTS: list[dict] = [
     ),
     _m(
         "teachers-buffers-unmapped",
-        "algorithms/teachers.py",
+        "algorithms/stacked.py",
         "in_dims=(0, 0, None)",
         "in_dims=(0, None, None)",
         "stacked buffers (BatchNorm statistics) not mapped per teacher",
+    ),
+    _m(
+        "stacked-matmul-first-teacher",
+        "algorithms/stacked.py",
+        'weight = self.params[prefix + "weight"].transpose(1, 2)',
+        'weight = self.params[prefix + "weight"][:1].transpose(1, 2).expand(self.size, -1, -1)',
+        "the batched-matmul teachers all use the first teacher's weights",
+    ),
+    _m(
+        "stacked-matmul-no-relu",
+        "algorithms/stacked.py",
+        "h = h.relu()",
+        "h = h",
+        "the batched-matmul teachers skip their ReLU layers",
     ),
     # ---------------------------------------------------------------- models/heads.py
     _m(
@@ -523,8 +566,8 @@ MUTANTS: list[dict] = [
     _m(
         "heads-til-detach-inverted",
         "models/heads.py",
-        "detach=not trainable",
-        "detach=trainable",
+        "features, detach=not trainable)\n\n    def stacked",
+        "features, detach=trainable)\n\n    def stacked",
         "TIL old heads detached exactly when train_old_heads is true",
     ),
     _m(
@@ -547,6 +590,27 @@ MUTANTS: list[dict] = [
         "if task_id == len(self.heads) + 1:",
         "if task_id >= len(self.heads) + 1:",
         "setup_task accepts a task id that skips a task",
+    ),
+    _m(
+        "heads-stacked-til-not-detached",
+        "models/heads.py",
+        "    if detach:\n        weight, bias = weight.detach(), bias.detach()",
+        "    if False:\n        weight, bias = weight.detach(), bias.detach()",
+        "stacked old TIL heads train through distillation although train_old_heads is false",
+    ),
+    _m(
+        "heads-stacked-cil-not-detached",
+        "models/heads.py",
+        "        if not trainable:\n            weight, bias = weight.detach(), bias.detach()",
+        "        if False:\n            weight, bias = weight.detach(), bias.detach()",
+        "stacked old CIL blocks train through distillation although train_old_heads is false",
+    ),
+    _m(
+        "heads-stacked-til-wrong-order",
+        "models/heads.py",
+        "return out.view(len(features), p, k).transpose(0, 1)",
+        "return out.view(p, len(features), k)",
+        "stacked TIL head logits reshaped in the wrong order (rows of one head mixed with another's)",
     ),
     # ---------------------------------------------------------------- scenarios/setting.py
     _m(

@@ -162,3 +162,33 @@ def test_results_are_written_after_every_case(tmp_path, monkeypatch):
     report = json.loads(out.read_text())
     assert report["complete"] and [r["case"] for r in report["rows"]] == ["floor finetuning", "finetuning"]
     assert "| 2 | finetuning |" in out.with_suffix(".md").read_text()
+
+
+@pytest.mark.parametrize(
+    "case,finished,units",
+    [("finetuning", 19, 1.0), ("lwf per_task", 19, 22 / 3), ("lwf per_task", 1, 4 / 3), ("lwf previous", 9, 4 / 3)]
+    + [("lwf per_task cached", 19, 1.0), ("lwf previous cached", 4, 1.0), ("floor", 9, 1.0)],
+)
+def test_per_step_unit_floor(case, finished, units):
+    from retain.bench.step import unit_floor
+
+    assert unit_floor(case, finished) == pytest.approx(units)  # (T + 2)/3 with T = k + 1 tasks
+
+
+@pytest.mark.parametrize("scenario", ["til", "dil", "cil"])
+def test_per_step_mode_times_every_case_and_writes_its_table(tmp_path, scenario):
+    import json
+
+    from retain.bench import speed
+    from retain.bench.step import STEP_CASES
+
+    out = tmp_path / "step.json"
+    argv = ["--per-step", "--finished", "1,3", "--steps", "2", "--rounds", "2", "--samples", "128"]
+    assert speed.main([*argv, "--scenario", scenario, "--out", str(out)]) == 0
+    report = json.loads(out.read_text())
+    rows = report["rows"]
+    assert [(r["k"], r["case"]) for r in rows][:7] == [(1, c) for c in ("floor", "finetuning", *STEP_CASES)]
+    assert len(rows) == 14 and all(len(r["round_seconds"]) == 2 and r["seconds"] > 0 for r in rows)
+    assert all(r["ratio_finetuning"] == 1.0 for r in rows if r["case"] == "finetuning")
+    assert len(report["load_average"]["before"]) == 3
+    assert "| 3 | lwf per_task | " in out.with_suffix(".md").read_text()

@@ -12,7 +12,8 @@ from retain.algorithms.base import TrainingData
 from retain.algorithms.teachers import StackedBackbones, distilled_heads
 from retain.config import TrainConfig
 from retain.experiment.build import config_from_dict
-from retain.models import SmallCNN
+from retain.models import ContinualModel, SmallCNN
+from retain.scenarios.setting import make_heads
 from retain.training.data import DeviceBatches
 from retain.training.loop import run_sequence
 from tests.conftest import tiny_benchmark, tiny_model
@@ -62,9 +63,16 @@ def test_batched_teacher_logits_equal_the_loop(scenario):
         torch.testing.assert_close(a, b)
 
 
-def test_batching_is_automatic_on_cuda_only():
-    algo, _, _ = lwf_with_teachers()  # batch_teachers: auto, on the CPU
-    assert algo.teachers.stack is None
+def test_batching_is_automatic_on_cuda_and_for_linear_backbones_on_the_cpu():
+    algo, _, _ = lwf_with_teachers()  # batch_teachers: auto, on the CPU, MLP teachers: batched matmuls
+    assert algo.teachers.stack is not None and algo.teachers.stack.layers is not None
+    torch.manual_seed(0)
+    bench = tiny_benchmark("til", num_tasks=3)
+    algo = LwF(ContinualModel(SmallCNN((1, 4, 4), (2,)), make_heads("til", 256)))
+    for task in bench.tasks[:2]:
+        algo.model.heads.setup_task(task.id, task.num_classes)
+        algo.on_task_end(task)
+    assert algo.teachers.stack is None  # a CNN: vmap measured slower than the loop on the CPU
 
 
 def test_dil_student_logits_are_computed_once_for_every_teacher():
@@ -174,7 +182,7 @@ def test_dil_cache_holds_the_merged_targets_and_matches_live_teachers(distance, 
     batch = next(data.shuffled(8, torch.Generator().manual_seed(0)))
     live = algo.training_step(batch, task)["distillation_reg"]
     algo.on_training_data(data)
-    heads, targets = zip(*algo.teachers.cache)
+    heads, targets = zip(*algo.teachers.cache.terms())
     assert len(set(heads)) == 1  # one student output, the shared head, for every term
     assert len(targets) == terms and all(t.shape == (len(task.y_train), task.num_classes) for t in targets)
     if distance == "cross_entropy":  # the summed probabilities of three teachers
@@ -244,17 +252,18 @@ def test_teachers_give_the_numbers_of_the_plain_loop(scenario, teacher, cached, 
             reg += 0.7 * distance(student_logits, teacher_logits, "cross_entropy").item()
 
     got: dict[int, torch.Tensor] = {}
-    for p, target in terms:
+    for p, target in terms.terms():
         key = 0 if scenario == "dil" else p
         got[key] = got.get(key, 0) + target
     assert sorted(got) == sorted(expected)
     for key in expected:
         torch.testing.assert_close(got[key], expected[key], rtol=1e-5, atol=1e-6)
-    assert len(terms) == (1 if scenario == "dil" else len(expected))  # DIL: the teachers' targets merged
+    assert len(terms.heads) == (1 if scenario == "dil" else len(expected))  # DIL: the teachers' targets merged
     with torch.no_grad():
         features = algo.model.features(batch.x, task.id)
         logits = algo.model.heads(features, task.id)
-        total = sum(algo.distill.loss(algo.old_logits(batch.x, features, logits, p), t).item() for p, t in terms)
+        student = algo.old_logits(batch.x, features, logits, terms.heads)
+        total = algo.distill.loss_sum(student, terms.target, terms.widths).item()
     assert reg > 1e-3 and total == pytest.approx(reg, rel=1e-5)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -20,6 +21,11 @@ def check_positive(name: str, value: float) -> None:
 def soften(logits: torch.Tensor, temperature: float) -> torch.Tensor:
     """Probabilities raised to the power 1/T and renormalised (LwF eq. 3), i.e. softmax(logits / T)."""
     return torch.softmax(logits / temperature, dim=-1)
+
+
+def padding_mask(widths: Sequence[int], size: int, device: torch.device) -> torch.Tensor:
+    """(P, 1, size) booleans: True in the first `widths[p]` columns of term p, False in its padding."""
+    return (torch.arange(size, device=device) < torch.tensor(widths, device=device)[:, None])[:, None, :]
 
 
 class DistillationReg:
@@ -75,6 +81,32 @@ class DistillationReg:
             return self.factor * t * t * F.kl_div(log_p_s, target, log_target=True, reduction="batchmean")
         p_s = soften(student_logits, t) + STUDENT_EPSILON  # (B, K)
         return self.factor * (-(target * p_s.log()).sum(dim=-1)).mean()
+
+    def loss_sum(
+        self, student: torch.Tensor, target: torch.Tensor, widths: Sequence[int] | None = None
+    ) -> torch.Tensor:
+        """Σ_p λ_o · distance(student[p], target[p]): the sum over old tasks of eq. 2 in one vectorised
+        reduction over stacked terms (P, B, K), with the numbers of a loop of `loss` up to floating-point
+        order. `widths[p]`, when given, is term p's number of outputs: columns past it are padding (any
+        value), left out of the softmax and of the sum (CIL: old task p knew fewer classes)."""
+        t, batch = self.temperature, student.shape[1]
+        mask = None if widths is None else padding_mask(widths, student.shape[-1], student.device)
+        if self.distance == "mse":
+            squared = (student - target).square()
+            if mask is None:
+                return self.factor * squared.sum() / squared[0].numel()
+            per_term = squared.masked_fill(~mask, 0.0).sum(dim=(1, 2))  # (P,)
+            return self.factor * (per_term / (batch * torch.tensor(widths, device=student.device))).sum()
+        if mask is not None:  # padding: out of the student's softmax, and a zero target
+            student, target = student.masked_fill(~mask, -math.inf), target.masked_fill(~mask, 0.0)
+        if self.distance == "kl":
+            log_p_s = F.log_softmax(student / t, dim=-1)
+            pointwise = target.exp() * (target - log_p_s)  # F.kl_div(log_target=True), elementwise
+            if mask is not None:
+                pointwise = torch.where(mask, pointwise, 0.0)
+            return self.factor * t * t * pointwise.sum() / batch
+        p_s = soften(student, t) + STUDENT_EPSILON  # (P, B, K)
+        return self.factor * -(target * p_s.log()).sum() / batch
 
     def __call__(self, student_logits: torch.Tensor, teacher_logits: torch.Tensor) -> torch.Tensor:
         return self.loss(student_logits, self.target(teacher_logits))

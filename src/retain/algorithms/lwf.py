@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import functools
 import math
-import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -37,8 +35,10 @@ class LwFParams:
             true (the paper: old heads are trained by the distillation term).
         cache_teacher: teacher targets once per task instead of once per batch (the paper records them
             before training). `auto`: when the inputs carry no random augmentation; `true` forces it.
-        batch_teachers: `per_task` teachers in one vmapped call over their stacked weights. `auto`: on
-            CUDA only; on the CPU a loop measured faster (docs/benchmarks.md).
+        batch_teachers: `per_task` teachers run as one over their stacked weights (an MLP: one batched
+            matmul per layer; other backbones: one vmapped call). `auto`: on CUDA, and on the CPU for
+            MLP teachers, where the batched matmuls measured faster than a loop and vmap slower
+            (docs/benchmarks.md).
     """
 
     distillation_reg_factor: float = 1.0
@@ -77,9 +77,11 @@ class LwF(Algorithm):
       paper). The shared DIL head is never detached, unlike CLArena: it is also the new task's head.
     - loss form: eq. 2–3 with 1e-5 added to the student's probabilities (CLArena), or Hinton's
       T²-scaled KL, or logit MSE (`DistillationReg`).
-    - computation: the student's backbone runs once per batch unless task-conditioned; `Teachers`
-      stacks `per_task` teachers (CUDA), sums the cross-entropy targets of one student output and
-      caches the targets once per task (un-augmented inputs), each with the plain loop's numbers.
+    - computation: the student's backbone runs once per batch unless task-conditioned; the old heads'
+      logits come from one matmul over their stacked weights and the sum over old tasks is one
+      reduction (`DistillationReg.loss_sum`) against the stacked targets of `Teachers`, which stacks
+      `per_task` teachers, sums the cross-entropy targets of one student output and caches the targets
+      once per task (un-augmented inputs), each with the plain loop's numbers.
     """
 
     Params = LwFParams
@@ -98,11 +100,11 @@ class LwF(Algorithm):
         features = self.model.features(x, task.id)  # (B, D), once for every term
         logits = self.model.heads(features, task.id)  # (B, C): ŷ_n
         loss_cls = F.cross_entropy(logits, batch.y)  # eq. 1
-        terms = [
-            self.distill.loss(self.old_logits(x, features, logits, p), target)  # λ_o · L_old, eq. 2–3
-            for p, target in self.teachers.targets(x, batch.index)
-        ]
-        reg = functools.reduce(operator.add, terms) if terms else logits.new_zeros(())
+        old = self.teachers.targets(x, batch.index)  # y'_o of every old task o, stacked (P, B, K)
+        if old is None:
+            reg = logits.new_zeros(())
+        else:  # Σ_o λ_o · L_old(ŷ_o, y'_o), eq. 2–3, every term in one reduction
+            reg = self.distill.loss_sum(self.old_logits(x, features, logits, old.heads), old.target, old.widths)
         preds = logits.detach().argmax(dim=1)
         return {
             "loss": loss_cls + reg,
@@ -112,13 +114,16 @@ class LwF(Algorithm):
             "preds": preds,
         }
 
-    def old_logits(self, x: torch.Tensor, features: torch.Tensor, logits: torch.Tensor, p: int) -> torch.Tensor:
-        """ŷ_o: the student's logits of old head `p` on `x`, old weights detached unless `train_old_heads`."""
-        if self.model.task_conditioned:
-            features = self.model.features(x, p)  # (B, D): the backbone as old task p sees it
+    def old_logits(
+        self, x: torch.Tensor, features: torch.Tensor, logits: torch.Tensor, head_ids: Sequence[int]
+    ) -> torch.Tensor:
+        """ŷ_o: the student's logits of every old head in `head_ids` on `x`, stacked (P, B, K) from one
+        matmul; old weights detached unless `train_old_heads`."""
+        if self.model.task_conditioned:  # (P, B, D): the backbone as each old task sees it
+            features = torch.stack([self.model.features(x, p) for p in head_ids])
         elif self.teachers.shared_head:
-            return logits  # DIL: the old head is the current one (never detached), already computed
-        return self.model.heads.old_logits(features, p, self.params.train_old_heads)
+            return logits.expand(len(head_ids), *logits.shape)  # DIL: the current head, already computed
+        return self.model.heads.stacked_old_logits(features, list(head_ids), self.params.train_old_heads)
 
     def on_task_end(self, task: Task) -> None:
         """Store the teacher for later tasks: a frozen snapshot of the model after `task`."""

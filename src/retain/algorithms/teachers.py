@@ -1,11 +1,12 @@
 """The teachers of Learning without Forgetting (Li & Hoiem, ECCV 2016; arXiv:1606.09282) and the
 distillation targets they give, computed as cheaply as the numbers allow.
 
-LwF asks one question of `Teachers`: the targets of eq. 2–3 for this batch, one (head id, target) pair
-per term of the sum over old tasks. Behind that call, each giving the numbers of a plain loop over the
-frozen teachers (up to floating-point summation order where said):
-- stacking: `per_task` backbones of one architecture are stacked (`torch.func.stack_module_state`) and
-  run in one vmapped call (`StackedBackbones`) instead of T−1 forward passes;
+LwF asks one question of `Teachers`: the targets of eq. 2–3 for this batch, one row per term of the sum
+over old tasks, stacked into one tensor (`Targets`) so that the student's side of every term is one
+matmul and one reduction. Behind that call, each giving the numbers of a plain loop over the frozen
+teachers (up to floating-point summation order where said):
+- stacking: `per_task` backbones of one architecture run as one (`StackedBackbones`: one batched matmul
+  per layer for an MLP, one vmapped call otherwise) instead of T−1 forward passes;
 - merging: teachers of the same student logits (DIL's shared head) give one summed cross-entropy target;
 - caching: the targets of the task's whole training data are recorded once, before training;
 - memory accounting of the snapshots and the cache.
@@ -13,17 +14,18 @@ frozen teachers (up to floating-point summation order where said):
 
 from __future__ import annotations
 
-import copy
+import math
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 import torch
-from torch import nn
-from torch.func import functional_call, stack_module_state, vmap
+import torch.nn.functional as F
 
 from retain.algorithms.base import snapshot_from_state, snapshot_state
-from retain.algorithms.distillation import DistillationReg
+from retain.algorithms.distillation import DistillationReg, padding_mask
 from retain.algorithms.memory import storage_bytes
+from retain.algorithms.stacked import StackedBackbones, linear_layers
 from retain.models.heads import HeadDIL, HeadsTIL
 from retain.models.model import ContinualModel
 
@@ -31,41 +33,38 @@ if TYPE_CHECKING:
     from retain.training.batch import Batches
 
 CACHE_BATCH = 1024  # samples per teacher call while recording the cache
-Term = tuple[int, torch.Tensor]  # (old head id of the student logits, prepared target (B, K))
 
 
-def _rebind(module: nn.Module, params: dict[str, torch.Tensor], buffers: dict[str, torch.Tensor], i: int) -> None:
-    """Make `module`'s parameters and buffers views of row `i` of the stacked tensors (no second copy)."""
-    for name, param in module.named_parameters():
-        param.data = params[name][i]
-    for name, _ in list(module.named_buffers()):
-        owner_name, _, leaf = name.rpartition(".")
-        owner = module.get_submodule(owner_name) if owner_name else module
-        owner._buffers[leaf] = buffers[name][i]
+@dataclass(frozen=True)
+class Targets:
+    """The distillation targets of a batch, one row per term of the sum over old tasks (eq. 2–3).
+
+    `heads[p]` is the old head whose student logits term p distils, `target[p]` its prepared target
+    (`DistillationReg.target`) of shape (B, K), `widths[p]` its number of outputs when the terms differ
+    in it (CIL: old task p knew fewer classes; zeros past the width), None when all have K."""
+
+    heads: tuple[int, ...]
+    target: torch.Tensor  # (P, B, K)
+    widths: tuple[int, ...] | None = None
+
+    def rows(self, index: torch.Tensor) -> Targets:
+        """The targets of samples `index` (of a cache recorded for the task's training data)."""
+        return Targets(self.heads, self.target[:, index], self.widths)
+
+    def terms(self) -> list[tuple[int, torch.Tensor]]:
+        """(head id, target (B, width)) per term: what a plain loop over the terms would see."""
+        widths = self.widths or (self.target.shape[-1],) * len(self.heads)
+        return [(p, self.target[i, :, :w]) for i, (p, w) in enumerate(zip(self.heads, widths))]
 
 
-class StackedBackbones:
-    """Several frozen backbones of one architecture, run together: `(B, ...) → (P, B, D)`.
-
-    The backbones' own parameters are re-pointed at views of the stack, so the stack is the only copy."""
-
-    def __init__(self, backbones: Sequence[nn.Module]) -> None:
-        if not backbones:
-            raise ValueError("StackedBackbones needs at least one backbone")
-        params, buffers = stack_module_state(list(backbones))
-        self.params = {k: v.detach() for k, v in params.items()}
-        self.buffers = {k: v.detach() for k, v in buffers.items()}
-        for i, backbone in enumerate(backbones):
-            _rebind(backbone, self.params, self.buffers, i)
-        self.base = copy.deepcopy(backbones[0]).to("meta")  # structure only; weights come from the stack
-        self.size = len(backbones)
-
-    def _one(self, params: dict[str, torch.Tensor], buffers: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
-        return functional_call(self.base, (params, buffers), (x,))
-
-    @torch.no_grad()
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        return vmap(self._one, in_dims=(0, 0, None))(self.params, self.buffers, x)  # (P, B, D)
+def stack_padded(tensors: Sequence[torch.Tensor], fill: float) -> tuple[torch.Tensor, tuple[int, ...] | None]:
+    """(P, B, K) from P tensors (B, K_p), the narrower padded with `fill`, and the widths K_p when
+    they differ (else None)."""
+    widths = tuple(t.shape[-1] for t in tensors)
+    if len(set(widths)) == 1:
+        return torch.stack(list(tensors)), None
+    width = max(widths)
+    return torch.stack([F.pad(t, (0, width - t.shape[-1]), value=fill) for t in tensors]), widths
 
 
 def distilled_heads(snapshot: ContinualModel, seen: int) -> list[int]:
@@ -101,7 +100,7 @@ class Teachers(Mapping[int, ContinualModel]):
         self.batch_mode = batched
         self._snapshots: dict[int, ContinualModel] = {}
         self.stack: StackedBackbones | None = None
-        self.cache: list[Term] | None = None
+        self.cache: Targets | None = None
 
     def __getitem__(self, task_id: int) -> ContinualModel:
         return self._snapshots[task_id]
@@ -133,14 +132,15 @@ class Teachers(Mapping[int, ContinualModel]):
 
     def _changed(self) -> None:
         self.cache = None
-        mode = self.batch_mode
+        self.stack = None
+        if self.mode != "per_task" or len(self) < 2 or self.student.task_conditioned:
+            return  # task-conditioned backbones take the task id, which one stacked call cannot vary
+        backbones = [snap.backbone for _, snap in sorted(self._snapshots.items())]
         on_gpu = next(self.student.parameters()).is_cuda
-        batched = (mode is True or (mode == "auto" and on_gpu)) and self.mode == "per_task" and len(self) > 1
-        # Task-conditioned backbones take the task id, which one vmapped call cannot vary per teacher.
-        if batched and not self.student.task_conditioned:
-            self.stack = StackedBackbones([snap.backbone for _, snap in sorted(self._snapshots.items())])
-        else:
-            self.stack = None
+        # auto: on CUDA; on the CPU for backbones of linear layers, where batched matmuls beat the loop
+        auto = on_gpu or linear_layers(backbones[0]) is not None
+        if self.batch_mode is True or (self.batch_mode == "auto" and auto):
+            self.stack = StackedBackbones(backbones)
 
     def pairs(self) -> list[tuple[ContinualModel, list[int]]]:
         """(teacher, head ids it distils) for every stored teacher, in a fixed order."""
@@ -157,6 +157,11 @@ class Teachers(Mapping[int, ContinualModel]):
             return [(p, teacher.heads(stacked[i], p)) for i, (teacher, (p,)) in enumerate(pairs)]
         out: list[tuple[int, torch.Tensor]] = []
         for teacher, head_ids in pairs:
+            if len(head_ids) > 1 and isinstance(teacher.heads, HeadsTIL) and not teacher.task_conditioned:
+                rows = teacher.heads.stacked_old_logits(teacher.features(x, head_ids[0]), head_ids, True)
+                widths = [teacher.heads.heads[p - 1].out_features for p in head_ids]
+                out += [(p, rows[i, :, :w]) for i, (p, w) in enumerate(zip(head_ids, widths))]
+                continue  # `previous` in TIL: every old head of the one teacher from one matmul
             features: torch.Tensor | None = None
             for p in head_ids:
                 if features is None or teacher.task_conditioned:
@@ -164,22 +169,30 @@ class Teachers(Mapping[int, ContinualModel]):
                 out.append((p, teacher.heads(features, p)))
         return out
 
-    def targets(self, x: torch.Tensor, index: torch.Tensor | None = None) -> list[Term]:
-        """One (head id, target) per term of the distillation sum for inputs `x`: the cached rows when
-        `index` says which training samples `x` holds and the cache is recorded, else live teachers."""
+    def targets(self, x: torch.Tensor, index: torch.Tensor | None = None) -> Targets | None:
+        """The targets of every term of the distillation sum for inputs `x` (None without teachers): the
+        cached rows when `index` says which training samples `x` holds and the cache is recorded, else
+        those of the live teachers."""
+        if not self._snapshots:
+            return None
         if self.cache is not None and index is not None:
-            return [(p, target[index]) for p, target in self.cache]
+            return self.cache.rows(index)
         return self.live_targets(x)
 
     @torch.no_grad()
-    def live_targets(self, x: torch.Tensor) -> list[Term]:
-        """The teachers' prepared targets (`DistillationReg.target`); those of the same student logits
-        merged (`DistillationReg.merge`): one cross-entropy term in DIL whatever the number of teachers."""
-        groups: dict[int, tuple[int, list[torch.Tensor]]] = {}
-        for p, logits in self.logits(x):
-            key = 0 if self.shared_head else p
-            groups.setdefault(key, (p, []))[1].append(self.distill.target(logits))
-        return [(p, target) for p, targets in groups.values() for target in self.distill.merge(targets)]
+    def live_targets(self, x: torch.Tensor) -> Targets:
+        """The teachers' prepared targets (`DistillationReg.target`, one softmax over all of them); those
+        of the same student logits merged (`DistillationReg.merge`): one cross-entropy term in DIL
+        whatever the number of teachers."""
+        heads, logits = zip(*self.logits(x))
+        stacked, widths = stack_padded(logits, -math.inf)  # −inf: padding outside every softmax
+        target = self.distill.target(stacked)
+        if widths is not None:
+            target = target.masked_fill(~padding_mask(widths, target.shape[-1], target.device), 0.0)
+        if self.shared_head:
+            merged = self.distill.merge(list(target))
+            return Targets((heads[0],) * len(merged), torch.stack(merged))  # one head: all the same logits
+        return Targets(tuple(heads), target, widths)
 
     def record(self, data: Batches) -> None:
         """Record the targets of the task's training data once, when caching applies: a cached step then
@@ -189,13 +202,14 @@ class Teachers(Mapping[int, ContinualModel]):
         if not self._snapshots or mode is False or (mode == "auto" and data.augmented):
             return
         chunks = [self.live_targets(batch.x) for batch in data.in_order(CACHE_BATCH)]
-        self.cache = [(p, torch.cat([chunk[i][1] for chunk in chunks])) for i, (p, _) in enumerate(chunks[0])]
+        whole = torch.cat([chunk.target for chunk in chunks], dim=1)  # (P, N, K)
+        self.cache = Targets(chunks[0].heads, whole, chunks[0].widths)
 
     def memory_bytes(self) -> dict[str, int]:
         """Bytes of the snapshots (`per_task`: one model copy per finished task, stored once even when
         stacked; `previous`: one copy) and of the cached targets."""
         teachers = [t for snap in self._snapshots.values() for t in (*snap.parameters(), *snap.buffers())]
-        cached = [] if self.cache is None else [target for _, target in self.cache]
+        cached = [] if self.cache is None else [self.cache.target]
         return {"teachers": storage_bytes(teachers), "cache": storage_bytes(cached)}
 
     def state_dict(self) -> dict[int, Any]:

@@ -232,7 +232,13 @@ def _mib(row: dict[str, Any], kind: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if "--per-step" in argv:  # the per-step mode has options of its own (`--per-step --help`)
+        from retain.bench.step import main as per_step
+
+        return per_step([a for a in argv if a != "--per-step"])
     parser = argparse.ArgumentParser(prog="retain bench speed", description=__doc__.splitlines()[0])
+    parser.add_argument("--per-step", action="store_true", help="time one LwF step at k finished tasks instead")
     parser.add_argument("--tasks", default="2,5,10,20", help="comma-separated numbers of tasks")
     parser.add_argument("--cases", default=",".join([*FLOORS, *CASES]), help="comma-separated case names")
     parser.add_argument(

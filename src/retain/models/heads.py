@@ -6,7 +6,9 @@ Every container offers the same calls, so algorithms never branch on the scenari
 - `forward(features, head_id)`: the logits used to train task `head_id`;
 - `eval_head(task_id, seen)`: which head id to use to test task `task_id` after `seen` tasks;
 - `old_logits(features, head_id, trainable)`: student logits for a previous task in distillation,
-  with the old weights detached unless `trainable`.
+  with the old weights detached unless `trainable`;
+- `stacked_old_logits(features, head_ids, trainable)`: those of several previous tasks at once, stacked
+  (P, B, K) from one matmul over the stacked head weights (zero-padded to the widest head).
 """
 
 from __future__ import annotations
@@ -23,6 +25,29 @@ def _linear(layer: nn.Module, features: torch.Tensor, detach: bool) -> torch.Ten
         return layer(features)
     assert isinstance(layer, nn.Linear)
     return F.linear(features, layer.weight.detach(), layer.bias.detach())
+
+
+def _stacked_linear(layers: list[nn.Linear], features: torch.Tensor, detach: bool) -> torch.Tensor:
+    """The logits of every layer in `layers` on `features`, (P, B, K), from one matmul: the weights
+    stacked (layers with fewer outputs padded with zero rows up to K); `features` is (B, D), shared by
+    every layer, or (P, B, D), one row per layer."""
+    width = max(layer.out_features for layer in layers)
+    weights: list[torch.Tensor] = [layer.weight for layer in layers]
+    biases: list[torch.Tensor] = [layer.bias for layer in layers]
+    if any(layer.out_features < width for layer in layers):
+        weights = [F.pad(w, (0, 0, 0, width - len(w))) for w in weights]
+        biases = [F.pad(b, (0, width - len(b))) for b in biases]
+    if len(layers) == 1:  # one old head (k = 1): a view, no copy
+        weight, bias = weights[0].unsqueeze(0), biases[0].unsqueeze(0)
+    else:
+        weight, bias = torch.stack(weights), torch.stack(biases)  # (P, K, D), (P, K)
+    if detach:
+        weight, bias = weight.detach(), bias.detach()
+    if features.dim() == 3:
+        return torch.baddbmm(bias.unsqueeze(1), features, weight.transpose(1, 2))
+    p, k = weight.shape[:2]
+    out = F.linear(features, weight.reshape(p * k, -1), bias.reshape(p * k))  # (B, P·K): one matmul
+    return out.view(len(features), p, k).transpose(0, 1)
 
 
 class Heads(nn.Module):
@@ -54,6 +79,11 @@ class Heads(nn.Module):
         """Student logits of previous task `head_id` for distillation (each scenario's container)."""
         raise NotImplementedError
 
+    def stacked_old_logits(self, features: torch.Tensor, head_ids: list[int], trainable: bool) -> torch.Tensor:
+        """`old_logits` of every head in `head_ids`, stacked (P, B, K); a head with fewer outputs than K
+        is padded (with anything: the loss masks it). `features`: (B, D), or (P, B, D) one per head."""
+        raise NotImplementedError
+
 
 class HeadsTIL(Heads):
     """Task-incremental: one linear head per task; task `head_id` (1-based) uses its own head."""
@@ -63,6 +93,14 @@ class HeadsTIL(Heads):
 
     def old_logits(self, features: torch.Tensor, head_id: int, trainable: bool) -> torch.Tensor:
         return _linear(self.heads[head_id - 1], features, detach=not trainable)
+
+    def stacked_old_logits(self, features: torch.Tensor, head_ids: list[int], trainable: bool) -> torch.Tensor:
+        return _stacked_linear([self._linear(p) for p in head_ids], features, detach=not trainable)
+
+    def _linear(self, head_id: int) -> nn.Linear:
+        layer = self.heads[head_id - 1]
+        assert isinstance(layer, nn.Linear)  # `nn.ModuleList` indexing is typed as any `nn.Module`
+        return layer
 
 
 class HeadDIL(Heads):
@@ -85,6 +123,10 @@ class HeadDIL(Heads):
         # the backbone to match the teachers and collapses LwF on Permuted Fashion-MNIST.
         return self.heads[0](features)
 
+    def stacked_old_logits(self, features: torch.Tensor, head_ids: list[int], trainable: bool) -> torch.Tensor:
+        logits = self.heads[0](features)  # never detached (see `old_logits`)
+        return logits if features.dim() == 3 else logits.expand(len(head_ids), *logits.shape)
+
 
 class HeadsCIL(Heads):
     """Class-incremental: one output block per task, concatenated; head id t means blocks 1..t."""
@@ -94,6 +136,17 @@ class HeadsCIL(Heads):
 
     def old_logits(self, features: torch.Tensor, head_id: int, trainable: bool) -> torch.Tensor:
         return torch.cat([_linear(h, features, not trainable) for h in self.heads[:head_id]], dim=1)
+
+    def stacked_old_logits(self, features: torch.Tensor, head_ids: list[int], trainable: bool) -> torch.Tensor:
+        """Blocks 1..max(head_ids) from one matmul; head p's logits are its first columns (the loss masks
+        the rest)."""
+        blocks = [h for h in self.heads[: max(head_ids)] if isinstance(h, nn.Linear)]
+        weight = torch.cat([h.weight for h in blocks])  # (K, D)
+        bias = torch.cat([h.bias for h in blocks])
+        if not trainable:
+            weight, bias = weight.detach(), bias.detach()
+        logits = F.linear(features, weight, bias)  # (B, K) or (P, B, K)
+        return logits if features.dim() == 3 else logits.expand(len(head_ids), *logits.shape)
 
     def eval_head(self, task_id: int, seen: int) -> int:
         return seen

@@ -11,7 +11,7 @@ import contextlib
 import shutil
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from retain.experiment.build import as_config, build
 from retain.experiment.references import ReferenceTraining, check_given_references, evaluate_unlearning
 from retain.experiment.result import RunResult, environment, event_marks
 from retain.experiment.resume import open_run
+from retain.experiment.rewind import REWIND, Rewound, check_rewind, rewind_all, rewind_costs, truncated
 from retain.metrics import summarise
 from retain.runs.checkpoint import CheckpointSession
 from retain.runs.loggers import JsonlLogger, Loggers, ProgressLogger, TensorBoardLogger, require_tensorboard
@@ -92,6 +93,7 @@ def run(
         require_tensorboard()  # fail before the run folder exists, not after
     if cfg.unlearning.requests and cfg.unlearning.evaluate:
         check_given_references(cfg)  # reference folders to reuse: checked before anything is trained
+    check_rewind(cfg, write and resumed is None)
     with process_group(resolve_device(cfg.train.device)) as (ranks, device):
         return _run_on(cfg, resumed, ranks, device, _Options(out, write, console, progress, step_hook))
 
@@ -114,13 +116,24 @@ def _run_on(
     label = f"{cfg.algorithm.name} on {benchmark.name} ({cfg.scenario})"
     clock = time.perf_counter() - elapsed
     trained = _Trained(algorithm, benchmark, generator, device, ranks)
-    result = _train(cfg, trained, folder, start_at, elapsed, console if progress else None, label, opts.step_hook)
+    rewound = None
+    if cfg.unlearning.method == REWIND and cfg.unlearning.requests:  # exact unlearning: see experiment/rewind.py
+        assert folder is not None  # check_rewind: a rewinding run has a folder
+        first = truncated(benchmark, min(cfg.unlearning.requests))
+        seg = _train(cfg, replace(trained, benchmark=first), folder, None, 0.0, None, label, opts.step_hook)
+        rewound = rewind_all(cfg, benchmark, Rewound(seg, algorithm, benchmark, folder), device)
+        result, algorithm = rewound.result, rewound.algorithm
+        trained = replace(trained, algorithm=algorithm, benchmark=rewound.world)
+    else:
+        result = _train(cfg, trained, folder, start_at, elapsed, console if progress else None, label, opts.step_hook)
     summary = _summary(cfg, benchmark, result, time.perf_counter() - clock)
     unlearning = None
     if cfg.unlearning.requests and cfg.unlearning.evaluate:
         resume_command = f"retain run --resume {folder.path}" if folder else None
         how = ReferenceTraining(run, console, opts.step_hook, resume_command)
         unlearning = evaluate_unlearning(cfg, benchmark, algorithm, result.accuracy_matrix[-1], device, folder, how)
+        if rewound is not None:
+            unlearning["cost"] = rewind_costs(rewound)
     if folder:
         _write_results(folder, cfg, trained, result, summary, unlearning, label)
     if progress:

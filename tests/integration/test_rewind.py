@@ -1,0 +1,119 @@
+"""Exact unlearning by rewind: bit for bit the retrain reference trained from scratch, and its bad input."""
+
+import copy
+import json
+
+import pytest
+import torch
+
+from retain.errors import CheckpointError, ConfigError
+from retain.experiment.run import run
+
+BASE = {
+    "seed": 0,
+    "benchmark": {"name": "split_digits"},
+    "backbone": {"name": "mlp", "hidden": [32]},
+    "train": {"epochs": 2, "batch_size": 64, "device": "cpu"},
+    "algorithm": {"name": "lwf"},
+}
+
+
+def _config(scenario, algorithm="lwf", **unlearning):
+    cfg = copy.deepcopy(BASE)
+    cfg.update(scenario=scenario, algorithm={"name": algorithm})
+    if unlearning:
+        cfg["unlearning"] = {"method": "rewind", "evaluate": False, **unlearning}
+    return cfg
+
+
+def _retrain(scenario, without, algorithm="lwf"):
+    cfg = _config(scenario, algorithm)
+    cfg["benchmark"]["without"] = list(without)
+    return run(cfg, write=False, progress=False)
+
+
+def assert_same_model(a, b):
+    sa, sb = a.model.state_dict(), b.model.state_dict()
+    assert sa.keys() == sb.keys()
+    for key in sa:
+        assert torch.equal(sa[key], sb[key]), key
+
+
+def assert_rows_match(rewound, reference, unlearned, first_row):
+    """From row `first_row` on, every retained task's accuracy is the reference's, row for row."""
+    kept = [t for t in range(1, 6) if t not in unlearned]
+    rows, ref_rows = rewound.summary["accuracy_matrix"], reference.summary["accuracy_matrix"]
+    for s in range(first_row, 6):
+        if s in unlearned:
+            continue
+        retained = [t for t in kept if t <= s]
+        assert [rows[s - 1][t - 1] for t in retained] == ref_rows[len(retained) - 1], s
+
+
+def test_rewind_equals_the_retrain_reference_bit_for_bit(tmp_path, scenario):
+    rewound = run(_config(scenario, requests={4: [2]}), out=tmp_path / "rw", progress=False)
+    reference = _retrain(scenario, [2])
+    assert_same_model(rewound.algorithm, reference.algorithm)
+    assert_rows_match(rewound, reference, [2], 4)
+    # rows before the request are the run's own (tasks 1..3 with task 2 learnt), not the reference's
+    assert len(rewound.summary["accuracy_matrix"][2]) == 3
+    assert (tmp_path / "rw" / "rewind" / "without-2" / "checkpoints" / "task_04.pt").is_file()
+
+
+@pytest.mark.parametrize("algorithm", ["finetuning", "joint", "independent"])
+def test_rewind_is_exact_for_any_algorithm(tmp_path, algorithm):
+    rewound = run(_config("til", algorithm, requests={4: [2]}), out=tmp_path / "rw", progress=False)
+    reference = _retrain("til", [2], algorithm)
+    assert_same_model(rewound.algorithm, reference.algorithm)
+    assert_rows_match(rewound, reference, [2], 4)
+
+
+def test_several_requests_rewind_again_from_the_rewound_checkpoints(tmp_path):
+    """{3: [3]} (nothing to retrain: the checkpoint after task 2 is the answer) then {5: [1]} (from the
+    seeded initial model): the final model is the reference without tasks 1 and 3."""
+    rewound = run(_config("dil", requests={3: [3], 5: [1]}), out=tmp_path / "rw", progress=False)
+    assert_same_model(rewound.algorithm, _retrain("dil", [1, 3]).algorithm)
+    after_3 = _retrain("dil", [3])
+    assert rewound.summary["accuracy_matrix"][3][:2] == after_3.summary["accuracy_matrix"][2][:2]
+    costs = json.loads((tmp_path / "rw" / "summary.json").read_text())["unlearning_events"]
+    assert costs == {"3": [3], "5": [1]}
+
+
+def test_rewind_reports_its_cost(tmp_path):
+    cfg = _config("til", requests={4: [2]})
+    cfg["unlearning"]["evaluate"] = True
+    rewound = run(cfg, out=tmp_path / "rw", progress=False)
+    cost = json.loads((tmp_path / "rw" / "unlearning.json").read_text())["cost"]
+    (request,) = cost["per_request"]
+    assert request["restored_after_task"] == 1 and request["retrained_tasks"] == [3, 4]
+    assert 0 < cost["seconds"] and cost["bytes_kept"] > 0
+    assert rewound.unlearning is not None and rewound.unlearning["dd"] == 0.0  # the retrain reference itself
+
+
+def test_rewind_without_a_run_folder_is_refused_before_training():
+    with pytest.raises(ConfigError, match=r"unlearning\.method = 'rewind'.*task checkpoints"):
+        run(_config("til", requests={4: [2]}), write=False, progress=False)
+
+
+def test_rewind_with_keep_last_is_refused_before_training(tmp_path):
+    cfg = _config("til", requests={4: [2]})
+    cfg["checkpoint"] = {"keep": "last"}
+    with pytest.raises(ConfigError, match=r"checkpoint\.keep = 'last'"):
+        run(cfg, out=tmp_path / "rw", progress=False)
+    assert not (tmp_path / "rw").exists()
+
+
+def test_rewind_of_every_task_so_far_is_refused(tmp_path):
+    with pytest.raises(ConfigError, match=r"unlearning\.requests\.2.*every task learnt so far"):
+        run(_config("til", requests={2: [1, 2]}), out=tmp_path / "rw", progress=False)
+
+
+def test_a_deleted_checkpoint_is_named(tmp_path):
+    out = tmp_path / "rw"
+
+    def delete_first(task_id, epoch, step):
+        if task_id == 4:
+            (out / "checkpoints" / "task_01.pt").unlink(missing_ok=True)
+
+    with pytest.raises(CheckpointError, match="task_01.pt"):
+        run(_config("til", requests={4: [2]}), out=out, progress=False, step_hook=delete_first)

@@ -6,7 +6,9 @@ import json
 import pytest
 import torch
 
+from retain.cli import main
 from retain.errors import CheckpointError, ConfigError
+from retain.experiment.result import load_run
 from retain.experiment.run import run
 
 BASE = {
@@ -117,3 +119,23 @@ def test_a_deleted_checkpoint_is_named(tmp_path):
 
     with pytest.raises(CheckpointError, match="task_01.pt"):
         run(_config("til", requests={4: [2]}), out=out, progress=False, step_hook=delete_first)
+
+
+def test_retain_unlearn_method_rewind_equals_the_retrain_reference(tmp_path, scenario):
+    source = run(_config(scenario), out=tmp_path / "src", progress=False)
+    code = main(["unlearn", str(tmp_path / "src"), "--tasks", "2", "--method", "rewind", "--no-evaluate",
+                 "--out", str(tmp_path / "rw")])  # fmt: skip
+    assert code == 0
+    rewound = load_run(tmp_path / "rw")
+    reference = _retrain(scenario, [2])
+    assert_same_model(rewound.algorithm, reference.algorithm)
+    assert_rows_match(rewound, reference, [2], 5)
+    assert rewound.summary["accuracy_matrix"][:4] == source.summary["accuracy_matrix"][:4]
+    assert rewound.config.unlearning.method == "rewind" and rewound.config.unlearning.requests == {5: (2,)}
+
+
+def test_retain_unlearn_rewind_of_a_run_with_requests_is_refused(tmp_path, capsys):
+    cfg = _config("til", requests={4: [2]})
+    run(cfg, out=tmp_path / "src", progress=False)
+    assert main(["unlearn", str(tmp_path / "src"), "--tasks", "1", "--method", "rewind", "--no-evaluate"]) == 2
+    assert "--method = 'rewind'" in capsys.readouterr().err

@@ -8,9 +8,11 @@ from pathlib import Path
 from rich.console import Console
 
 from retain.config import Config, config_to_dict
+from retain.errors import ConfigError
 from retain.experiment.build import config_from_dict
 from retain.experiment.references import ReferenceTraining, check_given_references, evaluate_unlearning
 from retain.experiment.result import RunResult, environment, event_marks, load_run
+from retain.experiment.rewind import REWIND, Rewound, checkpoint_before, rewind, rewind_costs
 from retain.experiment.run import run
 from retain.metrics import summarise
 from retain.runs.model_file import save_model
@@ -18,6 +20,7 @@ from retain.runs.report import matrix_table, plot_accuracy_matrix, unlearning_ta
 from retain.runs.store import RunFolder
 from retain.training.data import test_batches
 from retain.training.evaluate import accuracy
+from retain.training.loop import SequenceResult
 
 
 def unlearn_run(
@@ -27,13 +30,15 @@ def unlearn_run(
     out: str | Path | None = None,
     evaluate: bool = True,
     console: Console | None = None,
+    method: str = "amnesiac",
 ) -> RunResult:
     """Unlearn `tasks` from the final model of a finished run and write the result as a new run folder.
 
     The source folder is only read. The new folder's `config.yaml` is the source config plus the request
     `{T: tasks}` (T = the last task), so `retain run --config` on it reproduces the same model; the
     source run serves as the original reference when it had no unlearning of its own. The unlearning is
-    the step an in-run request after T takes (`Amnesiac.unlearn_after`).
+    the step an in-run request after T takes (`Amnesiac.unlearn_after`); with `method="rewind"`, the
+    rewind of `retain.experiment.rewind` from the source's task checkpoints (the source keeps them all).
     """
     console = console or Console()
     source = Path(source)
@@ -41,25 +46,38 @@ def unlearn_run(
     cfg, algorithm, benchmark = ref.config, ref.algorithm, ref.benchmark
     assert algorithm is not None and benchmark is not None
     last = benchmark.num_tasks
-    new_cfg = _unlearned_config(cfg, source, last, tasks, evaluate)
+    new_cfg = _unlearned_config(cfg, source, last, tasks, evaluate, method)
     if evaluate:
         check_given_references(new_cfg)
-    # the same step as an in-run request after task T: unlearn, then the end of task T is redone
-    # (LwF takes its teacher of T again from the unlearned model)
-    algorithm.unlearn_after(benchmark.task(last), list(tasks))  # type: ignore[attr-defined]
     device = next(algorithm.model.parameters()).device
-    row = [
-        accuracy(algorithm, test_batches(t, benchmark, device), t.id, last, cfg.train.eval_batch_size)
-        for t in benchmark.tasks
-    ]
+    out_path = Path(out or source.with_name(f"{source.name}-unlearned-{'-'.join(map(str, tasks))}"))
+    rewound = None
+    if method == REWIND:
+        checkpoint_before(source / "checkpoints", benchmark, min(tasks))  # refused before anything is written
+        folder = RunFolder(out_path)
+        start = Rewound(
+            SequenceResult(ref.summary["accuracy_matrix"]), algorithm, benchmark, RunFolder.existing(source)
+        )
+        rewound = rewind(new_cfg, benchmark, start, (last, tasks), last, folder.path, device)
+        algorithm, row = rewound.algorithm, rewound.result.accuracy_matrix[-1]
+    else:
+        # the same step as an in-run request after task T: unlearn, then the end of task T is redone
+        # (LwF takes its teacher of T again from the unlearned model)
+        algorithm.unlearn_after(benchmark.task(last), list(tasks))  # type: ignore[attr-defined]
+        row = [
+            accuracy(algorithm, test_batches(t, benchmark, device), t.id, last, cfg.train.eval_batch_size)
+            for t in benchmark.tasks
+        ]
+        folder = RunFolder(out_path)
     matrix = [list(r) for r in ref.summary["accuracy_matrix"][:-1]] + [row]
-    folder = RunFolder(out or source.with_name(f"{source.name}-unlearned-{'-'.join(map(str, tasks))}"))
     folder.write_yaml("config.yaml", config_to_dict(new_cfg))
     folder.write_json("env.json", environment(device))
     unlearning = None
     if evaluate:
         how = ReferenceTraining(run, console)
         unlearning = evaluate_unlearning(new_cfg, benchmark, algorithm, row, device, folder, how)
+        if rewound is not None:
+            unlearning["cost"] = rewind_costs(rewound)
         folder.write_json("unlearning.json", unlearning)
     summary = {
         **ref.summary,
@@ -67,7 +85,7 @@ def unlearn_run(
         "unlearning_events": {str(t): list(us) for t, us in sorted(new_cfg.unlearning.requests.items())},
         "unlearned_from": str(source),
     }
-    result = RunResult(summary, new_cfg, folder.path, algorithm, benchmark, unlearning)
+    result = RunResult(summary, new_cfg, folder.path, algorithm, rewound.world if rewound else benchmark, unlearning)
     _write_and_show(folder, result, matrix, console)
     return result
 
@@ -87,12 +105,19 @@ def _write_and_show(folder: RunFolder, result: RunResult, matrix: list[list[floa
     console.print(f"run folder: {folder.path}")
 
 
-def _unlearned_config(cfg: Config, source: Path, last: int, tasks: Sequence[int], evaluate: bool) -> Config:
-    """The source config plus the request `{last: tasks}`; the source run is the original reference
-    when it had no unlearning of its own. Validated: known tasks, none unlearned twice."""
+def _unlearned_config(
+    cfg: Config, source: Path, last: int, tasks: Sequence[int], evaluate: bool, method: str
+) -> Config:
+    """The source config plus the request `{last: tasks}` (and `method: rewind` for a rewind); the source
+    run is the original reference when it had no unlearning of its own. Validated: known tasks, none
+    unlearned twice; a rewind needs a source without requests of its own (its checkpoints are the plain run's)."""
+    if method == REWIND and cfg.unlearning.requests:
+        raise ConfigError("--method", method, f"needs a run without unlearning requests of its own; {source} has some")
     requests = {**cfg.unlearning.requests, last: tuple(cfg.unlearning.requests.get(last, ())) + tuple(tasks)}
     data = config_to_dict(cfg)
     data["unlearning"].update(requests=requests, evaluate=evaluate)
+    if method == REWIND:
+        data["unlearning"]["method"] = REWIND
     if not cfg.unlearning.requests and data["unlearning"]["original_reference"] is None:
         data["unlearning"]["original_reference"] = str(source)
     return config_from_dict(data)

@@ -139,3 +139,18 @@ def test_retain_unlearn_rewind_of_a_run_with_requests_is_refused(tmp_path, capsy
     run(cfg, out=tmp_path / "src", progress=False)
     assert main(["unlearn", str(tmp_path / "src"), "--tasks", "1", "--method", "rewind", "--no-evaluate"]) == 2
     assert "--method = 'rewind'" in capsys.readouterr().err
+
+
+def test_the_retrain_reference_starts_from_the_runs_checkpoint_and_equals_one_from_scratch(tmp_path, scenario):
+    cfg = _config(scenario, requests={4: [2]})
+    cfg["unlearning"].update(method="amnesiac", evaluate=True)
+    run(cfg, out=tmp_path / "am", progress=False)
+    folder = tmp_path / "am" / "references" / "retrain"
+    assert json.loads((folder / "started_from.json").read_text())["after_task"] == 1
+    started = load_run(folder)
+    scratch = _retrain(scenario, [2])
+    assert_same_model(started.algorithm, scratch.algorithm)
+    assert started.summary["accuracy_matrix"] == scratch.summary["accuracy_matrix"]
+    training = json.loads((tmp_path / "am" / "unlearning.json").read_text())["reference_training"]
+    assert training["retrain_started_after_task"] == 1
+    assert training["retrain_seconds_saved"] == started.summary["train_seconds_per_task"][0] > 0

@@ -69,9 +69,9 @@ def check_rewind(cfg: Config, write: bool) -> None:
             )
 
 
-def unwrap_state(state: dict[str, Any], algorithm: Algorithm) -> dict[str, Any]:
-    """A checkpoint's algorithm state for `algorithm`: the inner state of an unlearning wrapper (its
-    records of tasks before min(U) are not part of a plain run) when `algorithm` is not wrapped."""
+def unwrap_state(state: dict[str, Any], algorithm: Algorithm | None = None) -> dict[str, Any]:
+    """A checkpoint's algorithm state for `algorithm` (None: a plain one): the inner state of an unlearning
+    wrapper (its records of tasks before min(U) are not part of a plain run) unless `algorithm` is wrapped."""
     wrapped = {"records", "inner"} <= set(state)
     return state["inner"] if wrapped and not hasattr(algorithm, "inner") else state
 

@@ -130,7 +130,8 @@ def _run_on(
     unlearning = None
     if cfg.unlearning.requests and cfg.unlearning.evaluate:
         resume_command = f"retain run --resume {folder.path}" if folder else None
-        how = ReferenceTraining(run, console, opts.step_hook, resume_command)
+        checkpoints = folder.path / "checkpoints" if folder else None
+        how = ReferenceTraining(run, console, opts.step_hook, resume_command, checkpoints)
         unlearning = evaluate_unlearning(cfg, benchmark, algorithm, result.accuracy_matrix[-1], device, folder, how)
         if rewound is not None:
             unlearning["cost"] = rewind_costs(rewound)

@@ -74,7 +74,7 @@ def unlearn_run(
     folder.write_json("env.json", environment(device))
     unlearning = None
     if evaluate:
-        how = ReferenceTraining(run, console)
+        how = ReferenceTraining(run, console, checkpoints=source / "checkpoints")
         unlearning = evaluate_unlearning(new_cfg, benchmark, algorithm, row, device, folder, how)
         if rewound is not None:
             unlearning["cost"] = rewind_costs(rewound)

@@ -90,6 +90,9 @@ def test_rewind_reports_its_cost(tmp_path):
     assert request["restored_after_task"] == 1 and request["retrained_tasks"] == [3, 4]
     assert 0 < cost["seconds"] and cost["bytes_kept"] > 0
     assert rewound.unlearning is not None and rewound.unlearning["dd"] == 0.0  # the retrain reference itself
+    attacks = rewound.unlearning["membership"]
+    assert attacks["population"]["unlearned_model"] == attacks["population"]["retrain_reference"]
+    assert attacks["likelihood_ratio"]["unlearned_model"]["in_fraction"] == 0.0
 
 
 def test_rewind_without_a_run_folder_is_refused_before_training():

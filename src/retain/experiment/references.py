@@ -21,6 +21,7 @@ from retain.algorithms.base import Algorithm
 from retain.config import Config, config_to_dict, read_config_data
 from retain.errors import CheckpointError, ConfigError, RetainError, RunInterrupted
 from retain.experiment.build import check_config, config_from_dict
+from retain.experiment.membership import View, membership_report
 from retain.experiment.result import RunResult, load_run
 from retain.experiment.rewind import unwrap_state
 from retain.runs.checkpoint import (
@@ -223,9 +224,11 @@ def evaluate_unlearning(
     device: torch.device,
     folder: RunFolder | None,
     how: ReferenceTraining,
+    world: Benchmark | None = None,
 ) -> dict[str, Any]:
-    """AG, DD and accuracies of the unlearned model against the retrain and original references (kept
-    under `folder/references/` when there is a folder)."""
+    """AG, DD, accuracies and membership inference of the unlearned model against the retrain and original
+    references (kept under `folder/references/` when there is a folder). `world`: the benchmark in the
+    unlearned model's own numbering when it is not `benchmark`'s (a rewound model)."""
     unlearned = unlearned_tasks(cfg.unlearning.requests)
     refs = folder.path / "references" if folder else None
     u_cfg = cfg.unlearning
@@ -248,6 +251,14 @@ def evaluate_unlearning(
         {"original": str(original.path or "trained, not saved"), "retrain": str(retrain.path or "trained, not saved")},
     )
     report["reference_training"] = reference_savings(original, retrain)
+    if cfg.unlearning.membership:
+        assert original.algorithm is not None and original.benchmark is not None
+        views = {
+            "unlearned_model": View(algorithm, world or benchmark),
+            "retrain_reference": View(retrain.algorithm, retrain.benchmark),
+            "original_reference": View(original.algorithm, original.benchmark),
+        }
+        report["membership"] = membership_report(cfg, benchmark, views, device)
     return report
 
 

@@ -22,6 +22,7 @@ from retain.algorithms import Algorithm
 from retain.config import Config, config_to_dict
 from retain.errors import ConfigError
 from retain.experiment.build import as_config, build
+from retain.experiment.membership import check_membership
 from retain.experiment.references import ReferenceTraining, check_given_references, evaluate_unlearning
 from retain.experiment.result import RunResult, environment, event_marks
 from retain.experiment.resume import open_run
@@ -104,6 +105,7 @@ def _run_on(
     """The body of `run` once the config, the device and this process's rank are known."""
     lead = ranks.rank == 0  # under torchrun only rank 0 writes files and prints
     benchmark, algorithm = build(cfg)
+    check_membership(cfg, benchmark)  # before training: enough samples for the attack
     generator = torch.Generator().manual_seed(cfg.seed)
     start_at, elapsed, folder = None, 0.0, None
     if resumed:
@@ -132,7 +134,9 @@ def _run_on(
         resume_command = f"retain run --resume {folder.path}" if folder else None
         checkpoints = folder.path / "checkpoints" if folder else None
         how = ReferenceTraining(run, console, opts.step_hook, resume_command, checkpoints)
-        unlearning = evaluate_unlearning(cfg, benchmark, algorithm, result.accuracy_matrix[-1], device, folder, how)
+        world = rewound.world if rewound else None
+        final = result.accuracy_matrix[-1]
+        unlearning = evaluate_unlearning(cfg, benchmark, algorithm, final, device, folder, how, world)
         if rewound is not None:
             unlearning["cost"] = rewind_costs(rewound)
     if folder:

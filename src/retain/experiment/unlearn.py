@@ -10,6 +10,7 @@ from rich.console import Console
 from retain.config import Config, config_to_dict
 from retain.errors import ConfigError
 from retain.experiment.build import config_from_dict
+from retain.experiment.membership import check_membership
 from retain.experiment.references import ReferenceTraining, check_given_references, evaluate_unlearning
 from retain.experiment.result import RunResult, environment, event_marks, load_run
 from retain.experiment.rewind import REWIND, Rewound, checkpoint_before, rewind, rewind_costs
@@ -49,6 +50,7 @@ def unlearn_run(
     new_cfg = _unlearned_config(cfg, source, last, tasks, evaluate, method)
     if evaluate:
         check_given_references(new_cfg)
+        check_membership(new_cfg, benchmark)
     device = next(algorithm.model.parameters()).device
     out_path = Path(out or source.with_name(f"{source.name}-unlearned-{'-'.join(map(str, tasks))}"))
     rewound = None
@@ -75,7 +77,8 @@ def unlearn_run(
     unlearning = None
     if evaluate:
         how = ReferenceTraining(run, console, checkpoints=source / "checkpoints")
-        unlearning = evaluate_unlearning(new_cfg, benchmark, algorithm, row, device, folder, how)
+        world = rewound.world if rewound else None
+        unlearning = evaluate_unlearning(new_cfg, benchmark, algorithm, row, device, folder, how, world)
         if rewound is not None:
             unlearning["cost"] = rewind_costs(rewound)
         folder.write_json("unlearning.json", unlearning)

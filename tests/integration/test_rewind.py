@@ -157,3 +157,19 @@ def test_the_retrain_reference_starts_from_the_runs_checkpoint_and_equals_one_fr
     training = json.loads((tmp_path / "am" / "unlearning.json").read_text())["reference_training"]
     assert training["retrain_started_after_task"] == 1
     assert training["retrain_seconds_saved"] == started.summary["train_seconds_per_task"][0] > 0
+
+
+def test_amnesiac_reports_cost_relapse_and_the_headline_numbers(tmp_path):
+    cfg = _config("dil", requests={3: [2]})
+    cfg["unlearning"].update(method="amnesiac", evaluate=True)
+    result = run(cfg, out=tmp_path / "am", progress=False)
+    report = json.loads((tmp_path / "am" / "unlearning.json").read_text())
+    (request,) = report["cost"]["per_request"]
+    assert request["after_task"] == 3 and request["records_bytes"] == report["bytes_kept"] > 0
+    assert report["cost"]["retrain_reference_seconds"] == report["retrain_reference_seconds"] > 0
+    column = [row[1] for row in result.summary["accuracy_matrix"][2:]]
+    assert report["relapse"]["per_task"]["2"]["after_request"] == column
+    assert report["relapse_max"] == max(v - column[0] for v in column[1:])
+    population = report["membership"]["population"]
+    assert report["mia_auc"] == population["unlearned_model"]["auc"]
+    assert report["mia_member_rate_original"] == population["original_reference"]["member_rate"]

@@ -22,9 +22,10 @@ from retain.algorithms import Algorithm
 from retain.config import Config, config_to_dict
 from retain.errors import ConfigError
 from retain.experiment.build import as_config, build
+from retain.experiment.judgement import amnesiac_costs, complete_report
 from retain.experiment.membership import check_membership
 from retain.experiment.references import ReferenceTraining, check_given_references, evaluate_unlearning
-from retain.experiment.result import RunResult, environment, event_marks
+from retain.experiment.result import RunResult, environment, event_marks, forgotten_cells
 from retain.experiment.resume import open_run
 from retain.experiment.rewind import REWIND, Rewound, check_rewind, rewind_all, rewind_costs, truncated
 from retain.metrics import summarise
@@ -137,8 +138,8 @@ def _run_on(
         world = rewound.world if rewound else None
         final = result.accuracy_matrix[-1]
         unlearning = evaluate_unlearning(cfg, benchmark, algorithm, final, device, folder, how, world)
-        if rewound is not None:
-            unlearning["cost"] = rewind_costs(rewound)
+        cost = rewind_costs(rewound) if rewound is not None else amnesiac_costs(algorithm)
+        complete_report(unlearning, cfg, result.accuracy_matrix, cost)
     if folder:
         _write_results(folder, cfg, trained, result, summary, unlearning, label)
     if progress:
@@ -221,7 +222,7 @@ def _write_results(
 ) -> None:
     save_model(folder.path, trained.algorithm, trained.benchmark)
     folder.write_accuracy_csv(result.accuracy_matrix)
-    plot_accuracy_matrix(result.accuracy_matrix, folder.path / "plots", label, event_marks(cfg))
+    plot_accuracy_matrix(result.accuracy_matrix, folder.path / "plots", label, event_marks(cfg), forgotten_cells(cfg))
     if unlearning is not None:
         folder.write_json("unlearning.json", unlearning)
     folder.write_json("summary.json", summary)  # last: its presence marks the run complete

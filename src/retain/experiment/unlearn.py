@@ -10,9 +10,10 @@ from rich.console import Console
 from retain.config import Config, config_to_dict
 from retain.errors import ConfigError
 from retain.experiment.build import config_from_dict
+from retain.experiment.judgement import amnesiac_costs, complete_report
 from retain.experiment.membership import check_membership
 from retain.experiment.references import ReferenceTraining, check_given_references, evaluate_unlearning
-from retain.experiment.result import RunResult, environment, event_marks, load_run
+from retain.experiment.result import RunResult, environment, event_marks, forgotten_cells, load_run
 from retain.experiment.rewind import REWIND, Rewound, checkpoint_before, rewind, rewind_costs
 from retain.experiment.run import run
 from retain.metrics import summarise
@@ -79,8 +80,8 @@ def unlearn_run(
         how = ReferenceTraining(run, console, checkpoints=source / "checkpoints")
         world = rewound.world if rewound else None
         unlearning = evaluate_unlearning(new_cfg, benchmark, algorithm, row, device, folder, how, world)
-        if rewound is not None:
-            unlearning["cost"] = rewind_costs(rewound)
+        cost = rewind_costs(rewound) if rewound is not None else amnesiac_costs(algorithm)
+        complete_report(unlearning, new_cfg, matrix, cost)
         folder.write_json("unlearning.json", unlearning)
     summary = {
         **ref.summary,
@@ -100,7 +101,7 @@ def _write_and_show(folder: RunFolder, result: RunResult, matrix: list[list[floa
     folder.write_accuracy_csv(matrix)
     marks = event_marks(result.config)
     title = f"{result.config.algorithm.name} on {result.benchmark.name}"
-    plot_accuracy_matrix(matrix, folder.path / "plots", title, marks)
+    plot_accuracy_matrix(matrix, folder.path / "plots", title, marks, forgotten_cells(result.config))
     folder.write_json("summary.json", result.summary)
     console.print(matrix_table(matrix, "accuracy matrix (last row: after unlearning)", marks))
     if result.unlearning is not None:

@@ -43,13 +43,9 @@ def complete_report(
     attacks = report.get("membership")
     if attacks:
         population = attacks["population"]
-        report["mia_auc"] = population["unlearned_model"]["auc"]
-        for name, short in (
-            ("unlearned_model", ""),
-            ("retrain_reference", "_retrain"),
-            ("original_reference", "_original"),
-        ):
-            report[f"mia_member_rate{short}"] = population[name]["member_rate"]
-        report["mia_member_rate_test"] = population["unlearned_model"]["member_rate_test"]
+        models = {"unlearned_model": "", "retrain_reference": "_retrain", "original_reference": "_original"}
+        for name, short in models.items():
+            for key in ("auc", "member_rate", "member_rate_test", "attack_auc"):
+                report[f"mia_{key}{short}"] = population[name][key]
         report["lira_in_fraction"] = attacks["likelihood_ratio"]["unlearned_model"]["in_fraction"]
     return report

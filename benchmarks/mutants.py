@@ -225,8 +225,8 @@ MUTANTS: list[dict] = [
     _m(
         "lwf-teacher-live-model",
         "algorithms/lwf.py",
-        "self.teachers.add(task.id, frozen_copy(self.model))",
-        "self.teachers.add(task.id, self.model)",
+        "self.teachers.add(key, frozen_copy(self.model))",
+        "self.teachers.add(key, self.model)",
         "the teacher is the live model, not a frozen copy",
     ),
     _m(

@@ -81,6 +81,12 @@ def parser() -> argparse.ArgumentParser:
     unlearn.add_argument("--tasks", required=True, help="comma-separated task ids to unlearn, e.g. 2 or 2,3")
     unlearn.add_argument("--out", help="the new run folder (default: RUN_DIR-unlearned-TASKS)")
     unlearn.add_argument("--no-evaluate", action="store_true", help="skip the reference runs and AG/DD")
+    unlearn.add_argument(
+        "--method",
+        choices=("amnesiac", "rewind"),
+        default="amnesiac",
+        help="amnesiac (the run's own unlearning method) or rewind (exact: retrain from the checkpoint before)",
+    )
     unlearn.add_argument("--debug", action="store_true", help="show tracebacks")
     return root
 
@@ -269,7 +275,7 @@ def _cmd_unlearn(args: argparse.Namespace) -> int:
         raise ConfigError("--tasks", args.tasks, "comma-separated task ids, e.g. 2 or 2,3") from None
     if not tasks:
         raise ConfigError("--tasks", args.tasks, "at least one task id")
-    unlearn_run(args.run_dir, tasks, out=args.out, evaluate=not args.no_evaluate)
+    unlearn_run(args.run_dir, tasks, out=args.out, evaluate=not args.no_evaluate, method=args.method)
     return 0
 
 

@@ -41,9 +41,11 @@ TIMING = ("train_seconds_per_task", "total_seconds")
 
 
 def results(folder: Path) -> tuple[dict, dict]:
-    """unlearning.json (without the reference paths) and summary.json (without wall-clock fields)."""
+    """unlearning.json (without the reference paths and seconds) and summary.json (without wall-clock fields)."""
     unlearning = json.loads((folder / "unlearning.json").read_text())
     unlearning.pop("references")
+    for key in ("retrain_seconds", "retrain_seconds_saved"):  # wall-clock
+        unlearning["reference_training"].pop(key)
     summary = json.loads((folder / "summary.json").read_text())
     return unlearning, {k: v for k, v in summary.items() if k not in TIMING}
 

@@ -102,6 +102,30 @@ def test_lwf_deletes_the_teacher_of_every_task_of_a_multi_task_request():
     assert sorted(algo.inner.teachers) == [3]
 
 
+def test_no_teacher_is_kept_for_the_task_unlearned_at_its_own_end(scenario):
+    """{3: [3]}: the unlearned model is a copy of task 3's unlearning, not a teacher of task 3; later tasks
+    distil tasks 1 and 2 only (with a teacher 3 kept, DIL would count teacher 2 twice)."""
+    torch.manual_seed(0)
+    algo = AmnesiacLwF(tiny_model(scenario))
+    train(algo, num_tasks=4, scenario=scenario, requests={3: [3]})
+    assert sorted(algo.inner.teachers) == [1, 2, 4]
+    assert sorted(p for _, heads in algo.inner.teachers.pairs() for p in heads) == [1, 2, 4]
+
+
+def test_a_previous_teacher_after_unlearning_the_last_task_is_keyed_by_the_last_task_learnt(scenario):
+    torch.manual_seed(0)
+    algo = AmnesiacLwF(tiny_model(scenario), LwFParams(teacher="previous"))
+    train(algo, num_tasks=3, scenario=scenario, requests={3: [3]})
+    ((after, teacher),) = algo.inner.teachers.items()
+    assert after == 2  # it distils what the retrain reference's teacher after task 2 distils
+    for (name, p), (_, q) in zip(algo.model.named_parameters(), teacher.named_parameters()):
+        assert torch.equal(p, q), name  # the snapshot is the unlearned model
+    state = algo.state_dict()
+    again = AmnesiacLwF(copy.deepcopy(algo.model), LwFParams(teacher="previous"))
+    again.load_state_dict(state)
+    assert again.inner.forgotten == {3}
+
+
 def test_previous_teacher_is_taken_after_unlearning():
     torch.manual_seed(0)
     algo = AmnesiacLwF(tiny_model("til"), LwFParams(teacher="previous"))
@@ -227,8 +251,10 @@ def test_unlearning_a_finished_run_equals_a_request_after_the_last_task(teacher,
     assert sorted(after.inner.teachers) == sorted(in_run.inner.teachers)
     for key, teacher_model in in_run.inner.teachers.items():
         assert _same_module(after.inner.teachers[key], teacher_model), key
-    # the last teacher is the unlearned model, not the model before unlearning
-    assert _same_module(after.inner.teachers[3], after.model)
+    # the last teacher is the unlearned model, not the model before unlearning; none for an unlearned task
+    assert not set(unlearned) & set(after.inner.teachers)
+    if teacher == "previous" or 3 not in unlearned:
+        assert _same_module(after.inner.teachers[max(after.inner.teachers)], after.model)
     assert after.unlearned == in_run.unlearned and sorted(after.recorder.records) == sorted(in_run.recorder.records)
 
 

@@ -64,3 +64,13 @@ def test_distances_refuse_mismatched_shapes():
 def test_mean_over_skips_missing_values():
     assert mean_over({1: 0.5, 2: None, 3: 1.0}, [1, 2, 3]) == pytest.approx(0.75)
     assert mean_over({2: None}, [2]) is None
+
+
+def test_relapse_is_the_largest_rise_of_an_unlearned_task_after_its_request():
+    from retain.metrics.unlearning import relapse
+
+    matrix = [[0.9], [0.8, 0.9], [0.9, 0.2, 0.9], [0.9, 0.5, 0.8, 0.9], [0.9, 0.3, 0.8, 0.9, 0.9]]
+    got = relapse(matrix, {3: [2], 5: [4]})
+    assert got[2]["after_request"] == [0.2, 0.5, 0.3]
+    assert abs(got[2]["relapse"] - 0.3) < 1e-12  # row 4, not the last row
+    assert got[4] == {"after_request": [0.9], "relapse": None}  # no row after its request

@@ -91,6 +91,7 @@ class LwF(Algorithm):
         p = self.params
         self.distill = DistillationReg(p.distillation_reg_factor, p.distillation_reg_temperature, p.distance)
         self.teachers = Teachers(model, self.distill, p.teacher, p.cache_teacher, p.batch_teachers)
+        self.forgotten: set[int] = set()  # unlearned tasks (`forget`): no teacher is ever kept for one
 
     def on_training_data(self, data: Batches) -> None:
         self.teachers.record(data)
@@ -126,8 +127,15 @@ class LwF(Algorithm):
         return self.model.heads.stacked_old_logits(features, list(head_ids), self.params.train_old_heads)
 
     def on_task_end(self, task: Task) -> None:
-        """Store the teacher for later tasks: a frozen snapshot of the model after `task`."""
-        self.teachers.add(task.id, frozen_copy(self.model))
+        """Store the teacher for later tasks: a frozen snapshot of the model after `task`.
+
+        A task unlearned at its own end (a request `{t: [t]}`) gets no teacher: `per_task` keeps none for
+        it; `previous` keys the (unlearned) model by the last task still learnt, so it distils the heads
+        the retrain reference's teacher would (none when every task so far is unlearned)."""
+        key = max((t for t in range(1, task.id + 1) if t not in self.forgotten), default=None)
+        if key is None or (self.params.teacher == "per_task" and key != task.id):
+            return
+        self.teachers.add(key, frozen_copy(self.model))
 
     def reopen_task(self, task_id: int) -> None:
         """Drop the teacher taken after `task_id` (the last task); `on_task_end` takes it again."""
@@ -135,13 +143,15 @@ class LwF(Algorithm):
 
     def forget(self, task_ids: Sequence[int]) -> None:
         """Delete the teachers stored after the unlearned tasks, so nothing distils them back."""
+        self.forgotten.update(task_ids)
         self.teachers.drop(task_ids)
 
     def memory_bytes(self) -> dict[str, int]:
         return self.teachers.memory_bytes()
 
     def state_dict(self) -> dict[str, Any]:
-        return {"teachers": self.teachers.state_dict()}
+        return {"teachers": self.teachers.state_dict(), "forgotten": sorted(self.forgotten)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.teachers.load_state_dict(state["teachers"])
+        self.forgotten = {int(t) for t in state.get("forgotten", [])}  # absent in older checkpoints

@@ -192,9 +192,15 @@ class UnlearningConfig:
     `method: amnesiac` wraps the algorithm (any of them) in amnesiac unlearning; `none` (the default)
     trains the algorithm alone, and refuses requests.
 
+    `method: rewind` is exact unlearning: a request restores the task checkpoint before the first unlearned
+    task and trains the following tasks again without the unlearned ones (needs `checkpoint.keep: all`).
+
     `requests: {4: [2]}` unlearns task 2 right after task 4 is trained. With `evaluate`, the retrain
     reference (the sequence without the unlearned tasks) and the original reference (no unlearning) are
-    trained with the same seed, or read from the run folders given here, and AG/DD are reported.
+    trained with the same seed, or read from the run folders given here, and AG/DD are reported; with
+    `membership`, the membership-inference attacks too, each fitted on at most `membership_samples`
+    members and as many non-members, refused before training when fewer than `membership_min_samples`
+    of either (or of the unlearned tasks' samples) exist.
     """
 
     method: str = "none"
@@ -205,6 +211,13 @@ class UnlearningConfig:
     dd_scope: Literal["all", "remaining", "unlearned"] = "unlearned"
     retrain_reference: str | None = None
     original_reference: str | None = None
+    membership: bool = True
+    membership_samples: int = 2000
+    membership_min_samples: int = 20
+
+    def __post_init__(self) -> None:
+        _positive("membership_samples", self.membership_samples)
+        _positive("membership_min_samples", self.membership_min_samples)
 
 
 @dataclass(frozen=True)

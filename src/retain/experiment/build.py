@@ -33,6 +33,10 @@ from retain.scenarios.setting import SCENARIOS, construction_scenario, make_head
 from retain.unlearning import UNLEARNING_METHODS
 from retain.unlearning.requests import check_leaves_a_task, check_requests
 
+# Unlearning methods served by the experiment rather than a wrapper around the algorithm: `rewind`
+# restores a checkpoint and trains the sequence again without the unlearned tasks (retain.experiment.rewind).
+SEQUENCE_METHODS = ("rewind",)
+
 
 def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -> Config:
     """Read a YAML file (optional), apply `--set` overrides and return the resolved, validated Config."""
@@ -63,7 +67,7 @@ def check_config(cfg: Config) -> Config:
     _known("backbone.name", cfg.backbone.name, BACKBONES)
     if cfg.scenario is not None:
         _known("scenario", cfg.scenario, SCENARIOS)
-    _known("unlearning.method", cfg.unlearning.method, ("none", *UNLEARNING_METHODS))
+    _known("unlearning.method", cfg.unlearning.method, ("none", *UNLEARNING_METHODS, *SEQUENCE_METHODS))
     try:
         check_construction(construction_of(bench), bench.classes_per_task)
     except ConfigError as err:
@@ -181,7 +185,7 @@ def build_algorithm(cfg: Config, input_shape: Sequence[int]) -> Algorithm:
     """The model and the algorithm of `cfg`, wrapped in its unlearning method when it has one."""
     cfg = check_config(cfg)
     algorithm = ALGORITHMS[cfg.algorithm.name](build_model(cfg, input_shape), cfg.algorithm.params)
-    if cfg.unlearning.method == "none":
+    if cfg.unlearning.method == "none" or cfg.unlearning.method in SEQUENCE_METHODS:
         return algorithm
     wrapped = UNLEARNING_METHODS[cfg.unlearning.method](algorithm)
     wrapped.schedule(cfg.unlearning.requests)

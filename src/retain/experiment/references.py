@@ -8,6 +8,7 @@ module below the one that runs experiments.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,10 +21,19 @@ from retain.algorithms.base import Algorithm
 from retain.config import Config, config_to_dict, read_config_data
 from retain.errors import CheckpointError, ConfigError, RetainError, RunInterrupted
 from retain.experiment.build import check_config, config_from_dict
+from retain.experiment.membership import View, membership_report
 from retain.experiment.result import RunResult, load_run
-from retain.runs.checkpoint import has_checkpoint
+from retain.experiment.rewind import unwrap_state
+from retain.runs.checkpoint import (
+    config_hash,
+    has_checkpoint,
+    load_checkpoint,
+    save_checkpoint,
+    task_checkpoints,
+    task_file,
+)
 from retain.runs.resume import config_differences
-from retain.runs.store import RunFolder, set_aside
+from retain.runs.store import RunFolder, atomic_write_bytes, set_aside
 from retain.scenarios import Benchmark
 from retain.scenarios.setting import head_is_shared
 from retain.training.data import test_batches
@@ -38,6 +48,7 @@ from retain.unlearning.requests import unlearned_tasks
 
 # `run(config, *, out=..., write=..., console=..., progress=..., resume=..., step_hook=...) -> RunResult`
 Runner = Callable[..., RunResult]
+STARTED_FROM = "started_from.json"  # in a retrain reference started from the run's checkpoint
 IGNORED_TRAIN_KEYS = ("device", "num_workers", "eval_batch_size")  # how a run is computed, not what
 
 
@@ -106,6 +117,7 @@ class ReferenceTraining:
     console: Console
     step_hook: Callable[[int, int, int], None] | None = None
     resume_command: str | None = None
+    checkpoints: Path | None = None  # the run's task checkpoints: the retrain reference starts from one
 
 
 def _reference(
@@ -131,6 +143,8 @@ def _reference(
     if (out / "summary.json").is_file():
         return _finished_reference(out, expected, name, how.console)
     resume = False
+    if without and how.checkpoints is not None and not out.exists():
+        seed_reference(out, expected, how.checkpoints, min(without))
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         resume = (out / "config.yaml").is_file() and has_checkpoint(out)
         if not resume:
@@ -138,6 +152,41 @@ def _reference(
                 f"the unfinished {name} reference in {out} has no checkpoint: moved to {set_aside(out, 'partial')}"
             )
     return _train_reference(expected, out, resume, what, how)
+
+
+def seed_reference(out: Path, expected: Config, checkpoints: Path, first: int) -> int:
+    """Start the retrain reference folder `out` at the run's checkpoint after task k = `first` − 1 (the
+    tasks before the first unlearned one are the same in both sequences: the same weights, algorithm
+    state, random states and log), so that resuming it trains only tasks k+1.. (exact: see the test).
+    Returns k; 0 (nothing written) when there is no such checkpoint."""
+    path = task_checkpoints(checkpoints).get(first - 1)
+    if path is None:
+        return 0
+    payload = load_checkpoint(path)
+    data = config_to_dict(expected)
+    payload.update(config=data, config_hash=config_hash(data), algorithm=unwrap_state(payload["algorithm"]))
+    folder = RunFolder(out)
+    log = checkpoints.parent / "metrics.jsonl"
+    kept = log.read_bytes()[: payload["metrics_bytes"]] if log.is_file() else b""
+    atomic_write_bytes(out / "metrics.jsonl", kept)
+    payload["metrics_bytes"] = len(kept)
+    save_checkpoint(out / "checkpoints" / task_file(first - 1), payload)
+    folder.write_json(STARTED_FROM, {"after_task": first - 1, "checkpoint": str(path)})
+    folder.write_yaml("config.yaml", data)  # last: a folder with its config and a checkpoint is resumed
+    return first - 1
+
+
+def reference_savings(original: RunResult, retrain: RunResult) -> dict[str, Any]:
+    """How much training the retrain reference saved by starting from the run's checkpoint: the seconds
+    of the tasks it did not train again (the run's own), and those it trained."""
+    started = retrain.path / STARTED_FROM if retrain.path else None
+    k = json.loads(started.read_text())["after_task"] if started and started.is_file() else 0
+    seconds = retrain.summary.get("train_seconds_per_task", [])
+    return {
+        "retrain_started_after_task": k,
+        "retrain_seconds": sum(seconds[k:]),
+        "retrain_seconds_saved": sum(seconds[:k]),
+    }
 
 
 def _finished_reference(out: Path, expected: Config, name: str, console: Console) -> RunResult:
@@ -182,9 +231,11 @@ def evaluate_unlearning(
     device: torch.device,
     folder: RunFolder | None,
     how: ReferenceTraining,
+    world: Benchmark | None = None,
 ) -> dict[str, Any]:
-    """AG, DD and accuracies of the unlearned model against the retrain and original references (kept
-    under `folder/references/` when there is a folder)."""
+    """AG, DD, accuracies and membership inference of the unlearned model against the retrain and original
+    references (kept under `folder/references/` when there is a folder). `world`: the benchmark in the
+    unlearned model's own numbering when it is not `benchmark`'s (a rewound model)."""
     unlearned = unlearned_tasks(cfg.unlearning.requests)
     refs = folder.path / "references" if folder else None
     u_cfg = cfg.unlearning
@@ -197,7 +248,7 @@ def evaluate_unlearning(
     tests = {t.id: test_batches(t, benchmark, device) for t in benchmark.tasks}
     distance = distance_fn(cfg.unlearning.distance)
     dd = distribution_distances(algorithm, retrain.algorithm, tests, retrain_ids, distance, cfg.train.eval_batch_size)
-    return unlearning_report(
+    report = unlearning_report(
         cfg,
         benchmark,
         {t.id: final_row[t.id - 1] for t in benchmark.tasks},
@@ -206,6 +257,16 @@ def evaluate_unlearning(
         dd,
         {"original": str(original.path or "trained, not saved"), "retrain": str(retrain.path or "trained, not saved")},
     )
+    report["reference_training"] = reference_savings(original, retrain)
+    if cfg.unlearning.membership:
+        assert original.algorithm is not None and original.benchmark is not None
+        views = {
+            "unlearned_model": View(algorithm, world or benchmark),
+            "retrain_reference": View(retrain.algorithm, retrain.benchmark),
+            "original_reference": View(original.algorithm, original.benchmark),
+        }
+        report["membership"] = membership_report(cfg, benchmark, views, device)
+    return report
 
 
 def _retrain_accuracy(

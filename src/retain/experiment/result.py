@@ -72,3 +72,8 @@ def environment(device: torch.device, threads: ThreadChoice | None = None) -> di
 def event_marks(cfg: Config) -> dict[int, str]:
     """Row labels for the accuracy matrix: after task t, which tasks were unlearned."""
     return {t: "unlearned " + ", ".join(map(str, us)) for t, us in cfg.unlearning.requests.items()}
+
+
+def forgotten_cells(cfg: Config) -> dict[int, int]:
+    """Unlearned task → the accuracy-matrix row of its request (outlined on the heatmap)."""
+    return {u: t for t, us in cfg.unlearning.requests.items() for u in us}

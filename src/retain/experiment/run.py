@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +21,12 @@ from retain.algorithms import Algorithm
 from retain.config import Config, config_to_dict
 from retain.errors import ConfigError
 from retain.experiment.build import as_config, build
+from retain.experiment.judgement import amnesiac_costs, complete_report
+from retain.experiment.membership import check_membership
 from retain.experiment.references import ReferenceTraining, check_given_references, evaluate_unlearning
-from retain.experiment.result import RunResult, environment, event_marks
+from retain.experiment.result import RunResult, environment, event_marks, forgotten_cells
 from retain.experiment.resume import open_run
+from retain.experiment.rewind import REWIND, Rewound, check_rewind, rewind_all, rewind_costs, truncated
 from retain.metrics import summarise
 from retain.runs.checkpoint import CheckpointSession, has_checkpoint
 from retain.runs.loggers import JsonlLogger, Loggers, ProgressLogger, TensorBoardLogger, require_tensorboard
@@ -99,6 +102,7 @@ def run(
             require_tensorboard()  # fail before the run folder exists, not after
         if cfg.unlearning.requests and cfg.unlearning.evaluate:
             check_given_references(cfg)  # reference folders to reuse: checked before anything is trained
+        check_rewind(cfg, write and resumed is None)
         with process_group(resolve_device(cfg.train.device)) as (ranks, device):
             return _run_on(
                 cfg,
@@ -123,6 +127,7 @@ def _run_on(
     benchmark, algorithm = build(cfg)
     if cfg.unlearning.requests and cfg.unlearning.evaluate:  # the task count may be known only now
         check_leaves_a_task(cfg.unlearning.requests, benchmark.num_tasks)
+    check_membership(cfg, benchmark)  # before training: enough samples for the attack
     threads = choose_threads(cfg.train.threads, algorithm.model)
     with using_threads(threads):
         return _run_built(cfg, resumed, ranks, device, opts, (benchmark, algorithm, threads), stack)
@@ -155,13 +160,27 @@ def _run_built(
     label = f"{cfg.algorithm.name} on {benchmark.name} ({cfg.scenario})"
     clock = time.perf_counter() - elapsed
     trained = _Trained(algorithm, benchmark, generator, device, ranks)
-    result = _train(cfg, trained, folder, start_at, elapsed, console if progress else None, label, opts.step_hook)
+    rewound = None
+    if cfg.unlearning.method == REWIND and cfg.unlearning.requests:  # exact unlearning: see experiment/rewind.py
+        assert folder is not None  # check_rewind: a rewinding run has a folder
+        first = truncated(benchmark, min(cfg.unlearning.requests))
+        seg = _train(cfg, replace(trained, benchmark=first), folder, None, 0.0, None, label, opts.step_hook)
+        rewound = rewind_all(cfg, benchmark, Rewound(seg, algorithm, benchmark, folder), device)
+        result, algorithm = rewound.result, rewound.algorithm
+        trained = replace(trained, algorithm=algorithm, benchmark=rewound.world)
+    else:
+        result = _train(cfg, trained, folder, start_at, elapsed, console if progress else None, label, opts.step_hook)
     summary = _summary(cfg, benchmark, result, time.perf_counter() - clock)
     unlearning = None
     if cfg.unlearning.requests and cfg.unlearning.evaluate:
         resume_command = f"retain run --resume {folder.path}" if folder else None
-        how = ReferenceTraining(run, console, opts.step_hook, resume_command)
-        unlearning = evaluate_unlearning(cfg, benchmark, algorithm, result.accuracy_matrix[-1], device, folder, how)
+        checkpoints = folder.path / "checkpoints" if folder else None
+        how = ReferenceTraining(run, console, opts.step_hook, resume_command, checkpoints)
+        world = rewound.world if rewound else None
+        final = result.accuracy_matrix[-1]
+        unlearning = evaluate_unlearning(cfg, benchmark, algorithm, final, device, folder, how, world)
+        cost = rewind_costs(rewound) if rewound is not None else amnesiac_costs(algorithm)
+        complete_report(unlearning, cfg, result.accuracy_matrix, cost)
     if folder:
         _write_results(folder, cfg, trained, result, summary, unlearning, label)
     if tables:
@@ -246,7 +265,7 @@ def _write_results(
 ) -> None:
     save_model(folder.path, trained.algorithm, trained.benchmark)
     folder.write_accuracy_csv(result.accuracy_matrix)
-    plot_accuracy_matrix(result.accuracy_matrix, folder.path / "plots", label, event_marks(cfg))
+    plot_accuracy_matrix(result.accuracy_matrix, folder.path / "plots", label, event_marks(cfg), forgotten_cells(cfg))
     if unlearning is not None:
         folder.write_json("unlearning.json", unlearning)
     folder.write_json("summary.json", summary)  # last: its presence marks the run complete

@@ -7,10 +7,15 @@ from pathlib import Path
 
 from rich.console import Console
 
+from retain.algorithms import Algorithm
 from retain.config import Config, config_to_dict
+from retain.errors import ConfigError
 from retain.experiment.build import config_from_dict
+from retain.experiment.judgement import amnesiac_costs, complete_report
+from retain.experiment.membership import check_membership
 from retain.experiment.references import ReferenceTraining, check_given_references, evaluate_unlearning
-from retain.experiment.result import RunResult, environment, event_marks, load_run
+from retain.experiment.result import RunResult, environment, event_marks, forgotten_cells, load_run
+from retain.experiment.rewind import REWIND, Rewound, checkpoint_before, rewind, rewind_costs
 from retain.experiment.run import run
 from retain.metrics import summarise
 from retain.runs.model_file import save_model
@@ -18,6 +23,7 @@ from retain.runs.report import matrix_table, plot_accuracy_matrix, unlearning_ta
 from retain.runs.store import RunFolder
 from retain.training.data import test_batches
 from retain.training.evaluate import accuracy
+from retain.training.loop import SequenceResult
 
 
 def unlearn_run(
@@ -27,36 +33,31 @@ def unlearn_run(
     out: str | Path | None = None,
     evaluate: bool = True,
     console: Console | None = None,
+    method: str = "amnesiac",
 ) -> RunResult:
     """Unlearn `tasks` from the final model of a finished run and write the result as a new run folder.
 
     The source folder is only read. The new folder's `config.yaml` is the source config plus the request
     `{T: tasks}` (T = the last task), so `retain run --config` on it reproduces the same model; the
     source run serves as the original reference when it had no unlearning of its own. The unlearning is
-    the step an in-run request after T takes (`Amnesiac.unlearn_after`).
+    the step an in-run request after T takes (`Amnesiac.unlearn_after`); with `method="rewind"`, the
+    rewind of `retain.experiment.rewind` from the source's task checkpoints (the source keeps them all).
     """
     console = console or Console()
     source = Path(source)
     ref = load_run(source)
     cfg, algorithm, benchmark = ref.config, ref.algorithm, ref.benchmark
     assert algorithm is not None and benchmark is not None
-    last = benchmark.num_tasks
-    new_cfg = _unlearned_config(cfg, source, last, tasks, evaluate)
+    new_cfg = _unlearned_config(cfg, source, benchmark.num_tasks, tasks, evaluate, method)
     if evaluate:
         check_given_references(new_cfg)
-    # the same step as an in-run request after task T: unlearn, then the end of task T is redone
-    # (LwF takes its teacher of T again from the unlearned model)
-    algorithm.unlearn_after(benchmark.task(last), list(tasks))  # type: ignore[attr-defined]
-    device = next(algorithm.model.parameters()).device
-    row = [
-        accuracy(algorithm, test_batches(t, benchmark, device), t.id, last, cfg.train.eval_batch_size)
-        for t in benchmark.tasks
-    ]
-    matrix = [list(r) for r in ref.summary["accuracy_matrix"][:-1]] + [row]
+        check_membership(new_cfg, benchmark)
+    if method == REWIND:  # refused before anything is written
+        checkpoint_before(source / "checkpoints", benchmark, min(tasks))
     named = source.resolve()  # `retain unlearn .` from inside the run folder names its sibling
     folder = RunFolder(out or named.with_name(f"{named.name}-unlearned-{'-'.join(map(str, tasks))}"))
     try:
-        result = _unlearn_into(folder, ref, new_cfg, row, matrix, evaluate, console, source)
+        result = _unlearn_into(folder, ref, new_cfg, (tasks, method), evaluate, console, source)
     except Exception:
         folder.discard()  # nothing half-written is left to block a retry
         raise
@@ -65,26 +66,57 @@ def unlearn_run(
     return result
 
 
+def _unlearn_step(
+    folder: RunFolder, ref: RunResult, new_cfg: Config, request: tuple[Sequence[int], str], source: Path
+) -> tuple[Algorithm, list[float], Rewound | None]:
+    """Unlearn from the source's final model: the step an in-run request after the last task T takes
+    (LwF then takes its teacher of T again from the unlearned model), or a rewind from the source's
+    task checkpoints. Returns the unlearned algorithm, its accuracy row and the rewind (if one)."""
+    algorithm, benchmark = ref.algorithm, ref.benchmark
+    assert algorithm is not None and benchmark is not None
+    tasks, method = request
+    last = benchmark.num_tasks
+    device = next(algorithm.model.parameters()).device
+    if method == REWIND:
+        src = RunFolder.existing(source)  # locked while its checkpoints are read
+        try:
+            start = Rewound(SequenceResult(ref.summary["accuracy_matrix"]), algorithm, benchmark, src)
+            rewound = rewind(new_cfg, benchmark, start, (last, tasks), last, folder.path, device)
+        finally:
+            src.release()
+        return rewound.algorithm, rewound.result.accuracy_matrix[-1], rewound
+    algorithm.unlearn_after(benchmark.task(last), list(tasks))  # type: ignore[attr-defined]
+    row = [
+        accuracy(algorithm, test_batches(t, benchmark, device), t.id, last, new_cfg.train.eval_batch_size)
+        for t in benchmark.tasks
+    ]
+    return algorithm, row, None
+
+
 def _unlearn_into(
     folder: RunFolder,
     ref: RunResult,
     new_cfg: Config,
-    row: list[float],
-    matrix: list[list[float]],
+    request: tuple[Sequence[int], str],
     evaluate: bool,
     console: Console,
     source: Path,
 ) -> RunResult:
     """Write the new run folder: config, environment, the unlearning judged against its references, results."""
-    algorithm, benchmark = ref.algorithm, ref.benchmark
-    assert algorithm is not None and benchmark is not None
+    benchmark = ref.benchmark
+    assert benchmark is not None
+    algorithm, row, rewound = _unlearn_step(folder, ref, new_cfg, request, source)
     device = next(algorithm.model.parameters()).device
+    matrix = [list(r) for r in ref.summary["accuracy_matrix"][:-1]] + [row]
     folder.write_yaml("config.yaml", config_to_dict(new_cfg))
     folder.write_json("env.json", environment(device))
     unlearning = None
     if evaluate:
-        how = ReferenceTraining(run, console)
-        unlearning = evaluate_unlearning(new_cfg, benchmark, algorithm, row, device, folder, how)
+        how = ReferenceTraining(run, console, checkpoints=source / "checkpoints")
+        world = rewound.world if rewound else None
+        unlearning = evaluate_unlearning(new_cfg, benchmark, algorithm, row, device, folder, how, world)
+        cost = rewind_costs(rewound) if rewound is not None else amnesiac_costs(algorithm)
+        complete_report(unlearning, new_cfg, matrix, cost)
         folder.write_json("unlearning.json", unlearning)
     summary = {
         **ref.summary,
@@ -92,7 +124,7 @@ def _unlearn_into(
         "unlearning_events": {str(t): list(us) for t, us in sorted(new_cfg.unlearning.requests.items())},
         "unlearned_from": str(source),
     }
-    result = RunResult(summary, new_cfg, folder.path, algorithm, benchmark, unlearning)
+    result = RunResult(summary, new_cfg, folder.path, algorithm, rewound.world if rewound else benchmark, unlearning)
     _write_and_show(folder, result, matrix, console)
     return result
 
@@ -104,7 +136,7 @@ def _write_and_show(folder: RunFolder, result: RunResult, matrix: list[list[floa
     folder.write_accuracy_csv(matrix)
     marks = event_marks(result.config)
     title = f"{result.config.algorithm.name} on {result.benchmark.name}"
-    plot_accuracy_matrix(matrix, folder.path / "plots", title, marks)
+    plot_accuracy_matrix(matrix, folder.path / "plots", title, marks, forgotten_cells(result.config))
     folder.write_json("summary.json", result.summary)
     console.print(matrix_table(matrix, "accuracy matrix (last row: after unlearning)", marks))
     if result.unlearning is not None:
@@ -112,12 +144,19 @@ def _write_and_show(folder: RunFolder, result: RunResult, matrix: list[list[floa
     console.print(f"run folder: {folder.path}")
 
 
-def _unlearned_config(cfg: Config, source: Path, last: int, tasks: Sequence[int], evaluate: bool) -> Config:
-    """The source config plus the request `{last: tasks}`; the source run is the original reference
-    when it had no unlearning of its own. Validated: known tasks, none unlearned twice."""
+def _unlearned_config(
+    cfg: Config, source: Path, last: int, tasks: Sequence[int], evaluate: bool, method: str
+) -> Config:
+    """The source config plus the request `{last: tasks}` (and `method: rewind` for a rewind); the source
+    run is the original reference when it had no unlearning of its own. Validated: known tasks, none
+    unlearned twice; a rewind needs a source without requests of its own (its checkpoints are the plain run's)."""
+    if method == REWIND and cfg.unlearning.requests:
+        raise ConfigError("--method", method, f"needs a run without unlearning requests of its own; {source} has some")
     requests = {**cfg.unlearning.requests, last: tuple(cfg.unlearning.requests.get(last, ())) + tuple(tasks)}
     data = config_to_dict(cfg)
     data["unlearning"].update(requests=requests, evaluate=evaluate)
+    if method == REWIND:
+        data["unlearning"]["method"] = REWIND
     if not cfg.unlearning.requests and data["unlearning"]["original_reference"] is None:
         data["unlearning"]["original_reference"] = str(source)
     return config_from_dict(data)

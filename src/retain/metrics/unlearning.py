@@ -5,7 +5,8 @@ Accuracies are given per task id (1-based) as mappings; features as (N, D) tenso
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 import torch
 
@@ -70,3 +71,16 @@ def mean_over(values: Mapping[int, float | None], tasks: Iterable[int]) -> float
     """Mean of `values` over `tasks`, skipping missing/None entries; None when nothing is left."""
     picked = [values[j] for j in tasks if values.get(j) is not None]
     return sum(picked) / len(picked) if picked else None  # type: ignore[arg-type]
+
+
+def relapse(matrix: Sequence[Sequence[float]], requests: Mapping[int, Iterable[int]]) -> dict[int, dict[str, Any]]:
+    """Per unlearned task u (requested after task t): its accuracy in every row from t on (`after_request`,
+    row t first) and `relapse` = max over later rows of acc[s][u] − acc[t][u] (None without a later row):
+    how much of u comes back as training goes on. Rows and tasks are 1-based as in the matrix's labels."""
+    out: dict[int, dict[str, Any]] = {}
+    for after, tasks in sorted(requests.items()):
+        for u in tasks:
+            series = [row[u - 1] for row in matrix[after - 1 :]]
+            rises = [v - series[0] for v in series[1:]]
+            out[u] = {"after_request": series, "relapse": max(rises) if rises else None}
+    return out

@@ -21,10 +21,14 @@ def png_bytes(fig: Figure, dpi: int = 110) -> bytes:
 
 
 def accuracy_matrix_figure(
-    matrix: Sequence[Sequence[float]], title: str, marks: Mapping[int, str] | None = None
+    matrix: Sequence[Sequence[float]],
+    title: str,
+    marks: Mapping[int, str] | None = None,
+    forgotten: Mapping[int, int] | None = None,
 ) -> Figure:
     """Heatmap of a lower-triangular accuracy matrix, each cell annotated; rows (1-based) in `marks`
-    (e.g. after an unlearning event) get a * on their label."""
+    (e.g. after an unlearning event) get a * on their label. `forgotten` (unlearned task → the row of its
+    request) outlines that task's column from the request on in red: where a relapse would show."""
     num = len(matrix)
     grid = np.full((num, num), np.nan)
     for t, row in enumerate(matrix):
@@ -43,6 +47,10 @@ def accuracy_matrix_figure(
                 color="white" if grid[t, j] < 0.6 else "black",
                 fontsize=8,
             )
+    for u, first in (forgotten or {}).items():
+        from matplotlib.patches import Rectangle
+
+        ax.add_patch(Rectangle((u - 1.5, first - 1.5), 1, num - first + 1, fill=False, edgecolor="red", linewidth=2))
     ax.set_xticks(range(num), [str(j + 1) for j in range(num)])
     ax.set_yticks(range(num), [f"{t + 1}*" if marks and t + 1 in marks else str(t + 1) for t in range(num)])
     ax.set_xlabel("tested task")

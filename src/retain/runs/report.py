@@ -41,16 +41,27 @@ def unlearning_table(report: Mapping[str, Any]) -> Table:
     table.add_column("model")
     table.add_column("acc. unlearned tasks", justify="right")
     table.add_column("acc. remaining tasks", justify="right")
+    attacks = (report.get("membership") or {}).get("population", {})
+    if attacks:
+        table.add_column("MIA AUC (unlearned train vs test)", justify="right")
+        table.add_column("member rate (train / test)", justify="right")
     for name in ("unlearned_model", "original_reference", "retrain_reference"):
-        table.add_row(
-            name.replace("_", " "),
-            _fmt(report[f"{name}_accuracy_on_unlearned"]),
-            _fmt(report[f"{name}_accuracy_on_remaining"]),
-        )
-    table.caption = (
+        cells = [_fmt(report[f"{name}_accuracy_on_unlearned"]), _fmt(report[f"{name}_accuracy_on_remaining"])]
+        if attacks:
+            a = attacks[name]
+            cells += [_fmt(a["auc"]), f"{_fmt(a['member_rate'])} / {_fmt(a['member_rate_test'])}"]
+        table.add_row(name.replace("_", " "), *cells)
+    lines = [
         f"AG ({report['ag_scope']}) = {_fmt(report['ag'])}   "
         f"DD ({report['dd_distance']}, {report['dd_scope']}) = {_fmt(report['dd'])}"
-    )
+    ]
+    if "relapse_max" in report:
+        cost = report.get("cost")
+        spent = "" if cost is None else f"   unlearning {cost['seconds']:.3f} s, {cost['bytes_kept']} bytes kept"
+        lines.append(
+            f"relapse = {_fmt(report['relapse_max'])}{spent}   retrain reference {report['retrain_reference_seconds']:.2f} s"
+        )
+    table.caption = "\n".join(lines)
     return table
 
 
@@ -82,12 +93,17 @@ def metrics_table(rows: Mapping[str, Mapping[str, Any]], title: str = "results")
 
 
 def plot_accuracy_matrix(
-    matrix: Sequence[Sequence[float]], folder: Path, title: str, marks: Mapping[int, str] | None = None
+    matrix: Sequence[Sequence[float]],
+    folder: Path,
+    title: str,
+    marks: Mapping[int, str] | None = None,
+    forgotten: Mapping[int, int] | None = None,
 ) -> list[Path]:
-    """Heatmap of the accuracy matrix as PNG and SVG in `folder`; rows in `marks` get a * label."""
+    """Heatmap of the accuracy matrix as PNG and SVG in `folder`; rows in `marks` get a * label, the
+    columns of unlearned tasks (`forgotten`: task → request row) a red outline from the request on."""
     from retain.runs.figures import accuracy_matrix_figure  # matplotlib only when a plot is drawn
 
-    fig = accuracy_matrix_figure(matrix, title, marks)
+    fig = accuracy_matrix_figure(matrix, title, marks, forgotten)
     paths = [folder / "accuracy_matrix.png", folder / "accuracy_matrix.svg"]
     for path in paths:
         buffer = io.BytesIO()

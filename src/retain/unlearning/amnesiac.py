@@ -9,6 +9,7 @@ may add is the optional protocol of `retain.unlearning.protocol`.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -47,6 +48,7 @@ class Amnesiac(Algorithm):
         self.recorder = UpdateRecorder()
         self.requests: dict[int, tuple[int, ...]] = {}
         self.unlearned: list[int] = []
+        self.costs: list[dict[str, Any]] = []  # per request: seconds of the step, bytes of records it kept
 
     def schedule(self, requests: Mapping[int, Sequence[int]]) -> None:
         """Unlearn `requests[t]` right after task t (validated beforehand by `check_requests`)."""
@@ -73,7 +75,13 @@ class Amnesiac(Algorithm):
         """The end of `task` after its update is recorded: unlearning of `task_ids`, then the inner
         algorithm's end-of-task step (which sees the unlearned model)."""
         if task_ids:
+            kept = self.memory_bytes()["records"]
+            clock = time.perf_counter()
             self.unlearn(task_ids)
+            seconds = time.perf_counter() - clock
+            self.costs.append(
+                {"after_task": task.id, "tasks": list(task_ids), "seconds": seconds, "records_bytes": kept}
+            )
         self.inner.on_task_end(task)
 
     def unlearn_after(self, task: Task, task_ids: Sequence[int]) -> None:
@@ -108,6 +116,7 @@ class Amnesiac(Algorithm):
         return {
             "records": self.recorder.state_dict(),
             "unlearned": list(self.unlearned),
+            "costs": [dict(c) for c in self.costs],
             "inner": self.inner.state_dict(),
         }
 
@@ -115,6 +124,7 @@ class Amnesiac(Algorithm):
         if state.get("records") is not None:
             self.recorder.load_state_dict(state["records"])
         self.unlearned = [int(u) for u in state.get("unlearned", [])]
+        self.costs = [dict(c) for c in state.get("costs", [])]
         self.inner.load_state_dict(state.get("inner", {}))
 
 

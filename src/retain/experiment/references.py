@@ -166,13 +166,16 @@ def seed_reference(out: Path, expected: Config, checkpoints: Path, first: int) -
     data = config_to_dict(expected)
     payload.update(config=data, config_hash=config_hash(data), algorithm=unwrap_state(payload["algorithm"]))
     folder = RunFolder(out)
-    log = checkpoints.parent / "metrics.jsonl"
-    kept = log.read_bytes()[: payload["metrics_bytes"]] if log.is_file() else b""
-    atomic_write_bytes(out / "metrics.jsonl", kept)
-    payload["metrics_bytes"] = len(kept)
-    save_checkpoint(out / "checkpoints" / task_file(first - 1), payload)
-    folder.write_json(STARTED_FROM, {"after_task": first - 1, "checkpoint": str(path)})
-    folder.write_yaml("config.yaml", data)  # last: a folder with its config and a checkpoint is resumed
+    try:
+        log = checkpoints.parent / "metrics.jsonl"
+        kept = log.read_bytes()[: payload["metrics_bytes"]] if log.is_file() else b""
+        atomic_write_bytes(out / "metrics.jsonl", kept)
+        payload["metrics_bytes"] = len(kept)
+        save_checkpoint(out / "checkpoints" / task_file(first - 1), payload)
+        folder.write_json(STARTED_FROM, {"after_task": first - 1, "checkpoint": str(path)})
+        folder.write_yaml("config.yaml", data)  # last: a folder with its config and a checkpoint is resumed
+    finally:
+        folder.release()  # the resume that trains the rest takes the lock again
     return first - 1
 
 

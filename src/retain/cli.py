@@ -71,6 +71,16 @@ def parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="tables (mean +- std over seeds) and plots from run or sweep folders")
     report.add_argument("folders", nargs="+", type=Path, metavar="DIR", help="run or sweep folders")
     report.add_argument("--out", type=Path, help="report folder (default: DIR/report for one DIR)")
+    report.add_argument(
+        "--format",
+        action="append",
+        default=[],
+        choices=["csv", "latex", "markdown"],
+        help="also write the tables as tables.csv / tables.tex / tables.md (repeatable)",
+    )
+    report.add_argument(
+        "--baseline", metavar="NAME", help="row (or algorithm) the paired comparisons are against (default: first)"
+    )
     report.add_argument("--debug", action="store_true", help="show tracebacks")
     sub.add_parser("list", help="list the registered benchmarks, backbones and algorithms")
     bench = sub.add_parser("bench", help="benchmark harnesses: `retain bench speed --help`")
@@ -181,7 +191,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 def _cmd_report(args: argparse.Namespace) -> int:
     from retain.runs.pages import write_report
 
-    write_report(args.folders, args.out)
+    write_report(args.folders, args.out, formats=args.format, baseline=args.baseline)
     return 0
 
 

@@ -11,7 +11,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
-from retain.runs.collect import Row, Stat, stat
+from retain.runs.collect import Row
+from retain.runs.stats import Stat, stat
 
 
 def png_bytes(fig: Figure, dpi: int = 110) -> bytes:

@@ -83,6 +83,8 @@ def parser() -> argparse.ArgumentParser:
     )
     report.add_argument("--debug", action="store_true", help="show tracebacks")
     sub.add_parser("list", help="list the registered benchmarks, backbones and algorithms")
+    schema = sub.add_parser("schema", help="print the JSON Schema of a config file (for editors)")
+    schema.add_argument("--out", type=Path, help="write it to this file instead of printing it")
     bench = sub.add_parser("bench", help="benchmark harnesses: `retain bench speed --help`")
     bench.add_argument("harness", choices=["speed"])
     bench.add_argument("options", nargs=argparse.REMAINDER, help="the harness's own options")
@@ -195,6 +197,18 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_schema(args: argparse.Namespace) -> int:
+    from retain.experiment.json_schema import schema_text
+    from retain.runs.store import atomic_write_text
+
+    if args.out is None:
+        sys.stdout.write(schema_text())
+    else:
+        atomic_write_text(args.out, schema_text())
+        print(f"schema: {args.out}")
+    return 0
+
+
 def _cmd_list(args: argparse.Namespace) -> int:
     from retain.algorithms import ALGORITHMS
     from retain.models import BACKBONES
@@ -244,6 +258,7 @@ COMMANDS = {
     "sweep": _cmd_sweep,
     "report": _cmd_report,
     "list": _cmd_list,
+    "schema": _cmd_schema,
     "unlearn": _cmd_unlearn,
     "bench": _cmd_bench,
 }

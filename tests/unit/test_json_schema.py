@@ -45,6 +45,7 @@ GOOD = [
     {"algorithm": {"name": "amnesiac_lwf", "disable_unlearning": True}},
     {"unlearning": {"method": "amnesiac", "requests": {4: [2]}}, "benchmark": {"num_tasks": 5}},
     {"benchmark": {"class_order": [3, 1, 0, 2]}, "scenario": None, "train": {"sync_batchnorm": "auto"}},
+    {"logging": {"wandb": {"project": "p", "tags": ["a"]}, "mlflow": True}},
 ]
 
 BAD = [
@@ -57,6 +58,7 @@ BAD = [
     ({"train": {"optimizer": {"lr": "fast"}}}, "does not match"),
     ({"unlearning": {"requests": {"after four": [2]}}}, "does not match"),
     ({"logging": {"tensorboard": "yes"}}, "is not of type 'boolean'"),
+    ({"logging": {"wandb": {"mode": "onlin"}}}, "is not valid under any of the given schemas"),
 ]
 
 

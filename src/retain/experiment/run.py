@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import shutil
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,7 @@ from retain.runs.report import matrix_table, metrics_table, plot_accuracy_matrix
 from retain.runs.resume import ResumedRun, restore
 from retain.runs.signals import stop_on_signals
 from retain.runs.store import RunFolder, default_run_name
+from retain.runs.trackers import Tracker, open_trackers, require, wanted
 from retain.scenarios import Benchmark
 from retain.training.distributed import Distributed, process_group
 from retain.training.loop import LoopLogger, LoopSession, ResumePoint, SequenceResult, resolve_device, run_sequence
@@ -90,6 +91,10 @@ def run(
         raise ConfigError("logging.tensorboard", True, "needs a run folder to write to (write=True)")
     if cfg.logging.tensorboard:
         require_tensorboard()  # fail before the run folder exists, not after
+    for key in wanted(cfg):  # trackers likewise: the package is there and there is a folder to write to
+        if not write:
+            raise ConfigError(f"logging.{key}", True, "needs a run folder to write to (write=True)")
+        require(key)
     if cfg.unlearning.requests and cfg.unlearning.evaluate:
         check_given_references(cfg)  # reference folders to reuse: checked before anything is trained
     with process_group(resolve_device(cfg.train.device)) as (ranks, device):
@@ -114,15 +119,20 @@ def _run_on(
     label = f"{cfg.algorithm.name} on {benchmark.name} ({cfg.scenario})"
     clock = time.perf_counter() - elapsed
     trained = _Trained(algorithm, benchmark, generator, device, ranks)
-    result = _train(cfg, trained, folder, start_at, elapsed, console if progress else None, label, opts.step_hook)
-    summary = _summary(cfg, benchmark, result, time.perf_counter() - clock)
-    unlearning = None
-    if cfg.unlearning.requests and cfg.unlearning.evaluate:
-        resume_command = f"retain run --resume {folder.path}" if folder else None
-        how = ReferenceTraining(run, console, opts.step_hook, resume_command)
-        unlearning = evaluate_unlearning(cfg, benchmark, algorithm, result.accuracy_matrix[-1], device, folder, how)
-    if folder:
-        _write_results(folder, cfg, trained, result, summary, unlearning, label)
+    trackers = open_trackers(cfg, folder.path if folder else None, ranks.rank)
+    with _closing(trackers):
+        bar = console if progress else None
+        result = _train(cfg, trained, folder, start_at, elapsed, bar, label, opts.step_hook, trackers)
+        summary = _summary(cfg, benchmark, result, time.perf_counter() - clock)
+        unlearning = None
+        if cfg.unlearning.requests and cfg.unlearning.evaluate:
+            resume_command = f"retain run --resume {folder.path}" if folder else None
+            how = ReferenceTraining(run, console, opts.step_hook, resume_command)
+            unlearning = evaluate_unlearning(cfg, benchmark, algorithm, result.accuracy_matrix[-1], device, folder, how)
+        if folder:
+            _write_results(folder, cfg, trained, result, summary, unlearning, label)
+        for tracker in trackers:
+            tracker.finish(summary, unlearning)
     if progress:
         _print_results(console, cfg, result, summary, unlearning, folder, label)
     return RunResult(summary, cfg, folder.path if folder else None, algorithm, benchmark, unlearning)
@@ -148,9 +158,11 @@ def _train(
     bar_console: Console | None,
     label: str,
     step_hook: StepHook | None,
+    trackers: Sequence[LoopLogger] = (),
 ) -> SequenceResult:
     """Train the task sequence with the run's loggers, checkpoints, signal handling and progress bar."""
     loggers: list[LoopLogger] = [JsonlLogger(folder)] if folder else []
+    loggers += trackers
     session = LoopSession()
     if folder:
         every, keep = cfg.checkpoint.every_epochs, cfg.checkpoint.keep
@@ -170,6 +182,19 @@ def _train(
             trained.algorithm, trained.benchmark, cfg.train, trained.generator, trained.device, Loggers(*loggers),
             session, start_at, trained.ranks,
         )  # fmt: skip
+
+
+@contextlib.contextmanager
+def _closing(trackers: Sequence[Tracker]) -> Iterator[None]:
+    """Close every tracker run at the end, marked failed when the run raised (or was interrupted)."""
+    try:
+        yield
+    except BaseException:
+        for tracker in trackers:
+            tracker.close(failed=True)
+        raise
+    for tracker in trackers:
+        tracker.close()
 
 
 def _summary(cfg: Config, benchmark: Benchmark, result: SequenceResult, seconds: float) -> dict[str, Any]:

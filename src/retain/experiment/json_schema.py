@@ -161,7 +161,7 @@ def config_schema() -> dict[str, Any]:
     """The JSON Schema of a whole config file."""
     schema = dataclass_schema(Config)
     title = "retain experiment config"
-    return {"$schema": DRAFT, "$id": "https://retain.invalid/config.schema.json", "title": title, **schema}
+    return {"$schema": DRAFT, "title": title, **schema}
 
 
 def schema_text() -> str:

@@ -1,4 +1,4 @@
-"""The `retain` command line: `run`, `compare`, `sweep`, `report` and `list`.
+"""The `retain` command line: `run`, `compare`, `sweep`, `report`, `list` and `schema`.
 
 Any error retain raises on purpose (bad config, missing data, existing output folder) is printed as
 one line on stderr with exit code 2; `--debug` shows the traceback instead.

@@ -50,6 +50,18 @@ def test_a_seed_run_twice_counts_once_and_is_named(tmp_path):
     assert "Not counted" in md and "lwf-1-again" in md
 
 
+def test_loggers_do_not_split_rows(tmp_path):
+    import yaml
+
+    first = make_run(tmp_path / "s" / "a", "lwf", 0, matrix(0.5))
+    second = make_run(tmp_path / "s" / "b", "lwf", 1, matrix(0.7))
+    for folder, logging in ((first, {"tensorboard": True}), (second, {"wandb": {"name": "seed-1"}})):
+        config = yaml.safe_load((folder / "config.yaml").read_text())
+        (folder / "config.yaml").write_text(yaml.safe_dump({**config, "logging": logging}))
+    (row,) = group(find_runs([tmp_path / "s"]))[0].rows
+    assert row.label == "lwf" and row.seeds == [0, 1]
+
+
 def test_seeds_are_in_numeric_order(tmp_path):
     for seed in (10, 2, 1):
         make_run(tmp_path / "s" / f"r{seed}", "lwf", seed, matrix(0.5))

@@ -19,8 +19,10 @@ from retain.errors import RetainError
 from retain.runs.labels import row_labels
 from retain.runs.stats import Stat, stat
 
-# Keys that vary between the seeds of one row and so never split rows.
+# Keys that vary between the seeds of one row and so never split rows; nor do the loggers (`logging.*`),
+# which change what is recorded, not what is trained.
 PER_SEED_KEYS = ("seed", "out", "benchmark.seed")
+NOT_SETTINGS = ("logging.",)
 
 # (summary key, header) of the table's metric columns, in order.
 METRICS = (
@@ -213,7 +215,7 @@ def group(runs: Sequence[RunRecord]) -> list[Table]:
     for run in runs:
         table_key = (str(run.summary.get("benchmark", "?")), str(run.summary.get("scenario", "?")))
         identity: tuple[tuple[str, Any], ...] = tuple(
-            sorted((k, repr(v)) for k, v in flatten(run.config).items() if k not in PER_SEED_KEYS)
+            sorted((k, repr(v)) for k, v in flatten(run.config).items() if k not in PER_SEED_KEYS and not k.startswith(NOT_SETTINGS))
         )
         identity = identity or (("algorithm.name", repr(run.summary.get("algorithm"))),)
         by_table.setdefault(table_key, {}).setdefault(identity, []).append(run)

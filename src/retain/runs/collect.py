@@ -215,7 +215,11 @@ def group(runs: Sequence[RunRecord]) -> list[Table]:
     for run in runs:
         table_key = (str(run.summary.get("benchmark", "?")), str(run.summary.get("scenario", "?")))
         identity: tuple[tuple[str, Any], ...] = tuple(
-            sorted((k, repr(v)) for k, v in flatten(run.config).items() if k not in PER_SEED_KEYS and not k.startswith(NOT_SETTINGS))
+            sorted(
+                (k, repr(v))
+                for k, v in flatten(run.config).items()
+                if k not in PER_SEED_KEYS and not k.startswith(NOT_SETTINGS)
+            )
         )
         identity = identity or (("algorithm.name", repr(run.summary.get("algorithm"))),)
         by_table.setdefault(table_key, {}).setdefault(identity, []).append(run)

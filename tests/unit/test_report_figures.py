@@ -17,6 +17,7 @@ def table(tmp_path):
         for seed in range(2):
             values = {"ag": 0.01 * k - 0.02, "dd": 2.0 + k, "custom_score": 0.5}
             values |= {f"{m}_accuracy_on_{s}": 0.1 * k for m in MODELS for s in ("unlearned", "remaining")}
+            values["retrain_reference_accuracy_on_unlearned"] = None  # it never learnt them
             params = {"lwf_lambda": float(k), "a_very_long_hyperparameter_name_for_the_labels": k}
             make_run(tmp_path / f"r{k}-{seed}", algorithm, seed, [[1.0], [0.5, 0.9]], params=params, unlearning=values)
     make_run(tmp_path / "plain", "finetuning", 0, [[1.0], [0.5, 0.9]])  # no unlearning.json
@@ -39,6 +40,7 @@ def test_the_unlearning_figure_groups_the_accuracies_and_names_rows_in_one_legen
     ]
     ticks = [t.get_text() for t in fig.axes[2].get_xticklabels()]
     assert ticks == ["unlearned model", "original ref.", "retrain ref."]
+    assert [t.get_text() for t in fig.axes[2].texts] == ["n/a"] and fig.axes[3].texts == []
     assert fig.axes[0].get_xticklabels() == []  # rows are told apart by colour, named once in the legend
     (legend,) = fig.legends
     names = [t.get_text() for t in legend.get_texts()]

@@ -155,5 +155,5 @@ def test_bad_format_is_refused_by_the_command_line(sweep, capsys):
 
 
 def test_latex_escape():
-    assert latex_escape("lwf (a_b=50%) & ±") == r"lwf (a\_b=50\%) \& $\pm$"
+    assert latex_escape("lwf (a_b=50%) & ± ·") == r"lwf (a\_b=50\%) \& $\pm$ $\cdot$"
     assert latex_escape("x\\y #1 {z}") == r"x\textbackslash{}y \#1 \{z\}"

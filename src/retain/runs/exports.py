@@ -70,7 +70,16 @@ def csv_text(tables: Sequence[Table], baseline_name: str | None) -> str:
 
 
 LATEX_SPECIAL = {c: "\\" + c for c in "&%$#_{}"} | {"~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
-LATEX_SYMBOLS = {"±": r"$\pm$", "–": "--", "—": "---", "×": r"$\times$", "<": r"$<$", ">": r"$>$", "−": "-"}
+LATEX_SYMBOLS = {
+    "±": r"$\pm$",
+    "·": r"$\cdot$",
+    "–": "--",
+    "—": "---",
+    "×": r"$\times$",
+    "<": r"$<$",
+    ">": r"$>$",
+    "−": "-",
+}
 
 
 def latex_escape(text: str) -> str:

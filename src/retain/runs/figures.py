@@ -184,6 +184,9 @@ def unlearning_figure(rows: Sequence[Row], keys: Sequence[str], title: str) -> F
             means = [np.nan if s.mean is None else s.mean for s in stats]
             errs = [0.0 if s.std is None else s.std for s in stats]
             ax.bar(xs, means, width, yerr=errs, capsize=2, color=f"C{i % 10}", label=row.label)
+        for x, key in enumerate(panel_keys):  # e.g. the retrain reference never learnt the unlearned tasks
+            if all(row_stat(row, key).mean is None for row in rows):
+                ax.text(x, 0.02, "n/a", ha="center", va="bottom", fontsize=7, color="0.4")
         if len(panel_keys) > 1:
             ax.set_xticks(range(len(panel_keys)), [MODELS[k.split("_accuracy_on_")[0]] for k in panel_keys], fontsize=7)
             ax.set_ylim(0, 1.02)

@@ -40,7 +40,7 @@ def test_the_unlearning_figure_groups_the_accuracies_and_names_rows_in_one_legen
     ]
     ticks = [t.get_text() for t in fig.axes[2].get_xticklabels()]
     assert ticks == ["unlearned model", "original ref.", "retrain ref."]
-    assert [t.get_text() for t in fig.axes[2].texts] == ["n/a"] and fig.axes[3].texts == []
+    assert [t.get_text() for t in fig.axes[2].texts] == ["n/a"] and len(fig.axes[3].texts) == 0
     assert fig.axes[0].get_xticklabels() == []  # rows are told apart by colour, named once in the legend
     (legend,) = fig.legends
     names = [t.get_text() for t in legend.get_texts()]

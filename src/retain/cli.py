@@ -1,4 +1,4 @@
-"""The `retain` command line: `run`, `compare`, `sweep`, `report` and `list`.
+"""The `retain` command line: `run`, `compare`, `sweep`, `report`, `list` and `schema`.
 
 Any error retain raises on purpose (bad config, missing data, existing output folder) is printed as
 one line on stderr with exit code 2; `--debug` shows the traceback instead.
@@ -71,8 +71,20 @@ def parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="tables (mean +- std over seeds) and plots from run or sweep folders")
     report.add_argument("folders", nargs="+", type=Path, metavar="DIR", help="run or sweep folders")
     report.add_argument("--out", type=Path, help="report folder (default: DIR/report for one DIR)")
+    report.add_argument(
+        "--format",
+        action="append",
+        default=[],
+        choices=["csv", "latex", "markdown"],
+        help="also write the tables as tables.csv / tables.tex / tables.md (repeatable)",
+    )
+    report.add_argument(
+        "--baseline", metavar="NAME", help="row (or algorithm) the paired comparisons are against (default: first)"
+    )
     report.add_argument("--debug", action="store_true", help="show tracebacks")
     sub.add_parser("list", help="list the registered benchmarks, backbones and algorithms")
+    schema = sub.add_parser("schema", help="print the JSON Schema of a config file (for editors)")
+    schema.add_argument("--out", type=Path, help="write it to this file instead of printing it")
     bench = sub.add_parser("bench", help="benchmark harnesses: `retain bench speed --help`")
     bench.add_argument("harness", choices=["speed"])
     bench.add_argument("options", nargs=argparse.REMAINDER, help="the harness's own options")
@@ -235,7 +247,19 @@ class _SweepTally:
 def _cmd_report(args: argparse.Namespace) -> int:
     from retain.runs.pages import write_report
 
-    write_report(args.folders, args.out)
+    write_report(args.folders, args.out, formats=args.format, baseline=args.baseline)
+    return 0
+
+
+def _cmd_schema(args: argparse.Namespace) -> int:
+    from retain.experiment.json_schema import schema_text
+    from retain.runs.store import atomic_write_text
+
+    if args.out is None:
+        sys.stdout.write(schema_text())
+    else:
+        atomic_write_text(args.out, schema_text())
+        print(f"schema: {args.out}")
     return 0
 
 
@@ -291,6 +315,7 @@ COMMANDS = {
     "sweep": _cmd_sweep,
     "report": _cmd_report,
     "list": _cmd_list,
+    "schema": _cmd_schema,
     "unlearn": _cmd_unlearn,
     "bench": _cmd_bench,
 }

@@ -178,3 +178,14 @@ def test_sync_batchnorm_is_validated_in_the_config():
     assert config_from_dict({"train": {"sync_batchnorm": False}}).train.sync_batchnorm is False
     with pytest.raises(ConfigError, match="sync_batchnorm"):
         config_from_dict({"train": {"sync_batchnorm": "sometimes"}})
+
+
+def test_only_rank_zero_logs_to_a_tracker(tmp_path):
+    pytest.importorskip("mlflow", reason="mlflow is not installed (pip install 'retain[mlflow]')")
+    from mlflow.tracking import MlflowClient
+
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+    retain(torchrun, "--set", "logging.mlflow=true", out=tmp_path / "two")
+    client = MlflowClient(tracking_uri=f"sqlite:///{(tmp_path / 'two' / 'mlruns' / 'mlflow.db').resolve()}")
+    (found,) = client.search_runs([client.get_experiment_by_name("retain").experiment_id])  # one run, not two
+    assert [m.step for m in client.get_metric_history(found.info.run_id, "train/loss")] == [1, 2, 3, 4]

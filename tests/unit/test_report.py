@@ -58,10 +58,10 @@ def test_rows_group_seeds_and_split_on_settings(runs):
     til = {row.label: row for row in tables[1].rows}
     assert set(til) == {
         "finetuning",
-        "lwf (algorithm.distillation_reg_temperature=unset)",
-        "lwf (algorithm.distillation_reg_temperature=4.0)",
+        "lwf (distillation_reg_temperature=default)",
+        "lwf (distillation_reg_temperature=4.0)",
     }
-    lwf = til["lwf (algorithm.distillation_reg_temperature=unset)"]
+    lwf = til["lwf (distillation_reg_temperature=default)"]
     assert lwf.seeds == [0, 1, 2]  # the .incomplete folder (seed 9) is not read
     # final average accuracy = (A[2,1] + A[2,2]) / 2 = (acc + 0.9) / 2
     expected = [(a + 0.9) / 2 for a in (0.5, 0.6, 0.7)]
@@ -83,13 +83,11 @@ def test_report_pages_show_mean_std_and_seed_count(runs, tmp_path):
     report = write_report([runs], tmp_path / "rep", console=console)
     md = report.markdown.read_text()
     page = report.html.read_text()
-    line = next(
-        row for row in md.splitlines() if row.startswith("| lwf (algorithm.distillation_reg_temperature=unset)")
-    )
+    line = next(row for row in md.splitlines() if row.startswith("| lwf (distillation_reg_temperature=default)"))
     assert (
         "| 3 (0, 1, 2) |" in line and "0.7500 ± 0.0500" in line and "0.4000 ± 0.1000" in line
     )  # final acc, forgetting
-    assert "(../sweep/lwf-0/config.yaml)" in line
+    assert "[seed 0](../sweep/lwf-0/config.yaml)" in md
     assert "| finetuning | 1 (0) | 0.5500 ± 0.0000" in md
     assert "## split_digits · cil" in md and "## split_digits · til" in md
     assert "-0.1000 ± 0.1000" in md  # AG over seeds 0, 1, 2: 0, -0.1, -0.2

@@ -236,11 +236,36 @@ class CheckpointConfig:
 
 
 @dataclass(frozen=True)
+class WandbConfig:
+    """Weights & Biases (`pip install "retain[wandb]"`). `mode: offline` (default) writes under the run
+    folder for a later `wandb sync`; `online` needs a network and a login."""
+
+    project: str = "retain"
+    mode: Literal["offline", "online"] = "offline"
+    entity: str | None = None
+    name: str | None = None
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class MlflowConfig:
+    """MLflow (`pip install "retain[mlflow]"`). `tracking_uri: null` (default) keeps a local store in
+    `<run folder>/mlruns`; a server URI (`http://...`) needs a network."""
+
+    tracking_uri: str | None = None
+    experiment: str = "retain"
+    run_name: str | None = None
+
+
+@dataclass(frozen=True)
 class LoggingConfig:
     """Optional loggers on top of `metrics.jsonl` (always written). `tensorboard: true` writes the run's
-    losses, accuracies and accuracy matrix to `<run folder>/tensorboard` (needs `pip install tensorboard`)."""
+    losses, accuracies and accuracy matrix to `<run folder>/tensorboard` (needs `pip install tensorboard`).
+    `wandb` and `mlflow`: `true` (their defaults) or a section of options; rank 0 only under torchrun."""
 
     tensorboard: bool = False
+    wandb: bool | WandbConfig = False
+    mlflow: bool | MlflowConfig = False
 
 
 @dataclass(frozen=True)

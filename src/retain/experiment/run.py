@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,18 +26,19 @@ from retain.experiment.membership import check_membership
 from retain.experiment.references import ReferenceTraining, check_given_references, evaluate_unlearning
 from retain.experiment.result import RunResult, environment, event_marks, forgotten_cells
 from retain.experiment.resume import open_run
-from retain.experiment.rewind import REWIND, Rewound, check_rewind, rewind_all, rewind_costs, truncated
+from retain.experiment.rewind import check_rewind, rewind_costs
+from retain.experiment.sequence import Trained, closing, train_all
 from retain.metrics import summarise
-from retain.runs.checkpoint import CheckpointSession, has_checkpoint
-from retain.runs.loggers import JsonlLogger, Loggers, ProgressLogger, TensorBoardLogger, require_tensorboard
+from retain.runs.checkpoint import has_checkpoint
+from retain.runs.loggers import require_tensorboard
 from retain.runs.model_file import save_model
 from retain.runs.report import matrix_table, metrics_table, plot_accuracy_matrix, unlearning_table
 from retain.runs.resume import ResumedRun, restore
-from retain.runs.signals import stop_on_signals
 from retain.runs.store import RunFolder, atomic_write_bytes, default_run_name
+from retain.runs.trackers import open_trackers, require, wanted
 from retain.scenarios import Benchmark
 from retain.training.distributed import Distributed, process_group
-from retain.training.loop import LoopLogger, LoopSession, ResumePoint, SequenceResult, resolve_device, run_sequence
+from retain.training.loop import ResumePoint, SequenceResult, resolve_device
 from retain.training.threads import ThreadChoice, choose_threads, using_threads
 from retain.unlearning.requests import check_leaves_a_task
 
@@ -102,6 +103,10 @@ def run(
             require_tensorboard()  # fail before the run folder exists, not after
         if cfg.unlearning.requests and cfg.unlearning.evaluate:
             check_given_references(cfg)  # reference folders to reuse: checked before anything is trained
+        for key in wanted(cfg):  # trackers likewise: the package is there and there is a folder to write to
+            if not write:
+                raise ConfigError(f"logging.{key}", True, "needs a run folder to write to (write=True)")
+            require(key)
         check_rewind(cfg, write and resumed is None)
         with process_group(resolve_device(cfg.train.device)) as (ranks, device):
             return _run_on(
@@ -159,77 +164,32 @@ def _run_built(
         console.print(f"threads: {threads.threads} ({threads.reason}; train.threads: {threads.setting})")
     label = f"{cfg.algorithm.name} on {benchmark.name} ({cfg.scenario})"
     clock = time.perf_counter() - elapsed
-    trained = _Trained(algorithm, benchmark, generator, device, ranks)
-    rewound = None
-    if cfg.unlearning.method == REWIND and cfg.unlearning.requests:  # exact unlearning: see experiment/rewind.py
-        assert folder is not None  # check_rewind: a rewinding run has a folder
-        first = truncated(benchmark, min(cfg.unlearning.requests))
-        seg = _train(cfg, replace(trained, benchmark=first), folder, None, 0.0, None, label, opts.step_hook)
-        rewound = rewind_all(cfg, benchmark, Rewound(seg, algorithm, benchmark, folder), device)
-        result, algorithm = rewound.result, rewound.algorithm
-        trained = replace(trained, algorithm=algorithm, benchmark=rewound.world)
-    else:
-        result = _train(cfg, trained, folder, start_at, elapsed, console if progress else None, label, opts.step_hook)
-    summary = _summary(cfg, benchmark, result, time.perf_counter() - clock)
-    unlearning = None
-    if cfg.unlearning.requests and cfg.unlearning.evaluate:
-        resume_command = f"retain run --resume {folder.path}" if folder else None
-        checkpoints = folder.path / "checkpoints" if folder else None
-        how = ReferenceTraining(run, console, opts.step_hook, resume_command, checkpoints)
-        world = rewound.world if rewound else None
-        final = result.accuracy_matrix[-1]
-        unlearning = evaluate_unlearning(cfg, benchmark, algorithm, final, device, folder, how, world)
-        cost = rewind_costs(rewound) if rewound is not None else amnesiac_costs(algorithm)
-        complete_report(unlearning, cfg, result.accuracy_matrix, cost)
-    if folder:
-        _write_results(folder, cfg, trained, result, summary, unlearning, label)
+    trained = Trained(algorithm, benchmark, generator, device, ranks)
+    trackers = open_trackers(cfg, folder.path if folder else None, ranks.rank)
+    with closing(trackers):
+        bar = console if progress else None
+        result, trained, rewound = train_all(
+            cfg, trained, folder, (start_at, elapsed), bar, label, opts.step_hook, trackers
+        )
+        algorithm = trained.algorithm
+        summary = _summary(cfg, benchmark, result, time.perf_counter() - clock)
+        unlearning = None
+        if cfg.unlearning.requests and cfg.unlearning.evaluate:
+            resume_command = f"retain run --resume {folder.path}" if folder else None
+            checkpoints = folder.path / "checkpoints" if folder else None
+            how = ReferenceTraining(run, console, opts.step_hook, resume_command, checkpoints)
+            world = rewound.world if rewound else None
+            final = result.accuracy_matrix[-1]
+            unlearning = evaluate_unlearning(cfg, benchmark, algorithm, final, device, folder, how, world)
+            cost = rewind_costs(rewound) if rewound is not None else amnesiac_costs(algorithm)
+            complete_report(unlearning, cfg, result.accuracy_matrix, cost)
+        if folder:
+            _write_results(folder, cfg, trained, result, summary, unlearning, label)
+        for tracker in trackers:
+            tracker.finish(summary, unlearning)
     if tables:
         _print_results(console, cfg, result, summary, unlearning, folder, label)
     return RunResult(summary, cfg, folder.path if folder else None, algorithm, benchmark, unlearning)
-
-
-@dataclass(frozen=True)
-class _Trained:
-    """What is trained and where: the algorithm (its model), the benchmark, the data RNG, device and ranks."""
-
-    algorithm: Algorithm
-    benchmark: Benchmark
-    generator: torch.Generator
-    device: torch.device
-    ranks: Distributed
-
-
-def _train(
-    cfg: Config,
-    trained: _Trained,
-    folder: RunFolder | None,
-    start_at: ResumePoint | None,
-    elapsed: float,
-    bar_console: Console | None,
-    label: str,
-    step_hook: StepHook | None,
-) -> SequenceResult:
-    """Train the task sequence with the run's loggers, checkpoints, signal handling and progress bar."""
-    loggers: list[LoopLogger] = [JsonlLogger(folder)] if folder else []
-    session = LoopSession()
-    if folder:
-        every, keep = cfg.checkpoint.every_epochs, cfg.checkpoint.keep
-        session = CheckpointSession(folder, config_to_dict(cfg), every, keep, elapsed, step_hook)
-    with contextlib.ExitStack() as stack:
-        if folder and cfg.logging.tensorboard:
-            board = TensorBoardLogger(folder.path / "tensorboard")
-            stack.callback(board.close)
-            loggers.append(board)
-        if folder:
-            stack.enter_context(stop_on_signals(session))
-        if bar_console is not None:
-            bar = stack.enter_context(ProgressLogger(bar_console, trained.benchmark.num_tasks, cfg.train.epochs, label))
-            bar.skip(_epochs_done(start_at, cfg.train.epochs))
-            loggers.append(bar)
-        return run_sequence(
-            trained.algorithm, trained.benchmark, cfg.train, trained.generator, trained.device, Loggers(*loggers),
-            session, start_at, trained.ranks,
-        )  # fmt: skip
 
 
 def _summary(cfg: Config, benchmark: Benchmark, result: SequenceResult, seconds: float) -> dict[str, Any]:
@@ -257,7 +217,7 @@ def _summary(cfg: Config, benchmark: Benchmark, result: SequenceResult, seconds:
 def _write_results(
     folder: RunFolder,
     cfg: Config,
-    trained: _Trained,
+    trained: Trained,
     result: SequenceResult,
     summary: dict[str, Any],
     unlearning: dict[str, Any] | None,
@@ -332,9 +292,3 @@ def _continue(
         resumed.folder.write_yaml("config.yaml", config_to_dict(cfg))
     start_at = restore(resumed, algorithm, benchmark, generator, device)
     return start_at, resumed.checkpoint["elapsed_seconds"] if resumed.checkpoint else 0.0
-
-
-def _epochs_done(start_at: ResumePoint | None, epochs: int) -> int:
-    if start_at is None:
-        return 0
-    return len(start_at.result.accuracy_matrix) * epochs + (start_at.progress.epoch if start_at.progress else 0)

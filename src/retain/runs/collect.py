@@ -8,16 +8,20 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from retain.config import read_yaml_file
 from retain.errors import ConfigError, RetainError
+from retain.runs.labels import row_labels
+from retain.runs.stats import Stat, stat
 
-# Keys that vary between the seeds of one row and so never split rows.
+# Keys that vary between the seeds of one row and so never split rows; nor do the loggers (`logging.*`),
+# which change what is recorded, not what is trained.
 PER_SEED_KEYS = ("seed", "out", "benchmark.seed")
+NOT_SETTINGS = ("logging.",)
 
 # (summary key, header) of the table's metric columns, in order.
 METRICS = (
@@ -63,35 +67,16 @@ class RunRecord:
 
 
 @dataclass(frozen=True)
-class Stat:
-    """Mean, sample standard deviation (n − 1; 0 for one value) and count of the values that exist."""
-
-    mean: float | None
-    std: float | None
-    n: int
-
-    def format(self, digits: int = 4) -> str:
-        if self.mean is None:
-            return "–"
-        return f"{self.mean:.{digits}f} ± {self.std:.{digits}f}"
-
-
-def stat(values: Iterable[float | None]) -> Stat:
-    """Mean ± sample standard deviation of the values that are not None."""
-    present = [float(v) for v in values if v is not None]
-    if not present:
-        return Stat(None, None, 0)
-    mean = sum(present) / len(present)
-    var = sum((v - mean) ** 2 for v in present) / (len(present) - 1) if len(present) > 1 else 0.0
-    return Stat(mean, math.sqrt(var), len(present))
-
-
-@dataclass(frozen=True)
 class Row:
-    """Runs that share everything but the seed: one algorithm (with its settings) in one table."""
+    """Runs that share everything but the seed: one algorithm (with its settings) in one table.
+
+    `runs` holds one run per seed; `repeats` the other finished runs of a seed already in `runs` (the same
+    config and seed run again): they are named in the report but never counted as further samples.
+    """
 
     label: str
     runs: tuple[RunRecord, ...]
+    repeats: tuple[RunRecord, ...] = ()
 
     @property
     def seeds(self) -> list[Any]:
@@ -99,6 +84,12 @@ class Row:
 
     def metric(self, key: str) -> Stat:
         return stat(r.value(key) for r in self.runs)
+
+    def by_seed(self, key: str) -> dict[Any, float | None]:
+        """Seed → value of a metric (`summary.json` key, or `unlearning.json` key with `unlearning.`)."""
+        if key.startswith("unlearning."):
+            return {r.seed: r.unlearning.get(key.removeprefix("unlearning.")) for r in self.runs}
+        return {r.seed: r.value(key) for r in self.runs}
 
     def mean_matrix(self) -> tuple[list[list[float]], list[list[float]]]:
         """Element-wise mean and std of the accuracy matrices (the lower triangle)."""
@@ -216,33 +207,46 @@ def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 def group(runs: Sequence[RunRecord]) -> list[Table]:
     """Tables per (benchmark, scenario); within one, a row per config that differs in more than the seed.
 
-    A row is labelled with its algorithm, plus the config keys that tell it apart from other rows of the
-    same algorithm (e.g. `lwf (algorithm.distillation_reg_temperature=4.0)`).
+    A row is labelled with its algorithm, plus the settings that tell it apart from other rows of the same
+    algorithm, written for people (`retain.runs.labels`). Runs of a row that repeat a seed count once.
     """
     by_table: dict[tuple[str, str], dict[tuple, list[RunRecord]]] = {}
     for run in runs:
         table_key = (str(run.summary.get("benchmark", "?")), str(run.summary.get("scenario", "?")))
         identity: tuple[tuple[str, Any], ...] = tuple(
-            sorted((k, repr(v)) for k, v in flatten(run.config).items() if k not in PER_SEED_KEYS)
+            sorted(
+                (k, repr(v))
+                for k, v in flatten(run.config).items()
+                if k not in PER_SEED_KEYS and not k.startswith(NOT_SETTINGS)
+            )
         )
-        identity = identity or (("algorithm.name", run.summary.get("algorithm")),)
+        identity = identity or (("algorithm.name", repr(run.summary.get("algorithm"))),)
         by_table.setdefault(table_key, {}).setdefault(identity, []).append(run)
     tables = []
     for (benchmark, scenario), rows in sorted(by_table.items()):
-        labelled = [
-            Row(_label(identity, rows), tuple(sorted(runs, key=lambda r: str(r.seed))))
-            for identity, runs in rows.items()
-        ]
+        labels = row_labels({identity: _algorithm(runs[0]) for identity, runs in rows.items()})
+        labelled = [_row(labels[identity], runs) for identity, runs in rows.items()]
         tables.append(Table(benchmark, scenario, tuple(sorted(labelled, key=lambda r: r.label))))
     return tables
 
 
-def _label(identity: tuple, rows: Mapping[tuple, list[RunRecord]]) -> str:
-    mine = dict(identity)
-    algorithm = rows[identity][0].summary.get("algorithm") or str(mine.get("algorithm.name", "?")).strip("'")
-    siblings = [dict(other) for other, runs in rows.items() if runs[0].summary.get("algorithm") == algorithm]
-    differing = sorted(k for k in set().union(*siblings) if len({s.get(k) for s in siblings}) > 1)
-    if not differing:
-        return str(algorithm)
-    settings = ", ".join(f"{k}={mine.get(k, 'unset')}" for k in differing)
-    return f"{algorithm} ({settings})".replace("'", "")
+def _algorithm(run: RunRecord) -> str:
+    return str(run.summary.get("algorithm") or run.config.get("algorithm", {}).get("name", "?"))
+
+
+def _row(label: str, runs: Sequence[RunRecord]) -> Row:
+    """One run per seed (the first by folder path); the others of a seed are the row's repeats."""
+    kept: dict[str, RunRecord] = {}
+    repeats = []
+    for run in sorted(runs, key=lambda r: str(r.path)):
+        if str(run.seed) in kept:
+            repeats.append(run)
+        else:
+            kept[str(run.seed)] = run
+    return Row(label, tuple(sorted(kept.values(), key=_seed_order)), tuple(repeats))
+
+
+def _seed_order(run: RunRecord) -> tuple[bool, int, str]:
+    """Integer seeds in numeric order (2 before 10), anything else after them."""
+    numeric = isinstance(run.seed, int) and not isinstance(run.seed, bool)
+    return (not numeric, run.seed if numeric else 0, str(run.seed))

@@ -6,12 +6,15 @@ Each function takes report rows (see `retain.runs.collect`) and returns a Figure
 from __future__ import annotations
 
 import io
+import textwrap
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 from matplotlib.figure import Figure
 
-from retain.runs.collect import Row, Stat, stat
+from retain.runs.collect import Row
+from retain.runs.labels import MODELS
+from retain.runs.stats import Stat, stat
 
 
 def png_bytes(fig: Figure, dpi: int = 110) -> bytes:
@@ -33,7 +36,8 @@ def accuracy_matrix_figure(
     grid = np.full((num, num), np.nan)
     for t, row in enumerate(matrix):
         grid[t, : len(row)] = row
-    fig = Figure(figsize=(1.4 + 0.7 * num, 1.0 + 0.6 * num), layout="constrained")
+    width = max(3.2, 1.4 + 0.7 * num)
+    fig = Figure(figsize=(width, 1.3 + 0.6 * num), layout="constrained")
     ax = fig.add_subplot()
     image = ax.imshow(grid, vmin=0.0, vmax=1.0, cmap="viridis")
     for t in range(num):
@@ -55,7 +59,7 @@ def accuracy_matrix_figure(
     ax.set_yticks(range(num), [f"{t + 1}*" if marks and t + 1 in marks else str(t + 1) for t in range(num)])
     ax.set_xlabel("tested task")
     ax.set_ylabel("after training task" + (" (* = unlearning)" if marks else ""))
-    ax.set_title(title, fontsize=9)
+    ax.set_title(textwrap.fill(title, int(11 * width)), fontsize=8)
     fig.colorbar(image, ax=ax, shrink=0.8)
     return fig
 
@@ -67,9 +71,27 @@ def _band(ax, xs: list[int], stats: Sequence[Stat], label: str) -> None:
     ax.fill_between(xs, mean - std, mean + std, color=line.get_color(), alpha=0.2, linewidth=0)
 
 
+def _legend_height(count: int) -> float:
+    """Inches the legend under a figure takes: one line, or a line per entry past three."""
+    return 0.3 if count <= 3 else 0.2 * count + 0.1
+
+
+def _legend_below(fig: Figure, ax, count: int) -> None:
+    """One legend under the plot (never over the data): a column for more than three entries."""
+    handles, labels = ax.get_legend_handles_labels()
+    fig.legend(
+        handles,
+        [textwrap.shorten(label, 100) for label in labels],
+        loc="outside lower center",
+        fontsize=7,
+        ncols=1 if count > 3 else max(1, count),
+        frameon=False,
+    )
+
+
 def average_accuracy_figure(rows: Sequence[Row], title: str) -> Figure:
     """Average accuracy after each task: one line per row, a band of ± one std over seeds."""
-    fig = Figure(figsize=(6.0, 3.6), layout="constrained")
+    fig = Figure(figsize=(6.0, 3.6 + _legend_height(len(rows))), layout="constrained")
     ax = fig.add_subplot()
     for row in rows:
         stats = row.per_task("average_accuracy_per_task")
@@ -81,27 +103,33 @@ def average_accuracy_figure(rows: Sequence[Row], title: str) -> Figure:
     ax.set_ylim(0, 1.02)
     ax.grid(alpha=0.3)
     ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=7, loc="lower left")
+    _legend_below(fig, ax, len(rows))
     return fig
 
 
 def per_task_figure(rows: Sequence[Row], title: str) -> Figure:
-    """Accuracy on each task as training goes on, one panel per row (mean over seeds, ± std band)."""
-    fig = Figure(figsize=(3.2 * len(rows), 3.0), layout="constrained")
-    axes = fig.subplots(1, len(rows), sharey=True, squeeze=False)[0]
+    """Accuracy on each task as training goes on, one panel per row (mean over seeds, ± std band), at most
+    three panels a line, each titled with its row's label (wrapped)."""
+    cols = min(3, len(rows))
+    lines = -(-len(rows) // cols)
+    fig = Figure(figsize=(3.6 * cols, 3.0 * lines + 0.3), layout="constrained")
+    axes = fig.subplots(lines, cols, sharey=True, squeeze=False).ravel()
     for ax, row in zip(axes, rows):
         mean, std = row.mean_matrix()
         num = len(mean)
         for j in range(num):
             xs = list(range(j + 1, num + 1))
             _band(ax, xs, [Stat(mean[t][j], std[t][j], len(row.runs)) for t in range(j, num)], f"task {j + 1}")
-        ax.set_title(row.label, fontsize=8)
-        ax.set_xlabel("after training task")
+        ax.set_title(textwrap.fill(row.label, 44), fontsize=7)
+        ax.set_xlabel("after training task", fontsize=8)
         ax.set_xticks(range(1, num + 1))
         ax.set_ylim(0, 1.02)
         ax.grid(alpha=0.3)
-    axes[0].set_ylabel("accuracy")
-    axes[-1].legend(fontsize=7, loc="lower left")
+    for ax in axes[len(rows) :]:
+        ax.set_visible(False)
+    for ax in axes[::cols]:
+        ax.set_ylabel("accuracy")
+    axes[len(rows) - 1].legend(fontsize=7, loc="lower left")
     fig.suptitle(title, fontsize=9)
     return fig
 
@@ -110,7 +138,8 @@ def bars_figure(
     rows: Sequence[Row], values: Sequence[Sequence[Stat]], categories: Sequence[str], ylabel: str, title: str
 ) -> Figure:
     """Grouped bars: one group per category, one bar per row, error bars of ± one std."""
-    fig = Figure(figsize=(max(4.0, 0.9 * len(categories) * max(1, len(rows)) * 0.5 + 2), 3.4), layout="constrained")
+    width = max(4.0, 0.9 * len(categories) * max(1, len(rows)) * 0.5 + 2)
+    fig = Figure(figsize=(width, 3.4 + _legend_height(len(rows))), layout="constrained")
     ax = fig.add_subplot()
     width = 0.8 / max(1, len(rows))
     for i, (row, stats) in enumerate(zip(rows, values)):
@@ -123,7 +152,7 @@ def bars_figure(
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3, axis="y")
     ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=7)
+    _legend_below(fig, ax, len(rows))
     return fig
 
 
@@ -135,24 +164,49 @@ def forgetting_figure(rows: Sequence[Row], title: str) -> Figure:
     return bars_figure(rows, values, [f"task {j + 1}" for j in range(num)], "forgetting", title)
 
 
+ACCURACY_PANELS = (("unlearned", "accuracy on the unlearned tasks"), ("remaining", "accuracy on the remaining tasks"))
+PANEL_TITLES = {"ag": "AG (accuracy gain)", "dd": "DD (distribution distance)"}
+
+
 def unlearning_figure(rows: Sequence[Row], keys: Sequence[str], title: str) -> Figure:
-    """Every numeric value of `unlearning.json`: one panel per key (own scale), a bar per row, ± std."""
-    cols = min(4, len(keys))
-    nrows = -(-len(keys) // cols)
-    fig = Figure(figsize=(2.6 * cols, 2.4 * nrows + 0.4), layout="constrained")
+    """The values of `unlearning.json`: AG, DD, the three models' accuracies on the unlearned and on the
+    remaining tasks (grouped bars), then one panel per other value; a bar per row (± std over seeds), one
+    colour per row throughout, named in one legend under the panels. Rows without the values are left out."""
+    rows = [row for row in rows if any(row_stat(row, k).mean is not None for k in keys)]
+    accuracy_keys = {f"{m}_accuracy_on_{scope}" for m in MODELS for scope, _ in ACCURACY_PANELS}
+    panels: list[tuple[str, list[str]]] = [(PANEL_TITLES.get(k, k), [k]) for k in keys if k in PANEL_TITLES]
+    for scope, panel_title in ACCURACY_PANELS:
+        group_keys = [f"{m}_accuracy_on_{scope}" for m in MODELS]
+        if any(k in keys for k in group_keys):
+            panels.append((panel_title, group_keys))
+    panels += [(k, [k]) for k in keys if k not in PANEL_TITLES and k not in accuracy_keys]
+    cols = min(4, len(panels))
+    nrows = -(-len(panels) // cols)
+    fig = Figure(figsize=(3.0 * cols, 2.6 * nrows + 0.35 + _legend_height(len(rows))), layout="constrained")
     axes = fig.subplots(nrows, cols, squeeze=False).ravel()
-    colours = [f"C{i % 10}" for i in range(len(rows))]
-    for ax, key in zip(axes, keys):
-        stats = [row_stat(row, key) for row in rows]
-        means = [np.nan if s.mean is None else s.mean for s in stats]
-        errs = [0.0 if s.std is None else s.std for s in stats]
-        ax.bar(range(len(rows)), means, yerr=errs, capsize=2, color=colours)
-        ax.set_xticks(range(len(rows)), [row.label for row in rows], fontsize=6, rotation=20)
+    width = 0.8 / max(1, len(rows))
+    for ax, (panel_title, panel_keys) in zip(axes, panels):
+        for i, row in enumerate(rows):
+            stats = [row_stat(row, k) for k in panel_keys]
+            xs = np.arange(len(panel_keys)) + (i - (len(rows) - 1) / 2) * width
+            means = [np.nan if s.mean is None else s.mean for s in stats]
+            errs = [0.0 if s.std is None else s.std for s in stats]
+            ax.bar(xs, means, width, yerr=errs, capsize=2, color=f"C{i % 10}", label=row.label)
+        for x, key in enumerate(panel_keys):  # e.g. the retrain reference never learnt the unlearned tasks
+            if all(row_stat(row, key).mean is None for row in rows):
+                ax.text(x, 0.02, "n/a", ha="center", va="bottom", fontsize=7, color="0.4")
+        if len(panel_keys) > 1:
+            ax.set_xticks(range(len(panel_keys)), [MODELS[k.split("_accuracy_on_")[0]] for k in panel_keys], fontsize=7)
+            ax.set_ylim(0, 1.02)
+        else:
+            ax.set_xticks([])
         ax.axhline(0, color="black", linewidth=0.6)
-        ax.set_title(key, fontsize=8)
+        ax.set_title(textwrap.fill(panel_title, 34), fontsize=8)
+        ax.tick_params(axis="y", labelsize=7)
         ax.grid(alpha=0.3, axis="y")
-    for ax in axes[len(keys) :]:
+    for ax in axes[len(panels) :]:
         ax.set_visible(False)
+    _legend_below(fig, axes[0], len(rows))
     fig.suptitle(f"unlearning — {title}", fontsize=9)
     return fig
 

@@ -25,7 +25,7 @@ from retain.experiment.build import as_config, build
 from retain.experiment.references import ReferenceTraining, check_given_references, evaluate_unlearning
 from retain.experiment.result import RunResult, environment, event_marks
 from retain.experiment.resume import open_run
-from retain.metrics import summarise
+from retain.metrics import old_new_accuracy, summarise
 from retain.runs.checkpoint import CheckpointSession
 from retain.runs.loggers import JsonlLogger, Loggers, ProgressLogger, TensorBoardLogger, require_tensorboard
 from retain.runs.model_file import save_model
@@ -187,6 +187,8 @@ def _summary(cfg: Config, benchmark: Benchmark, result: SequenceResult, seconds:
         "data_path": result.data_path.name,
         "data_path_reason": result.data_path.reason,
     }
+    if cfg.scenario == "cil":  # the recency bias of the growing head, row by row
+        summary.update(old_new_accuracy(result.accuracy_matrix))
     if benchmark.tasks and benchmark.tasks[0].has_validation:
         summary["best_epoch_per_task"] = result.best_epoch_per_task
     return summary
@@ -220,7 +222,8 @@ def _print_results(
 ) -> None:
     assert result.data_path is not None
     console.print(f"data path: {result.data_path.name} ({result.data_path.reason})")
-    console.print(matrix_table(result.accuracy_matrix, f"accuracy matrix: {label}", event_marks(cfg)))
+    cil = cfg.scenario == "cil"
+    console.print(matrix_table(result.accuracy_matrix, f"accuracy matrix: {label}", event_marks(cfg), cil))
     console.print(metrics_table({cfg.algorithm.name: summary}))
     if unlearning is not None:
         console.print(unlearning_table(unlearning))

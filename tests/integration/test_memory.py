@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 from pathlib import Path
 from typing import Any
 
@@ -175,3 +176,19 @@ def test_the_retrain_reference_never_holds_an_exemplar_of_the_unlearned_task(tmp
     reference = run(reference_config(cfg, (1,)), write=False, progress=False)
     held = stored_hashes(reference.algorithm.state_dict())
     assert held and not held & hashes(full.task(1).x_train)
+
+
+def test_retesting_head_checkpoints_with_nme_equals_a_run_with_nme(tmp_path):
+    """benchmarks/retest.py (the NME rows of docs/results.md): `eval.classifier` changes testing only."""
+    spec = importlib.util.spec_from_file_location(
+        "_bench_retest", Path(__file__).parents[2] / "benchmarks" / "retest.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    memory = {"size": 100, "selection": "herding"}
+    run(cil(memory=memory), out=tmp_path / "head", progress=False)
+    nme = run(cil(memory=memory, eval={"classifier": "nme"}), write=False, progress=False).summary
+    retested = module.retest(tmp_path / "head", "nme")
+    assert retested["accuracy_matrix"] == nme["accuracy_matrix"]
+    assert retested["old_class_accuracy"] == nme["old_class_accuracy"]

@@ -73,6 +73,8 @@ BAD_SETTINGS = [
     (["scenario=cil", "memory.size=5000"], "memory.size = 5000 is not valid: must be below"),
     (["scenario=cil", "memory.per_class=1000"], "memory.per_class = 1000 is not valid: must be at most"),
     (["scenario=cil", "memory.size=100", "eval.classifier=nme", "benchmark.val_fraction=0.1"], "eval.classifier"),
+    (["scenario=dil", "memory.size=100", "memory.weight_aligning=true"], "memory.weight_aligning = True"),
+    (["scenario=cil", "memory.weight_aligning=true"], "memory.weight_aligning = True is not valid: only with a memory"),
 ]
 
 

@@ -192,3 +192,18 @@ def test_retesting_head_checkpoints_with_nme_equals_a_run_with_nme(tmp_path):
     retested = module.retest(tmp_path / "head", "nme")
     assert retested["accuracy_matrix"] == nme["accuracy_matrix"]
     assert retested["old_class_accuracy"] == nme["old_class_accuracy"]
+
+
+def block_norms(weights: dict[str, torch.Tensor], task_id: int) -> tuple[float, float]:
+    """Mean weight-vector norm of the old output blocks and of block `task_id`, from a model state."""
+    blocks = [weights[f"heads.heads.{p}.weight"] for p in range(task_id)]
+    return float(torch.cat(blocks[:-1]).norm(dim=1).mean()), float(blocks[-1].norm(dim=1).mean())
+
+
+@pytest.mark.parametrize("aligning", [False, True])
+def test_weight_aligning_gives_each_new_block_the_old_blocks_mean_norm(tmp_path, aligning):
+    memory = {"size": 100, "weight_aligning": aligning}
+    run(cil(algorithm={"name": "finetuning"}, memory=memory), out=tmp_path / "run", progress=False)
+    for t in (2, 3, 4, 5):
+        old, new = block_norms(load_checkpoint(tmp_path / "run" / "checkpoints" / task_file(t))["model"], t)
+        assert (new == pytest.approx(old, rel=1e-5)) is aligning, (t, old, new)

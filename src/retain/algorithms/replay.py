@@ -17,6 +17,8 @@ from retain.algorithms.base import Algorithm, Batch, TrainingData
 from retain.algorithms.exemplars import ExemplarMemory
 from retain.algorithms.memory import memory_bytes, storage_bytes
 from retain.algorithms.nme import class_means, nearest_mean_logits
+from retain.algorithms.weight_aligning import align_weights
+from retain.models.heads import HeadsCIL
 
 if TYPE_CHECKING:
     from retain.scenarios.task import Benchmark, Task
@@ -33,10 +35,21 @@ class Replay(Algorithm):
     the union the same way); every sample is seen once per epoch. At the end of each task, after the
     inner algorithm's end-of-task step (LwF's teacher), the memory is rebuilt from the task's training
     data with the model as trained. `classifier: nme` tests with the nearest mean of exemplars instead
-    of the heads (`retain.algorithms.nme`). Unlearning (`forget`) deletes the unlearned tasks' exemplars.
+    of the heads (`retain.algorithms.nme`). `weight_aligning` rescales each new CIL output block to the
+    old blocks' mean weight norm at the end of its task (`retain.algorithms.weight_aligning`). Unlearning
+    (`forget`) deletes the unlearned tasks' exemplars.
     """
 
-    def __init__(self, algorithm: Algorithm, memory: ExemplarMemory, classifier: Classifier = "head") -> None:
+    def __init__(
+        self,
+        algorithm: Algorithm,
+        memory: ExemplarMemory,
+        classifier: Classifier = "head",
+        weight_aligning: bool = False,
+    ) -> None:
+        if weight_aligning and not isinstance(algorithm.model.heads, HeadsCIL):
+            raise ValueError("weight aligning rescales a class-incremental head: it needs HeadsCIL")
+        self.weight_aligning = weight_aligning
         self.inner = algorithm
         self.model = algorithm.model
         self.params = algorithm.params
@@ -66,7 +79,11 @@ class Replay(Algorithm):
         return self.inner.training_step(batch, task)
 
     def on_task_end(self, task: Task) -> None:
-        """The inner algorithm's end of task, then the memory's rebuild with the trained model."""
+        """Weight aligning (if asked), the inner algorithm's end of task (LwF's teacher: the aligned model),
+        then the memory's rebuild with the trained model."""
+        if self.weight_aligning:
+            assert isinstance(self.model.heads, HeadsCIL)  # checked in __init__
+            align_weights(self.model.heads, task.id)
         self.inner.on_task_end(task)
         features = None if self.memory.selection == "random" else lambda x: self._features(x, task.id)
         self.memory.update(task.id, task.x_train, task.y_train, features)

@@ -228,11 +228,13 @@ class MemoryConfig:
     `size` exemplars in total, shared equally by the classes seen, or `per_class` for each class (not
     both); `selection: random` or `herding` (iCaRL's, on the backbone's normalised features). The memory
     is rebuilt at the end of every task; its exemplars are appended to each later task's training data.
+    `weight_aligning` (CIL only) rescales each new task's output weights to the old ones' mean norm (WA).
     """
 
     size: int | None = None
     per_class: int | None = None
     selection: Literal["random", "herding"] = "random"
+    weight_aligning: bool = False
 
     def __post_init__(self) -> None:
         for key in ("size", "per_class"):
@@ -244,6 +246,8 @@ class MemoryConfig:
                 self.per_class,
                 f"not together with size = {self.size}: give a total (size) or a per-class budget",
             )
+        if self.weight_aligning and not self.enabled:
+            raise ConfigError("weight_aligning", True, "only with a memory (set size or per_class)")
 
     @property
     def enabled(self) -> bool:

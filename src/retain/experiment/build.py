@@ -100,6 +100,10 @@ def check_memory(cfg: Config, scenario: str) -> None:
         raise ConfigError(
             key, getattr(cfg.memory, key.split(".")[1]), "a memory needs a cil or dil scenario (til: per-task heads)"
         )
+    if cfg.memory.weight_aligning and scenario != "cil":
+        raise ConfigError(
+            "memory.weight_aligning", True, f"rescales a class-incremental head: needs scenario cil, not {scenario}"
+        )
     backbone = BACKBONES[cfg.backbone.name]
     if getattr(backbone, "task_conditioned", False):
         if cfg.memory.selection == "herding":
@@ -246,7 +250,8 @@ def build_algorithm(cfg: Config, input_shape: Sequence[int]) -> Algorithm:
     algorithm = ALGORITHMS[cfg.algorithm.name](build_model(cfg, input_shape), cfg.algorithm.params)
     if cfg.memory.enabled:
         budget = MemoryBudget(cfg.memory.size, cfg.memory.per_class)
-        algorithm = Replay(algorithm, ExemplarMemory(budget, cfg.memory.selection, cfg.seed), cfg.eval.classifier)
+        memory = ExemplarMemory(budget, cfg.memory.selection, cfg.seed)
+        algorithm = Replay(algorithm, memory, cfg.eval.classifier, cfg.memory.weight_aligning)
     if cfg.unlearning.method == "none":
         return algorithm
     wrapped = UNLEARNING_METHODS[cfg.unlearning.method](algorithm)

@@ -86,3 +86,42 @@ def test_resumed_inside_a_task_with_a_pending_unlearning_request_unlearns_the_sa
     }
     for (name, a), b in zip(whole.algorithm.model.state_dict().items(), resumed.algorithm.model.state_dict().values()):
         assert torch.equal(a, b), name
+
+
+# The exemplar memory in the scenarios it allows, each selection, both classifiers, and under unlearning:
+# the cut falls inside task 2, after task 1's exemplars were selected, so the resumed run must restore them.
+MEMORY_CASES = [
+    ("lwf", "cil", {"size": 40, "selection": "herding"}, "nme", "none"),
+    ("finetuning", "dil", {"per_class": 6, "selection": "random"}, "head", "none"),
+    ("lwf", "cil", {"size": 40, "selection": "random"}, "head", "amnesiac"),
+]
+
+
+@pytest.mark.parametrize("algorithm,scenario,memory,classifier,method", MEMORY_CASES)
+def test_a_run_with_a_memory_resumes_to_exactly_the_same_results(
+    tmp_path, algorithm, scenario, memory, classifier, method
+):
+    cfg = {
+        "scenario": scenario,
+        "algorithm": {"name": algorithm},
+        "benchmark": {"num_tasks": 3, "classes_per_task": 3},
+        "backbone": {"hidden": [8]},
+        "train": {"epochs": 2, "batch_size": 128, "device": "cpu"},
+        "memory": memory,
+        "eval": {"classifier": classifier},
+        "unlearning": {"method": method, **({"requests": {3: [1]}, "evaluate": False} if method != "none" else {})},
+    }
+    whole = run(cfg, out=tmp_path / "whole", progress=False)
+    with pytest.raises(RunInterrupted):
+        run(cfg, out=tmp_path / "cut", progress=False, step_hook=sigterm_at((2, 2, 1)))
+    resumed = run(None, resume=tmp_path / "cut", progress=False)
+    assert {k: v for k, v in resumed.summary.items() if k not in TIMING} == {
+        k: v for k, v in whole.summary.items() if k not in TIMING
+    }
+    a, b = whole.algorithm.state_dict(), resumed.algorithm.state_dict()
+    while "memory" not in a:
+        a, b = a["inner"], b["inner"]
+    for key in ("x", "y", "task"):
+        assert torch.equal(a["memory"][key], b["memory"][key]), key
+    for (name, x), y in zip(whole.algorithm.model.state_dict().items(), resumed.algorithm.model.state_dict().values()):
+        assert torch.equal(x, y), name

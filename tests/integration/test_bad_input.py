@@ -65,6 +65,16 @@ BAD_SETTINGS = [
     (["train.epochs"], "--set"),
     (["train.epochs=[1"], "train.epochs"),
     (["train.epochs.x=1"], "train.epochs"),
+    (["scenario=cil", "memory.size=100", "memory.per_class=5"], "memory.per_class = 5 is not valid: not together"),
+    (["scenario=cil", "memory.size=0"], "memory.size"),
+    (["scenario=cil", "memory.size=100", "memory.selection=best"], "memory.selection"),
+    (["scenario=cil", "eval.classifier=nme"], "eval.classifier = 'nme' is not valid: needs an exemplar memory"),
+    (["memory.size=100"], "memory.size = 100 is not valid: a memory needs a cil or dil scenario"),
+    (["scenario=cil", "memory.size=5000"], "memory.size = 5000 is not valid: must be below"),
+    (["scenario=cil", "memory.per_class=1000"], "memory.per_class = 1000 is not valid: must be at most"),
+    (["scenario=cil", "memory.size=100", "eval.classifier=nme", "benchmark.val_fraction=0.1"], "eval.classifier"),
+    (["scenario=dil", "memory.size=100", "memory.weight_aligning=true"], "memory.weight_aligning = True"),
+    (["scenario=cil", "memory.weight_aligning=true"], "memory.weight_aligning = True is not valid: only with a memory"),
 ]
 
 

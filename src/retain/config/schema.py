@@ -269,6 +269,47 @@ class LoggingConfig:
 
 
 @dataclass(frozen=True)
+class MemoryConfig:
+    """An exemplar memory replayed with any algorithm (docs/memory.md); off unless `size` or `per_class`.
+
+    `size` exemplars in total, shared equally by the classes seen, or `per_class` for each class (not
+    both); `selection: random` or `herding` (iCaRL's, on the backbone's normalised features). The memory
+    is rebuilt at the end of every task; its exemplars are appended to each later task's training data.
+    `weight_aligning` (CIL only) rescales each new task's output weights to the old ones' mean norm (WA).
+    """
+
+    size: int | None = None
+    per_class: int | None = None
+    selection: Literal["random", "herding"] = "random"
+    weight_aligning: bool = False
+
+    def __post_init__(self) -> None:
+        for key in ("size", "per_class"):
+            if getattr(self, key) is not None:
+                _positive(key, getattr(self, key))
+        if self.size is not None and self.per_class is not None:
+            raise ConfigError(
+                "per_class",
+                self.per_class,
+                f"not together with size = {self.size}: give a total (size) or a per-class budget",
+            )
+        if self.weight_aligning and not self.enabled:
+            raise ConfigError("weight_aligning", True, "only with a memory (set size or per_class)")
+
+    @property
+    def enabled(self) -> bool:
+        return self.size is not None or self.per_class is not None
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """How the model is tested: `classifier: head` (the model's heads) or `nme` (the nearest mean of the
+    memory's exemplars in normalised feature space, iCaRL's classifier; needs a memory)."""
+
+    classifier: Literal["head", "nme"] = "head"
+
+
+@dataclass(frozen=True)
 class Config:
     """One experiment. `scenario` is `til`, `dil` or `cil`; null takes the benchmark's default (split → til,
     permuted and rotated → dil)."""
@@ -282,7 +323,11 @@ class Config:
     unlearning: UnlearningConfig = field(default_factory=UnlearningConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
+    memory: MemoryConfig = field(default_factory=MemoryConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
     out: str | None = None
 
     def __post_init__(self) -> None:
         _seed("seed", self.seed)
+        if self.eval.classifier == "nme" and not self.memory.enabled:
+            raise ConfigError("eval.classifier", "nme", "needs an exemplar memory: set memory.size or memory.per_class")

@@ -15,12 +15,15 @@ from typing import Any, cast
 import torch
 
 from retain.algorithms import ALGORITHMS, Algorithm
+from retain.algorithms.exemplars import ExemplarMemory, MemoryBudget
+from retain.algorithms.replay import Replay
 from retain.config import (
     CUSTOM,
     LEGACY_ALGORITHMS,
     AlgorithmConfig,
     BenchmarkConfig,
     Config,
+    MemoryConfig,
     from_mapping,
     parse_config,
     read_config_data,
@@ -83,7 +86,80 @@ def check_config(cfg: Config) -> Config:
     if cfg.unlearning.evaluate and num_tasks is not None:
         check_leaves_a_task(cfg.unlearning.requests, num_tasks)
     scenario = cfg.scenario or construction_scenario(construction_of(bench))
+    check_memory(cfg, scenario)
     return dataclasses.replace(cfg, algorithm=algorithm, scenario=scenario)
+
+
+def check_memory(cfg: Config, scenario: str) -> None:
+    """The memory settings that depend on the scenario, the backbone or the validation split.
+
+    Raises:
+        ConfigError: a memory in TIL (replayed samples of task p would be trained through task t's
+            head), herding or NME on a task-conditioned backbone (whose features depend on a task id
+            that a mixed memory does not have), NME with a validation split (the epoch selection tests
+            the current task's classes, which have no exemplars before the task ends).
+    """
+    if not cfg.memory.enabled:
+        return
+    key = "memory.size" if cfg.memory.size is not None else "memory.per_class"
+    if scenario == "til":
+        raise ConfigError(
+            key, getattr(cfg.memory, key.split(".")[1]), "a memory needs a cil or dil scenario (til: per-task heads)"
+        )
+    if cfg.memory.weight_aligning and scenario != "cil":
+        raise ConfigError(
+            "memory.weight_aligning", True, f"rescales a class-incremental head: needs scenario cil, not {scenario}"
+        )
+    backbone = BACKBONES[cfg.backbone.name]
+    if getattr(backbone, "task_conditioned", False):
+        if cfg.memory.selection == "herding":
+            raise ConfigError(
+                "memory.selection",
+                "herding",
+                f"backbone {cfg.backbone.name!r} is task-conditioned: its features depend on a task id; use random",
+            )
+        if cfg.eval.classifier == "nme":
+            raise ConfigError(
+                "eval.classifier",
+                "nme",
+                f"backbone {cfg.backbone.name!r} is task-conditioned: its features depend on a task id; use head",
+            )
+    if cfg.eval.classifier == "nme" and cfg.benchmark.val_fraction > 0:
+        raise ConfigError(
+            "eval.classifier",
+            "nme",
+            "not with benchmark.val_fraction > 0: the current task has no exemplars before it ends",
+        )
+
+
+def check_memory_size(memory: MemoryConfig, benchmark: Benchmark) -> None:
+    """A memory no larger than the data it could ever hold (checked once the data is loaded).
+
+    Raises:
+        ConfigError: `memory.size` at least the training samples of every task but the last (the memory
+            would keep everything: joint training), or `memory.per_class` above the smallest class.
+    """
+    if memory.size is not None:
+        seen = sum(len(t.y_train) for t in benchmark.tasks[:-1])
+        if memory.size >= seen:
+            raise ConfigError(
+                "memory.size",
+                memory.size,
+                f"must be below {seen}, the training samples of {benchmark.name}'s tasks before the last (a memory that keeps them all is joint training)",
+            )
+    if memory.per_class is not None:
+        smallest = min(_smallest_class(t.y_train) for t in benchmark.tasks)
+        if memory.per_class > smallest:
+            raise ConfigError(
+                "memory.per_class",
+                memory.per_class,
+                f"must be at most {smallest}, the training samples of {benchmark.name}'s smallest class",
+            )
+
+
+def _smallest_class(y: torch.Tensor) -> int:
+    counts = torch.bincount(y)
+    return int(counts[counts > 0].min())
 
 
 def _known(key: str, name: Any, registry: Any) -> None:
@@ -164,6 +240,7 @@ def build(cfg: Config) -> tuple[Benchmark, Algorithm]:
     benchmark = build_benchmark(cfg.benchmark, cfg.scenario, cfg.seed)
     if cfg.unlearning.requests and known_num_tasks(cfg.benchmark) is None:  # checked now that the data is here
         check_requests(cfg.unlearning.requests, benchmark.num_tasks, cfg.unlearning.method)
+    check_memory_size(cfg.memory, benchmark)
     return benchmark, build_algorithm(cfg, benchmark.input_shape)
 
 
@@ -185,6 +262,10 @@ def build_algorithm(cfg: Config, input_shape: Sequence[int]) -> Algorithm:
     """The model and the algorithm of `cfg`, wrapped in its unlearning method when it has one."""
     cfg = check_config(cfg)
     algorithm = ALGORITHMS[cfg.algorithm.name](build_model(cfg, input_shape), cfg.algorithm.params)
+    if cfg.memory.enabled:
+        budget = MemoryBudget(cfg.memory.size, cfg.memory.per_class)
+        memory = ExemplarMemory(budget, cfg.memory.selection, cfg.seed)
+        algorithm = Replay(algorithm, memory, cfg.eval.classifier, cfg.memory.weight_aligning)
     if cfg.unlearning.method == "none" or cfg.unlearning.method in SEQUENCE_METHODS:
         return algorithm
     wrapped = UNLEARNING_METHODS[cfg.unlearning.method](algorithm)

@@ -75,7 +75,7 @@ def given_reference_config(cfg: Config, without: Sequence[int], given: str) -> C
         ref = config_from_dict(read_config_data(folder / "config.yaml"))
     except RetainError as err:
         raise ConfigError(key, given, f"its config.yaml cannot be used ({' '.join(str(err).split())})") from None
-    for name in ("seed", "scenario", "benchmark", "backbone"):
+    for name in ("seed", "scenario", "benchmark", "backbone", "memory", "eval"):
         if getattr(ref, name) != getattr(expected, name):
             raise ConfigError(key, given, f"its {name} differs from this run's reference ({getattr(expected, name)!r})")
     ref_train, want_train = config_to_dict(ref)["train"], config_to_dict(expected)["train"]

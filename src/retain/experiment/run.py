@@ -28,7 +28,7 @@ from retain.experiment.result import RunResult, environment, event_marks, forgot
 from retain.experiment.resume import open_run
 from retain.experiment.rewind import check_rewind, rewind_costs
 from retain.experiment.sequence import Trained, closing, train_all
-from retain.metrics import summarise
+from retain.metrics import old_new_accuracy, summarise
 from retain.runs.checkpoint import has_checkpoint
 from retain.runs.loggers import require_tensorboard
 from retain.runs.model_file import save_model
@@ -209,6 +209,8 @@ def _summary(cfg: Config, benchmark: Benchmark, result: SequenceResult, seconds:
     }
     if cfg.train.on_nan == "skip_batch":
         summary["skipped_batches_per_task"] = result.skipped_batches_per_task
+    if cfg.scenario == "cil":  # the recency bias of the growing head, row by row
+        summary.update(old_new_accuracy(result.accuracy_matrix))
     if benchmark.tasks and benchmark.tasks[0].has_validation:
         summary["best_epoch_per_task"] = result.best_epoch_per_task
     return summary
@@ -242,7 +244,8 @@ def _print_results(
 ) -> None:
     assert result.data_path is not None
     console.print(f"data path: {result.data_path.name} ({result.data_path.reason})")
-    console.print(matrix_table(result.accuracy_matrix, f"accuracy matrix: {label}", event_marks(cfg)))
+    cil = cfg.scenario == "cil"
+    console.print(matrix_table(result.accuracy_matrix, f"accuracy matrix: {label}", event_marks(cfg), cil))
     console.print(metrics_table({cfg.algorithm.name: summary}))
     if unlearning is not None:
         console.print(unlearning_table(unlearning))

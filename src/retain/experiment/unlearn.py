@@ -17,7 +17,7 @@ from retain.experiment.references import ReferenceTraining, check_given_referenc
 from retain.experiment.result import RunResult, environment, event_marks, forgotten_cells, load_run
 from retain.experiment.rewind import REWIND, Rewound, checkpoint_before, rewind, rewind_costs
 from retain.experiment.run import run
-from retain.metrics import summarise
+from retain.metrics import old_new_accuracy, summarise
 from retain.runs.model_file import save_model
 from retain.runs.report import matrix_table, plot_accuracy_matrix, unlearning_table
 from retain.runs.store import RunFolder
@@ -121,6 +121,7 @@ def _unlearn_into(
     summary = {
         **ref.summary,
         **summarise(matrix),
+        **(old_new_accuracy(matrix) if new_cfg.scenario == "cil" else {}),
         "unlearning_events": {str(t): list(us) for t, us in sorted(new_cfg.unlearning.requests.items())},
         "unlearned_from": str(source),
     }
@@ -138,7 +139,8 @@ def _write_and_show(folder: RunFolder, result: RunResult, matrix: list[list[floa
     title = f"{result.config.algorithm.name} on {result.benchmark.name}"
     plot_accuracy_matrix(matrix, folder.path / "plots", title, marks, forgotten_cells(result.config))
     folder.write_json("summary.json", result.summary)
-    console.print(matrix_table(matrix, "accuracy matrix (last row: after unlearning)", marks))
+    cil = result.config.scenario == "cil"
+    console.print(matrix_table(matrix, "accuracy matrix (last row: after unlearning)", marks, cil))
     if result.unlearning is not None:
         console.print(unlearning_table(result.unlearning))
     console.print(f"run folder: {folder.path}")

@@ -9,6 +9,7 @@ from retain.metrics.continual import (
     forgetting,
     forgetting_per_task,
     forward_transfer,
+    old_new_accuracy,
     summarise,
 )
 
@@ -21,5 +22,6 @@ __all__ = [
     "forgetting",
     "forgetting_per_task",
     "forward_transfer",
+    "old_new_accuracy",
     "summarise",
 ]

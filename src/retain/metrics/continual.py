@@ -75,6 +75,15 @@ def forward_transfer(matrix: Matrix, reference_diagonal: Sequence[float]) -> flo
     return sum(matrix[j][j] - reference_diagonal[j] for j in range(1, len(matrix))) / (len(matrix) - 1)
 
 
+def old_new_accuracy(matrix: Matrix) -> dict[str, list[float | None]]:
+    """Per row t: the accuracy on the old tasks' classes (the mean of A[t, j] over j < t; None after the
+    first task) and on the new task's (A[t, t]). In class-incremental learning a wide gap between the two
+    is the recency bias of the growing head (Wu et al., BiC 2019; Zhao et al., WA 2020)."""
+    _check(matrix)
+    old = [sum(row[:t]) / t if t else None for t, row in enumerate(matrix)]
+    return {"old_class_accuracy": old, "new_class_accuracy": [float(row[t]) for t, row in enumerate(matrix)]}
+
+
 def summarise(matrix: Matrix) -> dict[str, object]:
     """Every metric of one accuracy matrix, as stored in `summary.json`."""
     return {

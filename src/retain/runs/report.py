@@ -9,6 +9,7 @@ from typing import Any
 
 from rich.table import Table
 
+from retain.metrics import old_new_accuracy
 from retain.runs.store import atomic_write_bytes
 
 
@@ -17,20 +18,30 @@ def _fmt(value: Any) -> str:
 
 
 def matrix_table(
-    matrix: Sequence[Sequence[float]], title: str = "accuracy matrix", marks: Mapping[int, str] | None = None
+    matrix: Sequence[Sequence[float]],
+    title: str = "accuracy matrix",
+    marks: Mapping[int, str] | None = None,
+    old_new: bool = False,
 ) -> Table:
     """The accuracy matrix as a rich table (rows: after task t, columns: tested task j).
 
-    `marks` labels rows (1-based) after which something happened, e.g. an unlearning event."""
+    `marks` labels rows (1-based) after which something happened, e.g. an unlearning event. `old_new`
+    adds each row's accuracy on the old tasks and on the new one (`old_new_accuracy`; CIL runs)."""
     marks = marks or {}
     table = Table(title=title)
     table.add_column("after task", justify="right")
     for j in range(len(matrix)):
         table.add_column(f"task {j + 1}", justify="right")
+    split = old_new_accuracy(matrix) if old_new and matrix else None
+    if split:
+        table.add_column("old", justify="right")
+        table.add_column("new", justify="right")
     if marks:
         table.add_column("event")
     for t, row in enumerate(matrix):
         cells = [str(t + 1), *[f"{v:.4f}" for v in row], *[""] * (len(matrix) - len(row))]
+        if split:
+            cells += [_fmt(split["old_class_accuracy"][t]), _fmt(split["new_class_accuracy"][t])]
         table.add_row(*cells, *([marks.get(t + 1, "")] if marks else []))
     return table
 

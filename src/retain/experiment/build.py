@@ -161,6 +161,7 @@ def build_model(cfg: Config, input_shape: Sequence[int]) -> ContinualModel:
     b = cfg.backbone
     options: dict[str, Any] = {"hidden": b.hidden, "channels": b.channels, "model": b.model, "weights": b.weights}
     options |= {"freeze": b.freeze, "download": b.download, "image_size": b.image_size}
+    options["cache_features"] = b.cache_features
     try:
         backbone = build_backbone(b.name, input_shape, **options)
     except ConfigError as err:  # names its own key (backbone.weights, backbone.model, ...)

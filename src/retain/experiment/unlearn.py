@@ -16,7 +16,7 @@ from retain.metrics import summarise
 from retain.runs.model_file import save_model
 from retain.runs.report import matrix_table, plot_accuracy_matrix, unlearning_table
 from retain.runs.store import RunFolder
-from retain.training.data import test_batches
+from retain.training.data import input_spec, test_batches
 from retain.training.evaluate import accuracy
 
 
@@ -49,7 +49,13 @@ def unlearn_run(
     algorithm.unlearn_after(benchmark.task(last), list(tasks))  # type: ignore[attr-defined]
     device = next(algorithm.model.parameters()).device
     row = [
-        accuracy(algorithm, test_batches(t, benchmark, device), t.id, last, cfg.train.eval_batch_size)
+        accuracy(
+            algorithm,
+            test_batches(t, benchmark, device, input_spec(algorithm.model)),
+            t.id,
+            last,
+            cfg.train.eval_batch_size,
+        )
         for t in benchmark.tasks
     ]
     matrix = [list(r) for r in ref.summary["accuracy_matrix"][:-1]] + [row]

@@ -29,7 +29,7 @@ from retain.models.weights import load_weights
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 TORCHVISION_MODELS = {"resnet18": 512, "resnet34": 512, "resnet50": 2048, "resnet101": 2048, "resnet152": 2048}
-OPTIONS = ("model", "weights", "freeze", "download", "image_size")
+OPTIONS = ("model", "weights", "freeze", "download", "image_size", "cache_features")
 
 
 @dataclass(frozen=True)
@@ -49,8 +49,9 @@ class PretrainedBackbone(nn.Module):
     task_conditioned = False
     options: ClassVar[tuple[str, ...]] = OPTIONS
 
-    def __init__(self, net: nn.Module, output_dim: int, spec: InputSpec, freeze: str) -> None:
+    def __init__(self, net: nn.Module, output_dim: int, spec: InputSpec, freeze: str, cache_features: bool) -> None:
         super().__init__()
+        self.cache_features = cache_features
         self.frozen_prefixes = apply_freeze(net, freeze)
         self.net = net
         self.output_dim = output_dim
@@ -89,6 +90,7 @@ class TimmBackbone(PretrainedBackbone):
         freeze: str = "none",
         download: bool = False,
         image_size: int | None = None,
+        cache_features: bool = True,
     ) -> None:
         _channels(input_shape, "timm")
         net = _create_timm(_required(model, "timm"), download, image_size)
@@ -101,7 +103,7 @@ class TimmBackbone(PretrainedBackbone):
         cfg: dict[str, Any] = timm.data.resolve_data_config({}, model=net)
         size = (image_size, image_size) if image_size else tuple(cfg["input_size"][1:])
         spec = InputSpec(size, tuple(cfg["mean"]), tuple(cfg["std"]), _interpolation(cfg.get("interpolation")))
-        super().__init__(net, int(net.num_features), spec, freeze)
+        super().__init__(net, int(net.num_features), spec, freeze, cache_features)
 
 
 def _interpolation(name: Any) -> str:
@@ -142,6 +144,7 @@ class TorchvisionBackbone(PretrainedBackbone):
         freeze: str = "none",
         download: bool = False,
         image_size: int | None = None,
+        cache_features: bool = True,
     ) -> None:
         import torchvision.models
 
@@ -154,7 +157,8 @@ class TorchvisionBackbone(PretrainedBackbone):
         if weights is not None:
             load_weights(net, weights, f"torchvision model {model!r}", drop=("fc",))
         size = image_size or 224
-        super().__init__(net, TORCHVISION_MODELS[model], InputSpec((size, size), IMAGENET_MEAN, IMAGENET_STD), freeze)
+        spec = InputSpec((size, size), IMAGENET_MEAN, IMAGENET_STD)
+        super().__init__(net, TORCHVISION_MODELS[model], spec, freeze, cache_features)
 
 
 def shares_frozen_backbone(model: nn.Module) -> bool:

@@ -19,9 +19,10 @@ from retain.algorithms.base import Algorithm
 from retain.errors import ConfigError
 from retain.scenarios.task import Benchmark, Task
 from retain.training.batch import Batches, TrainingData
-from retain.training.data import DeviceBatches, LoaderBatches
+from retain.training.data import DeviceBatches, LoaderBatches, input_spec
 from retain.training.distributed import Distributed, release_wrappers, synchronise_batchnorm
 from retain.training.evaluate import accuracy
+from retain.training.features import Convert, features_once
 from retain.training.placement import DataPath, choose_data_path
 from retain.training.progress import ResumePoint, SequenceResult, TaskProgress
 from retain.training.selection import BestEpoch
@@ -31,6 +32,7 @@ from retain.training.step import EpochTally, Step, check_finite
 if TYPE_CHECKING:
     from retain.config import TrainConfig
     from retain.models.model import ContinualModel
+    from retain.models.pretrained import InputSpec
 
 # the loop's own names, and those it hands to its callers (`retain.runs`, the API) from its modules
 __all__ = [
@@ -149,7 +151,7 @@ def run_sequence(
     logger, session, dist = logger or LoopLogger(), session or LoopSession(), dist or Distributed()
     model = _place_model(algorithm.model, cfg, device, dist)
     path = choose_data_path(benchmark, cfg.data_path, device)
-    batches = _batch_factory(path, benchmark, cfg, device)
+    batches = _batch_factory(path, benchmark, cfg, device, input_spec(model))
     resume = resume or ResumePoint()
     result = resume.result
     result.data_path = path
@@ -158,8 +160,9 @@ def run_sequence(
         logger.on_task_start(task.id, cfg.epochs)
         _grow_heads(model, task, cfg.channels_last, device)
         run = TaskRun(logger, session, result, dist, progress)
-        data, val = _start_task(algorithm, benchmark, task, batches, progress)
-        result.best_epoch_per_task.append(train_task(algorithm, data, task, cfg, generator, run, val))
+        with features_once(model.backbone) as cached:  # a frozen backbone's features, once per task
+            data, val = _start_task(algorithm, benchmark, task, batches, progress, cached)
+            result.best_epoch_per_task.append(train_task(algorithm, data, task, cfg, generator, run, val))
         _end_task(algorithm, task, run, device)
         del data, val
         tests[task.id] = batches(_test_data(task), False)
@@ -182,14 +185,15 @@ def _place_model(model: ContinualModel, cfg: TrainConfig, device: torch.device, 
 
 
 def _batch_factory(
-    path: DataPath, benchmark: Benchmark, cfg: TrainConfig, device: torch.device
+    path: DataPath, benchmark: Benchmark, cfg: TrainConfig, device: torch.device, spec: InputSpec | None
 ) -> Callable[[TrainingData, bool], Batches]:
-    """A function (data, augment) → batches on the chosen path (`device` or `loader`)."""
+    """A function (data, augment) → batches on the chosen path (`device` or `loader`), in the inputs of a
+    pretrained backbone's `spec` when it has one."""
     if path.name == "loader":
         return lambda data, augment: LoaderBatches(
-            data, benchmark.mean, benchmark.std, device, augment, cfg.num_workers
+            data, benchmark.mean, benchmark.std, device, augment, cfg.num_workers, spec
         )
-    return lambda data, augment: DeviceBatches(data, benchmark.mean, benchmark.std, device, augment)
+    return lambda data, augment: DeviceBatches(data, benchmark.mean, benchmark.std, device, augment, spec)
 
 
 def _test_data(task: Task) -> TrainingData:
@@ -210,16 +214,19 @@ def _start_task(
     task: Task,
     batches: Callable[[TrainingData, bool], Batches],
     progress: TaskProgress | None,
+    cached: Convert,
 ) -> tuple[Batches, Batches | None]:
-    """Start `task` (unless resumed inside it) and put its training and validation data on the data path."""
+    """Start `task` (unless resumed inside it) and put its training and validation data on the data path
+    (as features when `cached` applies)."""
     if progress is None:
         algorithm.on_task_start(task)
     data = batches(algorithm.training_data(benchmark, task), benchmark.augment)
-    algorithm.on_training_data(data)
     val = None
     if task.has_validation:
         assert task.x_val is not None and task.y_val is not None  # a validation split holds both
         val = batches(TrainingData(task.x_val, task.y_val), False)
+    data, val = cached(data, val)
+    algorithm.on_training_data(data)
     return data, val
 
 

@@ -36,6 +36,7 @@ class Algorithm:
     """
 
     Params: ClassVar[type] = NoParams
+    trains: ClassVar[bool] = True  # False: the loop runs no epoch (NCM averages features, nothing to step)
 
     def __init__(self, model: ContinualModel, params: Any = None) -> None:
         self.model = model

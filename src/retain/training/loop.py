@@ -91,9 +91,12 @@ def train_task(
     With `run.progress`, continue a task from where a checkpoint left it (optimizer state, epoch, step).
     With a validation set `val`, each epoch also reports `val_acc`; at the end the model is restored to
     the epoch of best validation accuracy, and training stops early after `cfg.patience` epochs without
-    improvement. Returns the epoch whose weights the model ends with. Non-finite losses follow
+    improvement. Returns the epoch whose weights the model ends with (0 for an algorithm that does not
+    train: `algorithm.trains` False, no epoch is run). Non-finite losses follow
     `cfg.on_nan` (see `Step`).
     """
+    if not algorithm.trains:
+        return 0  # no epoch: the algorithm took what it needs in `on_training_data`
     run = run or TaskRun()
     progress = run.progress or TaskProgress()
     step = Step(algorithm, cfg, run.dist, data.device)

@@ -48,6 +48,10 @@ class Amnesiac(Algorithm):
         self.requests: dict[int, tuple[int, ...]] = {}
         self.unlearned: list[int] = []
 
+    @property
+    def trains(self) -> bool:  # type: ignore[override]  # the inner algorithm's
+        return self.inner.trains
+
     def schedule(self, requests: Mapping[int, Sequence[int]]) -> None:
         """Unlearn `requests[t]` right after task t (validated beforehand by `check_requests`)."""
         self.requests = {int(t): tuple(us) for t, us in requests.items()}

@@ -152,3 +152,37 @@ def test_the_input_spec_is_the_models_own():
     spec = TimmBackbone(SHAPE, model="test_vit").input_spec
     assert spec.size == (160, 160) and spec.mean == (0.5, 0.5, 0.5) and spec.interpolation == "bicubic"
     assert TimmBackbone(SHAPE, model="test_resnet", image_size=64).input_spec.size == (64, 64)
+
+
+def test_the_shipped_pretrained_configs_name_timm_architectures():
+    import yaml
+
+    from tests.unit.test_shipped_configs import CONFIGS
+
+    pretrained = [p for p in CONFIGS if (yaml.safe_load(p.read_text()).get("backbone") or {}).get("name") == "timm"]
+    assert len(pretrained) >= 6
+    for path in pretrained:
+        model = yaml.safe_load(path.read_text())["backbone"]["model"]
+        assert model.split(".")[0] in timm.list_models(), path.name
+
+
+@pytest.mark.parametrize("algorithm", ["ncm", "lwf"])
+def test_a_shipped_imagenet_r_config_runs_end_to_end_on_a_small_folder(tmp_path, algorithm):
+    from retain import run
+    from retain.experiment.build import load_config
+    from tests.unit.test_folders import _imagenet_r
+    from tests.unit.test_shipped_configs import ROOT
+
+    _imagenet_r(tmp_path / "data", classes=4, per_class=5)
+    safetensors_torch.save_file(_random_state("test_vit"), str(tmp_path / "w.safetensors"))
+    overrides = [
+        f"benchmark.root={tmp_path / 'data'}",
+        "benchmark.num_tasks=2",
+        "backbone.model=test_vit",
+        f"backbone.weights={tmp_path / 'w.safetensors'}",
+        "train.device=cpu",
+        "train.epochs=1",
+    ]
+    cfg = load_config(ROOT / "configs" / f"split_imagenet_r_vit_{algorithm}.yaml", overrides)
+    result = run(cfg, out=tmp_path / "run", progress=False)
+    assert [len(row) for row in result.summary["accuracy_matrix"]] == [1, 2]

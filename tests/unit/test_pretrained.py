@@ -186,3 +186,21 @@ def test_a_shipped_imagenet_r_config_runs_end_to_end_on_a_small_folder(tmp_path,
     cfg = load_config(ROOT / "configs" / f"split_imagenet_r_vit_{algorithm}.yaml", overrides)
     result = run(cfg, out=tmp_path / "run", progress=False)
     assert [len(row) for row in result.summary["accuracy_matrix"]] == [1, 2]
+
+
+def test_independent_restarts_a_pretrained_backbone_from_its_weights(tmp_path):
+    from retain.algorithms import Independent
+    from tests.conftest import tiny_benchmark
+
+    safetensors_torch.save_file(_random_state("test_resnet"), str(tmp_path / "w.safetensors"))
+    cfg = config_from_dict(
+        {"backbone": {"name": "timm", "model": "test_resnet", "weights": str(tmp_path / "w.safetensors")}}
+    )
+    algo = Independent(build_model(cfg, (1, 4, 4)))
+    task = tiny_benchmark("til").tasks[0]
+    algo.model.heads.setup_task(1, task.num_classes)
+    with torch.no_grad():
+        for p in algo.model.backbone.parameters():
+            p.add_(1.0)  # what training task 1 did
+    algo.on_task_start(task)
+    _assert_same(algo.model.backbone.net, _random_state("test_resnet"))

@@ -48,14 +48,9 @@ def unlearn_run(
     # (LwF takes its teacher of T again from the unlearned model)
     algorithm.unlearn_after(benchmark.task(last), list(tasks))  # type: ignore[attr-defined]
     device = next(algorithm.model.parameters()).device
+    spec = input_spec(algorithm.model)  # a pretrained backbone's input size and normalisation
     row = [
-        accuracy(
-            algorithm,
-            test_batches(t, benchmark, device, input_spec(algorithm.model)),
-            t.id,
-            last,
-            cfg.train.eval_batch_size,
-        )
+        accuracy(algorithm, test_batches(t, benchmark, device, spec), t.id, last, cfg.train.eval_batch_size)
         for t in benchmark.tasks
     ]
     matrix = [list(r) for r in ref.summary["accuracy_matrix"][:-1]] + [row]

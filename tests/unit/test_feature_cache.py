@@ -65,11 +65,16 @@ def test_training_batches_are_features_only_when_the_backbone_is_frozen_and_unau
         return original(cls, data, backbone)
 
     monkeypatch.setattr(FeatureBatches, "compute", classmethod(spy))
-    _train(_config(cache=True, augment=True))
     _train(_config(cache=True, freeze="blocks:1"))
-    assert made == []
+    assert made == []  # the backbone trains: nothing is cached
+    benchmark, _ = build(_config(cache=True))
+    tests = [len(t.y_test) for t in benchmark.tasks]
+    trains = [len(t.y_train) for t in benchmark.tasks]
+    _train(_config(cache=True, augment=True))
+    assert made == tests  # augmented training batches: only the test sets are kept as features
+    made.clear()
     _train(_config(cache=True))
-    assert len(made) == 3
+    assert made == [n for pair in zip(trains, tests) for n in pair]
 
 
 def test_the_backbone_passes_through_only_while_a_task_trains():
@@ -102,3 +107,17 @@ def test_other_algorithms_give_the_same_accuracies_on_cached_features(name):
     live, *_ = _train(_config(cache=False, algorithm=name))
     flat = [a for row in cached.accuracy_matrix for a in row]
     assert flat == pytest.approx([a for row in live.accuracy_matrix for a in row], abs=1e-9)
+
+
+def test_a_run_on_cached_features_resumes_to_the_same_numbers(tmp_path):
+    from retain import run
+    from retain.config import config_to_dict
+    from retain.errors import RunInterrupted
+    from tests.contract.test_resume_contract import TIMING, sigterm_at
+
+    cfg = config_to_dict(_config(cache=True))
+    whole = run(cfg, out=tmp_path / "whole", progress=False).summary
+    with pytest.raises(RunInterrupted):
+        run(cfg, out=tmp_path / "cut", progress=False, step_hook=sigterm_at((3, 2, 1)))
+    resumed = run(None, resume=tmp_path / "cut", progress=False).summary
+    assert {k: v for k, v in resumed.items() if k not in TIMING} == {k: v for k, v in whole.items() if k not in TIMING}

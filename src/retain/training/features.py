@@ -8,7 +8,8 @@ through (`precomputed`) while the task trains. LwF's teachers share the frozen b
 not duplicate it), so their distillation targets also cost a head pass. The losses are those of
 recomputing the features at every step, up to the floating-point order of a batched matrix product
 (features computed in chunks of `CHUNK` instead of one training batch at a time); with random augmentation
-the features differ at every step, so nothing is cached.
+the features differ at every step, so nothing is cached. The test sets of such a backbone are also kept
+as features (`test_features`), so the evaluation after every task runs the heads only.
 """
 
 from __future__ import annotations
@@ -63,6 +64,25 @@ class FeatureBatches:
 def caches_features(backbone: nn.Module) -> TypeGuard[PretrainedBackbone]:
     """Whether `backbone` is entirely frozen and asks for its features to be cached (`cache_features`)."""
     return isinstance(backbone, PretrainedBackbone) and backbone.frozen and backbone.cache_features
+
+
+def test_features(data: Batches, backbone: nn.Module) -> Batches:
+    """A test set as its features when `backbone` caches them (a frozen backbone's test features never
+    change: computed once per task, not at each of the evaluations after every later task)."""
+    return FeatureBatches.compute(data, backbone) if caches_features(backbone) else data
+
+
+@contextlib.contextmanager
+def features_as_inputs(backbone: nn.Module) -> Iterator[None]:
+    """The backbone passes its input through while the cached test sets are evaluated."""
+    if not caches_features(backbone):
+        yield
+        return
+    backbone.precomputed = True
+    try:
+        yield
+    finally:
+        backbone.precomputed = False
 
 
 Convert = Callable[[Batches, Any], tuple[Batches, Any]]

@@ -22,7 +22,7 @@ from retain.training.batch import Batches, TrainingData
 from retain.training.data import DeviceBatches, LoaderBatches, input_spec
 from retain.training.distributed import Distributed, release_wrappers, synchronise_batchnorm
 from retain.training.evaluate import accuracy
-from retain.training.features import Convert, features_once
+from retain.training.features import Convert, features_as_inputs, features_once, test_features
 from retain.training.placement import DataPath, choose_data_path
 from retain.training.progress import ResumePoint, SequenceResult, TaskProgress
 from retain.training.selection import BestEpoch
@@ -158,7 +158,12 @@ def run_sequence(
     resume = resume or ResumePoint()
     result = resume.result
     result.data_path = path
-    tests = {task.id: batches(_test_data(task), False) for task in resume.finished(benchmark.tasks)}
+    backbone = model.backbone
+
+    def test_set(task: Task) -> Batches:  # a frozen backbone's test features, once per task
+        return test_features(batches(_test_data(task), False), backbone)
+
+    tests = {task.id: test_set(task) for task in resume.finished(benchmark.tasks)}
     for task, progress in resume.unfinished(benchmark.tasks):
         logger.on_task_start(task.id, cfg.epochs)
         _grow_heads(model, task, cfg.channels_last, device)
@@ -168,8 +173,9 @@ def run_sequence(
             result.best_epoch_per_task.append(train_task(algorithm, data, task, cfg, generator, run, val))
         _end_task(algorithm, task, run, device)
         del data, val
-        tests[task.id] = batches(_test_data(task), False)
-        row = [accuracy(algorithm, tests[j], j, task.id, cfg.eval_batch_size, dist) for j in sorted(tests)]
+        tests[task.id] = test_set(task)
+        with features_as_inputs(backbone):
+            row = [accuracy(algorithm, tests[j], j, task.id, cfg.eval_batch_size, dist) for j in sorted(tests)]
         result.accuracy_matrix.append(row)
         logger.on_evaluation(task.id, row)
         session.after_task(task, algorithm, result, generator)

@@ -162,6 +162,14 @@ TESTS: dict[str, list[str]] = {
     "config/schema.py": _CONFIG,
     "config/parse.py": _CONFIG,
     "experiment/build.py": _CONFIG,
+    "models/weights.py": ["tests/unit/test_pretrained.py"],
+    "models/freeze.py": ["tests/unit/test_pretrained.py"],
+    "models/pretrained.py": ["tests/unit/test_pretrained.py", "tests/unit/test_feature_cache.py"],
+    "training/resize.py": ["tests/unit/test_model_inputs.py"],
+    "training/features.py": ["tests/unit/test_feature_cache.py"],
+    "algorithms/ncm.py": ["tests/unit/test_ncm.py", "tests/contract/test_algorithms.py"],
+    "algorithms/class_means.py": ["tests/unit/test_ncm.py"],
+    "scenarios/folders.py": ["tests/unit/test_folders.py"],
 }
 
 
@@ -202,8 +210,8 @@ MUTANTS: list[dict] = [
     _m(
         "base-teacher-train-mode",
         "algorithms/base.py",
-        "snapshot = copy.deepcopy(model).eval()",
-        "snapshot = copy.deepcopy(model)",
+        "snapshot = copy.deepcopy(model, memo).eval()",
+        "snapshot = copy.deepcopy(model, memo)",
         "frozen copies stay in training mode (BatchNorm batch statistics, dropout in teachers)",
     ),
     _m(
@@ -1062,5 +1070,69 @@ MUTANTS: list[dict] = [
         "if isinstance(value, bool) or not isinstance(value, int):",
         "if not isinstance(value, int):",
         "true/false accepted where an integer is expected",
+    ),
+    # ---------------------------------------------------------------- pretrained backbones (issue 13)
+    _m(
+        "weights-classifier-kept",
+        "models/weights.py",
+        "if not any(_under(k, p) for p in drop)}",
+        "if True}",
+        "a checkpoint's classifier keys are not dropped (every timm checkpoint is refused)",
+    ),
+    _m(
+        "freeze-frozen-parts-train",
+        "models/freeze.py",
+        "            module.train(False)",
+        "            module.train(True)",
+        "frozen BatchNorm statistics and dropout keep moving",
+    ),
+    _m(
+        "freeze-tokens-trained",
+        "models/freeze.py",
+        'or (prefixes and "." not in name)',
+        "or False",
+        "blocks:K trains a ViT's class token and position embedding",
+    ),
+    _m(
+        "resize-no-flip",
+        "training/resize.py",
+        "sign = torch.where(flips, -1.0, 1.0)",
+        "sign = torch.where(flips, 1.0, 1.0)",
+        "the random resized crop never flips",
+    ),
+    _m(
+        "features-stored-order",
+        "training/features.py",
+        "order = torch.randperm(len(self), generator=generator)",
+        "order = torch.arange(len(self))",
+        "cached features served in stored order, not the image batches' shuffled order",
+    ),
+    _m(
+        "base-teachers-copy-frozen-backbone",
+        "algorithms/base.py",
+        "memo = {id(model.backbone): model.backbone} if shares_frozen_backbone(model) else {}",
+        "memo: dict = {}",
+        "every teacher snapshot copies the frozen backbone",
+    ),
+    _m(
+        "ncm-forget-nothing",
+        "algorithms/ncm.py",
+        "self.means[u] = self.means[u].emptied()",
+        "self.means[u] = self.means[u]",
+        "unlearning a task leaves its class means",
+    ),
+    _m(
+        "class-means-count-twice",
+        "algorithms/class_means.py",
+        "self.counts.index_add_(0, labels, torch.ones_like(labels))",
+        "self.counts.index_add_(0, labels, 2 * torch.ones_like(labels))",
+        "class means divided by twice the count",
+    ),
+    _m(
+        "folders-split-half",
+        "scenarios/folders.py",
+        "cut = round(IMAGENET_R_TEST_FRACTION * len(files))",
+        "cut = round(0.5 * len(files))",
+        "ImageNet-R split 50/50 instead of 80/20",
     ),
 ]

@@ -112,10 +112,42 @@ def write_tinyimagenet(root: Path, num_classes: int = 200, per_class: int = 1, s
     return wnids
 
 
+def write_imagenet_r(root: Path, num_classes: int = 200, per_class: int = 3, side: int = 12) -> None:
+    """ImageNet-R's layout: `root/imagenet-r/<wnid>/*.jpg` (sizes vary; the loader squares them)."""
+    rng = np.random.default_rng(2)
+    for c in range(num_classes):
+        folder = root / "imagenet-r" / f"n{c:08d}"
+        folder.mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            pixels = rng.integers(0, 256, (side + i, side + c % 3, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(folder / f"art_{i}.jpg")
+
+
+def write_cub200(root: Path, num_classes: int = 200, per_class: int = 2, side: int = 12) -> None:
+    """CUB-200-2011's layout: `root/CUB_200_2011/images/<class>/*.jpg` and its three id tables."""
+    folder = root / "CUB_200_2011"
+    rng = np.random.default_rng(3)
+    rows: dict[str, list[str]] = {"images.txt": [], "image_class_labels.txt": [], "train_test_split.txt": []}
+    image_id = 0
+    for c in range(1, num_classes + 1):
+        for i in range(per_class):
+            image_id += 1
+            rel = f"{c:03d}.Species_{c}/Species_{c}_{i}.jpg"
+            (folder / "images" / rel).parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(rng.integers(0, 256, (side, side + 4, 3), dtype=np.uint8)).save(folder / "images" / rel)
+            rows["images.txt"].append(f"{image_id} {rel}")
+            rows["image_class_labels.txt"].append(f"{image_id} {c}")
+            rows["train_test_split.txt"].append(f"{image_id} {int(i % 2 == 0)}")
+    for name, lines in rows.items():
+        (folder / name).write_text("\n".join(lines) + "\n")
+
+
 def write_all(root: Path) -> Path:
     """Every built-in source's files under one root (Tiny ImageNet with one image per class)."""
     write_mnist_family(root)
     write_cifar10(root)
     write_cifar100(root)
     write_tinyimagenet(root)
+    write_imagenet_r(root)
+    write_cub200(root)
     return root

@@ -31,6 +31,8 @@ def test_list_shows_every_benchmark(capsys):
         "split_cifar100",
         "split_cifar100_20x5",
         "split_tinyimagenet",
+        "split_imagenet_r",
+        "split_cub200",
         "split_digits",
         "permuted_digits",
         "custom",

@@ -9,12 +9,14 @@ from retain.algorithms.finetuning import Finetuning
 from retain.algorithms.independent import Independent
 from retain.algorithms.joint import Joint
 from retain.algorithms.lwf import LwF, LwFParams
+from retain.algorithms.ncm import NCM, NCMParams
 
 ALGORITHMS: dict[str, type[Algorithm]] = {
     "finetuning": Finetuning,
     "lwf": LwF,
     "joint": Joint,
     "independent": Independent,
+    "ncm": NCM,
 }
 
 __all__ = [
@@ -27,5 +29,7 @@ __all__ = [
     "Joint",
     "LwF",
     "LwFParams",
+    "NCM",
+    "NCMParams",
     "TrainingData",
 ]

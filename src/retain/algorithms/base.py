@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from retain.models.model import ContinualModel
+from retain.models.pretrained import shares_frozen_backbone
 
 # defined in the layer below the algorithms; `from retain.algorithms.base import Batch, TrainingData` still works
 from retain.training.batch import Batch, Batches, TrainingData
@@ -35,6 +36,7 @@ class Algorithm:
     """
 
     Params: ClassVar[type] = NoParams
+    trains: ClassVar[bool] = True  # False: the loop runs no epoch (NCM averages features, nothing to step)
 
     def __init__(self, model: ContinualModel, params: Any = None) -> None:
         self.model = model
@@ -86,16 +88,23 @@ def classification_terms(logits: torch.Tensor, y: torch.Tensor) -> dict[str, tor
 
 
 def frozen_copy(model: ContinualModel) -> ContinualModel:
-    """A deep copy of `model` in evaluation mode with gradients switched off (a teacher snapshot)."""
-    snapshot = copy.deepcopy(model).eval()
+    """A deep copy of `model` in evaluation mode with gradients switched off (a teacher snapshot).
+
+    An entirely frozen backbone (`backbone.freeze: all`) is not copied but shared: it never changes, so the
+    snapshot's features are the model's (one copy of a ViT, not one per teacher)."""
+    memo = {id(model.backbone): model.backbone} if shares_frozen_backbone(model) else {}
+    snapshot = copy.deepcopy(model, memo).eval()
     for p in snapshot.parameters():
         p.requires_grad_(False)
     return snapshot
 
 
 def snapshot_state(snapshot: ContinualModel) -> dict[str, Any]:
-    """A model snapshot as plain data: how many heads it had, and its weights."""
-    return {"num_heads": snapshot.heads.num_tasks, "weights": snapshot.state_dict()}
+    """A model snapshot as plain data: how many heads it had, and its weights (a shared frozen backbone's
+    weights are the model's own, saved with it, and left out here)."""
+    shared = shares_frozen_backbone(snapshot)
+    weights = snapshot.heads.state_dict(prefix="heads.") if shared else snapshot.state_dict()
+    return {"num_heads": snapshot.heads.num_tasks, "weights": weights}
 
 
 def snapshot_from_state(template: ContinualModel, state: dict[str, Any]) -> ContinualModel:
@@ -106,5 +115,8 @@ def snapshot_from_state(template: ContinualModel, state: dict[str, Any]) -> Cont
     if not 1 <= state["num_heads"] <= len(heads):
         raise ValueError(f"snapshot has {state['num_heads']} heads, the model {len(heads)}")
     snapshot.heads.heads = torch.nn.ModuleList(list(heads)[: state["num_heads"]])
-    snapshot.load_state_dict(state["weights"])
+    if shares_frozen_backbone(snapshot):  # the backbone is the template's own
+        snapshot.heads.load_state_dict({k.removeprefix("heads."): v for k, v in state["weights"].items()})
+    else:
+        snapshot.load_state_dict(state["weights"])
     return snapshot

@@ -15,6 +15,7 @@ from retain.algorithms.base import (
     snapshot_state,
 )
 from retain.models.model import ContinualModel
+from retain.models.pretrained import PretrainedBackbone
 
 if TYPE_CHECKING:
     from retain.scenarios.task import Task
@@ -33,7 +34,8 @@ def reset_parameters(model: torch.nn.Module) -> None:
 
 
 class Independent(Algorithm):
-    """A fresh model per task: re-initialised at each task's start and frozen at its end.
+    """A fresh model per task: re-initialised at each task's start and frozen at its end (a pretrained
+    backbone restarts from its pretrained weights; a frozen one is shared by the task models).
 
     Task j is always tested with its own model j, so Independent uses the task id at test time in every
     scenario (a task oracle): nothing is forgotten and nothing is transferred. loss = CE(logits_t(x), y).
@@ -42,9 +44,18 @@ class Independent(Algorithm):
     def __init__(self, model: ContinualModel, params: object = None) -> None:
         super().__init__(model, params)
         self.models: dict[int, ContinualModel] = {}
+        backbone = model.backbone
+        trainable_pretrained = isinstance(backbone, PretrainedBackbone) and not backbone.frozen
+        # a pretrained backbone restarts from its pretrained weights, not from random ones
+        self.pretrained = {k: v.clone() for k, v in backbone.state_dict().items()} if trainable_pretrained else None
 
     def on_task_start(self, task: Task) -> None:
-        reset_parameters(self.model)
+        if not isinstance(self.model.backbone, PretrainedBackbone):
+            reset_parameters(self.model)
+            return
+        if self.pretrained is not None:
+            self.model.backbone.load_state_dict(self.pretrained)
+        reset_parameters(self.model.heads)
 
     def training_step(self, batch: Batch, task: Task) -> dict[str, torch.Tensor]:
         return classification_terms(self.model(batch.x, task.id), batch.y)

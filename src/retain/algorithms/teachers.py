@@ -117,6 +117,11 @@ class Teachers(Mapping[int, ContinualModel]):
         so every term has the same student logits and cross-entropy targets can be summed."""
         return isinstance(self.student.heads, HeadDIL) and not self.student.task_conditioned
 
+    @property
+    def share_backbone(self) -> bool:
+        """Whether every teacher uses the student's own (frozen) backbone: their features are the student's."""
+        return bool(self._snapshots) and all(s.backbone is self.student.backbone for s in self._snapshots.values())
+
     def add(self, task_id: int, snapshot: ContinualModel) -> None:
         """Keep `snapshot`, taken after `task_id`, as a teacher (`previous`: instead of the last one)."""
         if self.mode == "previous":
@@ -133,8 +138,10 @@ class Teachers(Mapping[int, ContinualModel]):
     def _changed(self) -> None:
         self.cache = None
         self.stack = None
-        if self.mode != "per_task" or len(self) < 2 or self.student.task_conditioned:
-            return  # task-conditioned backbones take the task id, which one stacked call cannot vary
+        if self.mode != "per_task" or len(self) < 2 or self.student.task_conditioned or self.share_backbone:
+            # task-conditioned backbones take the task id, which one stacked call cannot vary; teachers
+            # sharing the student's frozen backbone need one backbone pass for all of them
+            return
         backbones = [snap.backbone for _, snap in sorted(self._snapshots.items())]
         on_gpu = next(self.student.parameters()).is_cuda
         # auto: on CUDA; on the CPU for backbones of linear layers, where batched matmuls beat the loop
@@ -156,6 +163,7 @@ class Teachers(Mapping[int, ContinualModel]):
             stacked = self.stack(x)  # (P, B, D): every per-task teacher in one call
             return [(p, teacher.heads(stacked[i], p)) for i, (teacher, (p,)) in enumerate(pairs)]
         out: list[tuple[int, torch.Tensor]] = []
+        shared: torch.Tensor | None = None  # the features of a backbone shared by teachers and student
         for teacher, head_ids in pairs:
             if len(head_ids) > 1 and isinstance(teacher.heads, HeadsTIL) and not teacher.task_conditioned:
                 rows = teacher.heads.stacked_old_logits(teacher.features(x, head_ids[0]), head_ids, True)
@@ -164,7 +172,9 @@ class Teachers(Mapping[int, ContinualModel]):
                 continue  # `previous` in TIL: every old head of the one teacher from one matmul
             features: torch.Tensor | None = None
             for p in head_ids:
-                if features is None or teacher.task_conditioned:
+                if teacher.backbone is self.student.backbone and not teacher.task_conditioned:
+                    shared = features = shared if shared is not None else teacher.features(x, p)
+                elif features is None or teacher.task_conditioned:
                     features = teacher.features(x, p)
                 out.append((p, teacher.heads(features, p)))
         return out
@@ -208,7 +218,10 @@ class Teachers(Mapping[int, ContinualModel]):
     def memory_bytes(self) -> dict[str, int]:
         """Bytes of the snapshots (`per_task`: one model copy per finished task, stored once even when
         stacked; `previous`: one copy) and of the cached targets."""
-        teachers = [t for snap in self._snapshots.values() for t in (*snap.parameters(), *snap.buffers())]
+        own = {id(t) for t in (*self.student.parameters(), *self.student.buffers())}  # a shared backbone's
+        teachers = [
+            t for snap in self._snapshots.values() for t in (*snap.parameters(), *snap.buffers()) if id(t) not in own
+        ]
         cached = [] if self.cache is None else [self.cache.target]
         return {"teachers": storage_bytes(teachers), "cache": storage_bytes(cached)}
 

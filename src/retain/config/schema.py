@@ -9,6 +9,7 @@ config meets the components: `retain.experiment.build.check_config`.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -81,19 +82,53 @@ class BenchmarkConfig:
         _seed("seed", self.seed)
 
 
+PRETRAINED = ("timm", "torchvision")  # the backbones that take `model`, `weights`, `freeze`, ...
+FREEZE = re.compile(r"none|all|blocks:[1-9][0-9]*")
+PRETRAINED_DEFAULTS = {"model": None, "weights": None, "freeze": "none", "download": False, "image_size": None}
+
+
 @dataclass(frozen=True)
 class BackboneConfig:
-    """The feature extractor: `mlp` (uses `hidden`), `small_cnn` (uses `channels`) or `resnet18`."""
+    """The feature extractor: `mlp` (uses `hidden`), `small_cnn` (uses `channels`), `resnet18`, or a
+    pretrained network (docs/pretrained.md): `timm` (any timm architecture) or `torchvision` (its ResNets).
+
+    For `timm` and `torchvision`: `model` names the architecture, `weights` a local weights file
+    (.safetensors, .pth or a timm checkpoint), `freeze` what does not train (`none`, `all`, or `blocks:K`:
+    all but the last K blocks), `download: true` lets timm/torchvision fetch their pretrained weights,
+    `image_size` overrides the model's input size. `cache_features`: with `freeze: all` and no random
+    augmentation, each task's features are computed once and the heads train on them (exact).
+    """
 
     name: str = "mlp"
     hidden: tuple[int, ...] = (256, 256)
     channels: tuple[int, ...] = (32, 64)
+    model: str | None = None
+    weights: str | None = None
+    freeze: str = "none"
+    download: bool = False
+    image_size: int | None = None
+    cache_features: bool = True
 
     def __post_init__(self) -> None:
         for key in ("hidden", "channels"):
             values = getattr(self, key)
             if not values or any(v <= 0 for v in values):
                 raise ConfigError(key, list(values), "a non-empty list of positive integers")
+        if not FREEZE.fullmatch(self.freeze):
+            raise ConfigError(
+                "freeze", self.freeze, "expected 'none', 'all' or 'blocks:K' (the last K blocks train, K >= 1)"
+            )
+        if self.image_size is not None:
+            _positive("image_size", self.image_size)
+        if self.name in PRETRAINED:
+            if not self.model:
+                raise ConfigError("model", self.model, f"required with name {self.name!r}: an architecture name")
+            return
+        for key, default in PRETRAINED_DEFAULTS.items():
+            if getattr(self, key) != default:
+                raise ConfigError(
+                    key, getattr(self, key), f"only used with name 'timm' or 'torchvision', not {self.name!r}"
+                )
 
 
 @dataclass(frozen=True)

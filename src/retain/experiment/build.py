@@ -249,9 +249,14 @@ def build_model(cfg: Config, input_shape: Sequence[int]) -> ContinualModel:
     cfg = check_config(cfg)
     assert cfg.scenario is not None
     torch.manual_seed(cfg.seed)  # the model's initial weights follow the run's seed
-    options = {"hidden": cfg.backbone.hidden, "channels": cfg.backbone.channels}
+    b = cfg.backbone
+    options: dict[str, Any] = {"hidden": b.hidden, "channels": b.channels, "model": b.model, "weights": b.weights}
+    options |= {"freeze": b.freeze, "download": b.download, "image_size": b.image_size}
+    options["cache_features"] = b.cache_features
     try:
-        backbone = build_backbone(cfg.backbone.name, input_shape, **options)
+        backbone = build_backbone(b.name, input_shape, **options)
+    except ConfigError as err:  # names its own key (backbone.weights, backbone.model, ...)
+        raise err.under("" if err.key.startswith("backbone") else "backbone") from None
     except ValueError as err:
         raise ConfigError("backbone", cfg.backbone.name, str(err)) from None
     width = cast(int, backbone.output_dim)  # every backbone's contract (nn.Module types attributes as Tensor | Module)

@@ -36,7 +36,7 @@ from retain.runs.resume import config_differences
 from retain.runs.store import RunFolder, atomic_write_bytes, set_aside
 from retain.scenarios import Benchmark
 from retain.scenarios.setting import head_is_shared
-from retain.training.data import test_batches
+from retain.training.data import input_spec, test_batches
 from retain.training.evaluate import accuracy
 from retain.unlearning.evaluate import (
     distance_fn,
@@ -248,7 +248,7 @@ def evaluate_unlearning(
     by_origin = {t.origin: t.id for t in benchmark.tasks}
     retrain_ids = {by_origin[t.origin]: t.id for t in retrain.benchmark.tasks}
     retrain_acc = _retrain_accuracy(cfg, benchmark, retrain, retrain_ids, unlearned, device)
-    tests = {t.id: test_batches(t, benchmark, device) for t in benchmark.tasks}
+    tests = {t.id: test_batches(t, benchmark, device, input_spec(algorithm.model)) for t in benchmark.tasks}
     distance = distance_fn(cfg.unlearning.distance)
     dd = distribution_distances(algorithm, retrain.algorithm, tests, retrain_ids, distance, cfg.train.eval_batch_size)
     report = unlearning_report(
@@ -290,6 +290,6 @@ def _retrain_accuracy(
         last = retrain.benchmark.num_tasks
         test_bs = cfg.train.eval_batch_size
         for u in unlearned:
-            test = test_batches(benchmark.task(u), benchmark, device)
+            test = test_batches(benchmark.task(u), benchmark, device, input_spec(retrain.algorithm.model))
             retrain_acc[u] = accuracy(retrain.algorithm, test, last, last, test_bs)
     return retrain_acc

@@ -21,7 +21,7 @@ from retain.metrics import old_new_accuracy, summarise
 from retain.runs.model_file import save_model
 from retain.runs.report import matrix_table, plot_accuracy_matrix, unlearning_table
 from retain.runs.store import RunFolder
-from retain.training.data import test_batches
+from retain.training.data import input_spec, test_batches
 from retain.training.evaluate import accuracy
 from retain.training.loop import SequenceResult
 
@@ -86,8 +86,9 @@ def _unlearn_step(
             src.release()
         return rewound.algorithm, rewound.result.accuracy_matrix[-1], rewound
     algorithm.unlearn_after(benchmark.task(last), list(tasks))  # type: ignore[attr-defined]
+    spec = input_spec(algorithm.model)  # a pretrained backbone's input size and normalisation
     row = [
-        accuracy(algorithm, test_batches(t, benchmark, device), t.id, last, new_cfg.train.eval_batch_size)
+        accuracy(algorithm, test_batches(t, benchmark, device, spec), t.id, last, new_cfg.train.eval_batch_size)
         for t in benchmark.tasks
     ]
     return algorithm, row, None

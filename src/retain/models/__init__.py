@@ -10,8 +10,15 @@ from torch import nn
 from retain.models.backbones import MLP, ResNet18, SmallCNN
 from retain.models.heads import HeadDIL, Heads, HeadsCIL, HeadsTIL
 from retain.models.model import ContinualModel
+from retain.models.pretrained import InputSpec, PretrainedBackbone, TimmBackbone, TorchvisionBackbone
 
-BACKBONES: dict[str, type[nn.Module]] = {"mlp": MLP, "small_cnn": SmallCNN, "resnet18": ResNet18}
+BACKBONES: dict[str, type[nn.Module]] = {
+    "mlp": MLP,
+    "small_cnn": SmallCNN,
+    "resnet18": ResNet18,
+    "timm": TimmBackbone,
+    "torchvision": TorchvisionBackbone,
+}
 
 
 def build_backbone(name: str, input_shape: Sequence[int], **options: Any) -> nn.Module:
@@ -29,8 +36,12 @@ __all__ = [
     "Heads",
     "HeadsCIL",
     "HeadsTIL",
+    "InputSpec",
     "MLP",
+    "PretrainedBackbone",
     "ResNet18",
     "SmallCNN",
+    "TimmBackbone",
+    "TorchvisionBackbone",
     "build_backbone",
 ]

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import retain.scenarios.builders as builders
 import retain.scenarios.cifar as cifar
 import retain.scenarios.custom as custom
+import retain.scenarios.folders as folders
 import retain.scenarios.sources as sources
 import retain.scenarios.tinyimagenet as tinyimagenet
 from retain.errors import ConfigError, one_of
@@ -108,6 +109,8 @@ _emnist_letters = _from_root(sources.emnist_letters)
 _cifar10 = _from_root(cifar.cifar10)
 _cifar100 = _from_root(cifar.cifar100)
 _tinyimagenet = _from_root(tinyimagenet.tinyimagenet)
+_imagenet_r = _from_root(folders.imagenet_r)
+_cub200 = _from_root(folders.cub200)
 
 
 def _custom(where: Location) -> SourceData:
@@ -139,6 +142,10 @@ BENCHMARKS: dict[str, BenchmarkSpec] = {
     "split_tinyimagenet": S(
         _tinyimagenet, "split", 10, "Tiny ImageNet 64x64 RGB, 10 tasks x 20 classes, crop+flip", True
     ),
+    "split_imagenet_r": S(
+        _imagenet_r, "split", 10, "ImageNet-R 224x224 RGB, 200 classes (seeded 80/20 split), 10 tasks x 20", True
+    ),
+    "split_cub200": S(_cub200, "split", 10, "CUB-200-2011 224x224 RGB, official split, 10 tasks x 20 classes", True),
     "custom": S(
         _custom, "split", 5, "your data: benchmark.path = a .npz or an ImageFolder dir; benchmark.construction"
     ),

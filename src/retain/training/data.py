@@ -18,11 +18,24 @@ from typing import TYPE_CHECKING
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from retain.models.pretrained import InputSpec
 from retain.training.augment import CropFlip, crop_flip, draw_crop_flip
 from retain.training.batch import Batch, TrainingData
+from retain.training.resize import ResizedCropFlip, draw_resized_crop, model_input
 
 if TYPE_CHECKING:
+    from torch import nn
+
     from retain.scenarios.task import Benchmark, Task
+
+Draw = CropFlip | ResizedCropFlip
+
+
+def input_spec(model: nn.Module) -> InputSpec | None:
+    """The input recipe of `model`'s backbone when it is a pretrained network (else None: the benchmark's
+    own normalisation at the stored size)."""
+    spec = getattr(getattr(model, "backbone", None), "input_spec", None)
+    return spec if isinstance(spec, InputSpec) else None
 
 
 def normalise(x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
@@ -31,14 +44,28 @@ def normalise(x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.T
 
 
 class _Batches:
-    """What both paths share: the normalisation constants, the epoch order and the augmentation draw."""
+    """What both paths share: the normalisation constants, the epoch order and the augmentation draw.
+
+    With a pretrained network's `spec`, its size and normalisation replace the benchmark's (`mean`,
+    `std`), and the augmentation is the pretrained recipes' random resized crop + flip
+    (`retain.training.resize`); without one, the stored size and the CIFAR recipe's padded crop + flip.
+    """
 
     def __init__(
-        self, num: int, mean: Sequence[float], std: Sequence[float], device: torch.device, augment: bool
+        self,
+        num: int,
+        mean: Sequence[float],
+        std: Sequence[float],
+        device: torch.device,
+        augment: bool,
+        spec: InputSpec | None = None,
     ) -> None:
         self.num = num
         self.device = device
         self.augment = augment
+        self.spec = spec
+        if spec is not None:
+            mean, std = spec.mean, spec.std
         self.mean = torch.tensor(mean, dtype=torch.float32, device=device).view(1, -1, 1, 1)
         self.std = torch.tensor(std, dtype=torch.float32, device=device).view(1, -1, 1, 1)
 
@@ -50,7 +77,7 @@ class _Batches:
         """Whether training batches carry random augmentation (per-sample caches are then invalid)."""
         return self.augment
 
-    def _epoch(self, batch_size: int, generator: torch.Generator | None) -> list[tuple[torch.Tensor, CropFlip | None]]:
+    def _epoch(self, batch_size: int, generator: torch.Generator | None) -> list[tuple[torch.Tensor, Draw | None]]:
         """The index batches of one epoch, each with its augmentation draw (None without augmentation).
 
         Shuffled by `generator`, or in stored order when it is None (evaluation: never augmented). The
@@ -62,15 +89,24 @@ class _Batches:
         order = torch.randperm(self.num, generator=generator)
         if not self.augment:
             return [(idx, None) for idx in order.split(batch_size)]
+        if self.spec is not None:
+            resized = draw_resized_crop(self.num, generator)
+            boxes = resized.boxes.to(self.device).split(batch_size)
+            flips = resized.flips.to(self.device).split(batch_size)
+            return [(idx, ResizedCropFlip(b, f)) for idx, b, f in zip(order.split(batch_size), boxes, flips)]
         draw = draw_crop_flip(self.num, generator)
         offsets = draw.offsets.to(self.device).split(batch_size)
         flips = draw.flips.to(self.device).split(batch_size)
         return [(idx, CropFlip(o, f)) for idx, o, f in zip(order.split(batch_size), offsets, flips)]
 
     def _finish(
-        self, x: torch.Tensor, y: torch.Tensor, tids: torch.Tensor | None, draw: CropFlip | None, index: torch.Tensor
+        self, x: torch.Tensor, y: torch.Tensor, tids: torch.Tensor | None, draw: Draw | None, index: torch.Tensor
     ) -> Batch:
+        if self.spec is not None:
+            assert draw is None or isinstance(draw, ResizedCropFlip)
+            return Batch(model_input(x, self.spec, self.mean, self.std, draw), y, tids, index)
         if draw is not None:
+            assert isinstance(draw, CropFlip)
             x = crop_flip(x, draw)
         return Batch(normalise(x, self.mean, self.std), y, tids, index)
 
@@ -88,13 +124,14 @@ class DeviceBatches(_Batches):
         std: Sequence[float],
         device: torch.device,
         augment: bool = False,
+        spec: InputSpec | None = None,
     ) -> None:
-        super().__init__(len(data.y), mean, std, device, augment)
+        super().__init__(len(data.y), mean, std, device, augment, spec)
         self.x = data.x.to(device)
         self.y = data.y.to(device)
         self.task_ids = None if data.task_ids is None else data.task_ids.to(device)
 
-    def _serve(self, batches: list[tuple[torch.Tensor, CropFlip | None]]) -> Iterator[Batch]:
+    def _serve(self, batches: list[tuple[torch.Tensor, Draw | None]]) -> Iterator[Batch]:
         if not batches:
             return
         sizes = [len(idx) for idx, _ in batches]
@@ -159,14 +196,15 @@ class LoaderBatches(_Batches):
         device: torch.device,
         augment: bool = False,
         num_workers: int = 2,
+        spec: InputSpec | None = None,
     ) -> None:
-        super().__init__(len(data.y), mean, std, device, augment)
+        super().__init__(len(data.y), mean, std, device, augment, spec)
         self.dataset = _IndexedTensors(data)
         self.has_task_ids = data.task_ids is not None
         self.num_workers = usable_workers(num_workers)
         self.y = data.y  # host copy: evaluation only needs its length
 
-    def _serve(self, batches: list[tuple[torch.Tensor, CropFlip | None]]) -> Iterator[Batch]:
+    def _serve(self, batches: list[tuple[torch.Tensor, Draw | None]]) -> Iterator[Batch]:
         loader = DataLoader(
             self.dataset,
             sampler=[idx for idx, _ in batches],
@@ -193,6 +231,9 @@ class LoaderBatches(_Batches):
         return self._serve(self._epoch(batch_size, None))
 
 
-def test_batches(task: Task, benchmark: Benchmark, device: torch.device) -> DeviceBatches:
-    """A task's test set on `device`, normalised with the benchmark's statistics (never augmented)."""
-    return DeviceBatches(TrainingData(task.x_test, task.y_test), benchmark.mean, benchmark.std, device)
+def test_batches(
+    task: Task, benchmark: Benchmark, device: torch.device, spec: InputSpec | None = None
+) -> DeviceBatches:
+    """A task's test set on `device`, normalised with the benchmark's statistics or resized and normalised
+    to a pretrained network's `spec` (never augmented)."""
+    return DeviceBatches(TrainingData(task.x_test, task.y_test), benchmark.mean, benchmark.std, device, spec=spec)

@@ -20,9 +20,10 @@ from retain.algorithms.base import Algorithm
 from retain.errors import ConfigError
 from retain.scenarios.task import Benchmark, Task
 from retain.training.batch import Batches, TrainingData
-from retain.training.data import DeviceBatches, LoaderBatches
+from retain.training.data import DeviceBatches, LoaderBatches, input_spec
 from retain.training.distributed import Distributed, release_wrappers, synchronise_batchnorm
 from retain.training.evaluate import accuracy
+from retain.training.features import Convert, features_as_inputs, features_once, test_features
 from retain.training.placement import DataPath, choose_data_path
 from retain.training.progress import ResumePoint, SequenceResult, TaskProgress
 from retain.training.selection import BestEpoch
@@ -32,6 +33,7 @@ from retain.training.step import EpochTally, Step, check_finite, check_skipped, 
 if TYPE_CHECKING:
     from retain.config import TrainConfig
     from retain.models.model import ContinualModel
+    from retain.models.pretrained import InputSpec
 
 # the loop's own names, and those it hands to its callers (`retain.runs`, the API) from its modules
 __all__ = [
@@ -90,9 +92,12 @@ def train_task(
     With `run.progress`, continue a task from where a checkpoint left it (optimizer state, epoch, step).
     With a validation set `val`, each epoch also reports `val_acc`; at the end the model is restored to
     the epoch of best validation accuracy, and training stops early after `cfg.patience` epochs without
-    improvement. Returns the epoch whose weights the model ends with. Non-finite losses follow
+    improvement. Returns the epoch whose weights the model ends with (0 for an algorithm that does not
+    train: `algorithm.trains` False, no epoch is run). Non-finite losses follow
     `cfg.on_nan` (see `Step`).
     """
+    if not algorithm.trains:
+        return 0  # no epoch: the algorithm took what it needs in `on_training_data`
     run = run or TaskRun()
     progress = run.progress or TaskProgress()
     step = Step(algorithm, cfg, run.dist, data.device)
@@ -178,21 +183,28 @@ def run_sequence(
     logger, session, dist = logger or LoopLogger(), session or LoopSession(), dist or Distributed()
     model = _place_model(algorithm.model, cfg, device, dist)
     path = choose_data_path(benchmark, cfg.data_path, device)
-    batches = _batch_factory(path, benchmark, cfg, device)
+    batches = _batch_factory(path, benchmark, cfg, device, input_spec(model))
     resume = resume or ResumePoint()
     result = resume.result
     result.data_path = path
-    tests = {task.id: batches(_test_data(task), False) for task in resume.finished(benchmark.tasks)}
+    backbone = model.backbone
+
+    def test_set(task: Task) -> Batches:  # a frozen backbone's test features, once per task
+        return test_features(batches(_test_data(task), False), backbone)
+
+    tests = {task.id: test_set(task) for task in resume.finished(benchmark.tasks)}
     for task, progress in resume.unfinished(benchmark.tasks):
         logger.on_task_start(task.id, cfg.epochs)
         _grow_heads(model, task, cfg.channels_last, device)
         run = TaskRun(logger, session, result, dist, progress)
-        data, val = _start_task(algorithm, benchmark, task, batches, progress)
-        result.best_epoch_per_task.append(train_task(algorithm, data, task, cfg, generator, run, val))
+        with features_once(model.backbone) as cached:  # a frozen backbone's features, once per task
+            data, val = _start_task(algorithm, benchmark, task, batches, progress, cached)
+            result.best_epoch_per_task.append(train_task(algorithm, data, task, cfg, generator, run, val))
         _end_task(algorithm, task, run, device)
         del data, val
-        tests[task.id] = batches(_test_data(task), False)
-        row = [accuracy(algorithm, tests[j], j, task.id, cfg.eval_batch_size, dist) for j in sorted(tests)]
+        tests[task.id] = test_set(task)
+        with features_as_inputs(backbone):
+            row = [accuracy(algorithm, tests[j], j, task.id, cfg.eval_batch_size, dist) for j in sorted(tests)]
         result.accuracy_matrix.append(row)
         logger.on_evaluation(task.id, row)
         session.after_task(task, algorithm, result, generator)
@@ -211,14 +223,15 @@ def _place_model(model: ContinualModel, cfg: TrainConfig, device: torch.device, 
 
 
 def _batch_factory(
-    path: DataPath, benchmark: Benchmark, cfg: TrainConfig, device: torch.device
+    path: DataPath, benchmark: Benchmark, cfg: TrainConfig, device: torch.device, spec: InputSpec | None
 ) -> Callable[[TrainingData, bool], Batches]:
-    """A function (data, augment) → batches on the chosen path (`device` or `loader`)."""
+    """A function (data, augment) → batches on the chosen path (`device` or `loader`), in the inputs of a
+    pretrained backbone's `spec` when it has one."""
     if path.name == "loader":
         return lambda data, augment: LoaderBatches(
-            data, benchmark.mean, benchmark.std, device, augment, cfg.num_workers
+            data, benchmark.mean, benchmark.std, device, augment, cfg.num_workers, spec
         )
-    return lambda data, augment: DeviceBatches(data, benchmark.mean, benchmark.std, device, augment)
+    return lambda data, augment: DeviceBatches(data, benchmark.mean, benchmark.std, device, augment, spec)
 
 
 def _test_data(task: Task) -> TrainingData:
@@ -239,16 +252,19 @@ def _start_task(
     task: Task,
     batches: Callable[[TrainingData, bool], Batches],
     progress: TaskProgress | None,
+    cached: Convert,
 ) -> tuple[Batches, Batches | None]:
-    """Start `task` (unless resumed inside it) and put its training and validation data on the data path."""
+    """Start `task` (unless resumed inside it) and put its training and validation data on the data path
+    (as features when `cached` applies)."""
     if progress is None:
         algorithm.on_task_start(task)
     data = batches(algorithm.training_data(benchmark, task), benchmark.augment)
-    algorithm.on_training_data(data)
     val = None
     if task.has_validation:
         assert task.x_val is not None and task.y_val is not None  # a validation split holds both
         val = batches(TrainingData(task.x_val, task.y_val), False)
+    data, val = cached(data, val)
+    algorithm.on_training_data(data)
     return data, val
 
 

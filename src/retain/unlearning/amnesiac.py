@@ -50,6 +50,10 @@ class Amnesiac(Algorithm):
         self.unlearned: list[int] = []
         self.costs: list[dict[str, Any]] = []  # per request: seconds of the step, bytes of records it kept
 
+    @property
+    def trains(self) -> bool:  # type: ignore[override]  # the inner algorithm's
+        return self.inner.trains
+
     def schedule(self, requests: Mapping[int, Sequence[int]]) -> None:
         """Unlearn `requests[t]` right after task t (validated beforehand by `check_requests`)."""
         self.requests = {int(t): tuple(us) for t, us in requests.items()}

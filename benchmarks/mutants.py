@@ -903,8 +903,8 @@ MUTANTS: list[dict] = [
     _m(
         "workflow-unlearn-own-heads",
         "experiment/unlearn.py",
-        "t.id, last, cfg.train.eval_batch_size)",
-        "t.id, t.id, cfg.train.eval_batch_size)",
+        "t.id, last, new_cfg.train.eval_batch_size)",
+        "t.id, t.id, new_cfg.train.eval_batch_size)",
         "retain unlearn tests task j with the heads of j tasks (CIL)",
     ),
     # ---------------------------------------------------------------- training/loop.py

@@ -199,6 +199,6 @@ def test_the_shipped_mutant_list_matches_the_code():
     """Every snippet of benchmarks/mutants.py occurs exactly once in src/retain (else: update the list)."""
     entries, tests = mutation.load_list()
     mutants = mutation.build_mutants(entries, tests)
-    assert 80 <= len(mutants) <= 130  # a full run stays under an hour
+    assert 80 <= len(mutants) <= 160  # each runs only its own tests: a full run stays around an hour
     assert all(m.file in tests for m in mutants)
     assert not any("test_resume.py" in t or "test_distributed.py" in t for m in mutants for t in m.tests)

@@ -1113,6 +1113,7 @@ MUTANTS: list[dict] = [
         "memo = {id(model.backbone): model.backbone} if shares_frozen_backbone(model) else {}",
         "memo: dict = {}",
         "every teacher snapshot copies the frozen backbone",
+        tests=["tests/unit/test_feature_cache.py"],
     ),
     _m(
         "ncm-forget-nothing",

@@ -81,6 +81,9 @@ class BenchmarkConfig:
         _seed("seed", self.seed)
 
 
+MAX_WIDTH = 1 << 16
+
+
 @dataclass(frozen=True)
 class BackboneConfig:
     """The feature extractor: `mlp` (uses `hidden`), `small_cnn` (uses `channels`) or `resnet18`."""
@@ -94,6 +97,10 @@ class BackboneConfig:
             values = getattr(self, key)
             if not values or any(v <= 0 for v in values):
                 raise ConfigError(key, list(values), "a non-empty list of positive integers")
+            if any(v > MAX_WIDTH for v in values):
+                raise ConfigError(
+                    key, list(values), f"widths of at most {MAX_WIDTH:,} (larger would not fit in memory)"
+                )
 
 
 @dataclass(frozen=True)

@@ -5,13 +5,30 @@ Each function takes report rows (see `retain.runs.collect`) and returns a Figure
 
 from __future__ import annotations
 
+import functools
 import io
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
+import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
 
 from retain.runs.collect import Row, Stat, stat
+
+
+_F = TypeVar("_F", bound=Callable[..., Figure])
+
+
+def _plain_text(make: _F) -> _F:
+    """Draw the figure with mathtext off: a `$...$` in a name from a config is text, not a formula to parse."""
+
+    @functools.wraps(make)
+    def wrapper(*args: Any, **kwargs: Any) -> Figure:
+        with matplotlib.rc_context({"text.parse_math": False}):
+            return make(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
 
 
 def png_bytes(fig: Figure, dpi: int = 110) -> bytes:
@@ -20,6 +37,7 @@ def png_bytes(fig: Figure, dpi: int = 110) -> bytes:
     return buffer.getvalue()
 
 
+@_plain_text
 def accuracy_matrix_figure(
     matrix: Sequence[Sequence[float]], title: str, marks: Mapping[int, str] | None = None
 ) -> Figure:
@@ -59,6 +77,7 @@ def _band(ax, xs: list[int], stats: Sequence[Stat], label: str) -> None:
     ax.fill_between(xs, mean - std, mean + std, color=line.get_color(), alpha=0.2, linewidth=0)
 
 
+@_plain_text
 def average_accuracy_figure(rows: Sequence[Row], title: str) -> Figure:
     """Average accuracy after each task: one line per row, a band of ± one std over seeds."""
     fig = Figure(figsize=(6.0, 3.6), layout="constrained")
@@ -77,6 +96,7 @@ def average_accuracy_figure(rows: Sequence[Row], title: str) -> Figure:
     return fig
 
 
+@_plain_text
 def per_task_figure(rows: Sequence[Row], title: str) -> Figure:
     """Accuracy on each task as training goes on, one panel per row (mean over seeds, ± std band)."""
     fig = Figure(figsize=(3.2 * len(rows), 3.0), layout="constrained")
@@ -98,6 +118,7 @@ def per_task_figure(rows: Sequence[Row], title: str) -> Figure:
     return fig
 
 
+@_plain_text
 def bars_figure(
     rows: Sequence[Row], values: Sequence[Sequence[Stat]], categories: Sequence[str], ylabel: str, title: str
 ) -> Figure:
@@ -119,6 +140,7 @@ def bars_figure(
     return fig
 
 
+@_plain_text
 def forgetting_figure(rows: Sequence[Row], title: str) -> Figure:
     """Forgetting F_j of each task j < T (max earlier accuracy − final accuracy), mean ± std over seeds."""
     values = [row.per_task("forgetting_per_task") for row in rows]
@@ -127,6 +149,7 @@ def forgetting_figure(rows: Sequence[Row], title: str) -> Figure:
     return bars_figure(rows, values, [f"task {j + 1}" for j in range(num)], "forgetting", title)
 
 
+@_plain_text
 def unlearning_figure(rows: Sequence[Row], keys: Sequence[str], title: str) -> Figure:
     """Every numeric value of `unlearning.json`: one panel per key (own scale), a bar per row, ± std."""
     cols = min(4, len(keys))

@@ -16,7 +16,6 @@ from matplotlib.figure import Figure
 
 from retain.runs.collect import Row, Stat, stat
 
-
 _F = TypeVar("_F", bound=Callable[..., Figure])
 
 

@@ -49,7 +49,9 @@ def _data(name: str) -> Case:
         else:  # an MNIST folder whose training images have the forged header
             (tmp / "mnist").mkdir()
             for i, stem in enumerate(IDX):
-                (tmp / "mnist" / stem).write_bytes(source.read_bytes() if i == 0 else b"\x00\x00\x08\x01\x00\x00\x00\x00")
+                (tmp / "mnist" / stem).write_bytes(
+                    source.read_bytes() if i == 0 else b"\x00\x00\x08\x01\x00\x00\x00\x00"
+                )
             where = ["--set", "benchmark.name=split_mnist", "--set", f"benchmark.root={tmp / 'mnist'}"]
         return ["run", *FAST, *where, "--out", str(tmp / "out")], EXPECTED[name]
 

@@ -75,12 +75,17 @@ def data_files() -> dict[str, tuple[bytes, str]]:
         "no_train.npz": (npz_bytes(**{**ok, "x_train": _images(0), "y_train": np.zeros(0, int)}), "holds no samples"),
         "no_test.npz": (npz_bytes(**{**ok, "x_test": _images(0), "y_test": np.zeros(0, int)}), "holds no samples"),
         "huge_label.npz": (npz_bytes(**{**ok, "y_train": np.array([0, 1, 0, 2**40])}), "classes; at most"),
-        "empty_class.npz": (npz_bytes(**{**ok, "y_train": np.array([0, 2, 0, 2]), "y_test": np.array([1, 2])}),
-                            "class 1 has no training samples"),  # fmt: skip
+        "empty_class.npz": (
+            npz_bytes(**{**ok, "y_train": np.array([0, 2, 0, 2]), "y_test": np.array([1, 2])}),
+            "class 1 has no training samples",
+        ),  # fmt: skip
         "float_images.npz": (npz_bytes(**{**ok, "x_train": _images(4).astype(np.float32)}), "must be uint8"),
         "truncated.npz": (npz_bytes(**ok)[:100], "cannot read"),
         "bomb.png": (png_header(100_000, 100_000), "decompression bomb"),
-        "idx_overflow": (b"\x00\x00\x08\x03" + struct.pack(">III", 2**32 - 1, 2**32 - 1, 2**32 - 1), "truncated or corrupt"),
+        "idx_overflow": (
+            b"\x00\x00\x08\x03" + struct.pack(">III", 2**32 - 1, 2**32 - 1, 2**32 - 1),
+            "truncated or corrupt",
+        ),
     }
 
 
@@ -91,7 +96,9 @@ def png_header(width: int, height: int) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
+    )
 
 
 def main() -> None:

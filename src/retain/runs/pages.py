@@ -116,12 +116,22 @@ def _unlearning_columns(table: Table) -> list[str]:
     return sorted({k for row in table.rows for k in row.unlearning_keys()})
 
 
+def _md(text: object) -> str:
+    """`text` from a file, inert in Markdown: HTML escaped, and and the characters that make tables, code and links escaped."""
+    return re.sub(r"([|`\[\]\\])", r"\\\1", html.escape(str(text)))
+
+
+def _fence(text: str) -> str:
+    """A code fence longer than any run of backticks in `text`, so that `text` cannot close it."""
+    return "`" * max(3, 1 + max((len(run) for run in re.findall("`+", text)), default=0))
+
+
 def markdown(sections: Sequence[Section], out: Path, sources: Sequence[Path]) -> str:
     headers = ["algorithm", "seeds", *[h for _, h in METRICS], "config"]
     lines = [
         "# retain report",
         "",
-        f"Generated {time.strftime('%Y-%m-%d %H:%M:%S')} from: " + ", ".join(f"`{s}`" for s in sources) + ".",
+        f"Generated {time.strftime('%Y-%m-%d %H:%M:%S')} from: " + ", ".join(_md(s) for s in sources) + ".",
         "",
         "Values are mean ± sample standard deviation (n − 1) over seeds; accuracies are fractions (0–1); "
         "train s is the training time summed over tasks, in seconds.",
@@ -129,10 +139,10 @@ def markdown(sections: Sequence[Section], out: Path, sources: Sequence[Path]) ->
     ]
     for section in sections:
         table = section.table
-        lines += [f"## {table.title}", "", "| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+        lines += [f"## {_md(table.title)}", "", "| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
         for row in table.rows:
             links = " ".join(f"[seed {r.seed}]({_rel(r.path / 'config.yaml', out)})" for r in row.runs)
-            lines.append("| " + " | ".join([row.label, seeds_cell(row), *metric_cells(row), links]) + " |")
+            lines.append("| " + " | ".join([_md(row.label), seeds_cell(row), *metric_cells(row), links]) + " |")
         keys = _unlearning_columns(table)
         if keys:
             lines += [
@@ -144,21 +154,14 @@ def markdown(sections: Sequence[Section], out: Path, sources: Sequence[Path]) ->
             ]
             for row in table.rows:
                 cells = [figures.row_stat(row, k).format() for k in keys]
-                lines.append("| " + " | ".join([row.label, seeds_cell(row), *cells]) + " |")
+                lines.append("| " + " | ".join([_md(row.label), seeds_cell(row), *cells]) + " |")
         lines.append("")
         for fig in section.figures:
-            lines += [f"![{fig.title}]({_rel(fig.path, out)})", ""]
+            lines += [f"![{_md(fig.title)}]({_rel(fig.path, out)})", ""]
         for row in table.rows:
-            lines += [
-                f"<details><summary>config of {row.label}</summary>",
-                "",
-                "```yaml",
-                _config_text(row).rstrip(),
-                "```",
-                "",
-                "</details>",
-                "",
-            ]
+            text = _config_text(row).rstrip()
+            summary = f"<details><summary>config of {_md(row.label)}</summary>"
+            lines += [summary, "", _fence(text) + "yaml", text, _fence(text), "", "</details>", ""]
     return "\n".join(lines)
 
 

@@ -338,6 +338,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("retain: interrupted", file=sys.stderr)
         return 130
+    except (OSError, MemoryError) as err:  # outside a run (a report, a listing): the path and the reason
+        if getattr(args, "debug", False):
+            raise
+        where = f": {err.filename}" if isinstance(err, OSError) and err.filename else ""
+        print(f"retain: error: {getattr(err, 'strerror', None) or type(err).__name__}{where}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

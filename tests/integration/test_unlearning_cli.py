@@ -110,6 +110,8 @@ def test_run_with_requests_writes_unlearning_json(tmp_path):
     assert (out / "references" / "retrain" / "summary.json").exists()
     retrain = json.loads((out / "references" / "retrain" / "summary.json").read_text())
     assert len(retrain["accuracy_matrix"]) == 4  # trained without task 2
+    # relative to the run folder: a moved run folder still points at its own references
+    assert report["references"] == {"original": "references/original", "retrain": "references/retrain"}
     original = json.loads((out / "references" / "original" / "summary.json").read_text())
     assert report["accuracy"]["original_reference"]["2"] == original["accuracy_matrix"][-1][1]
     # the headline numbers from the files' own per-task values: AG over the kept tasks, DD over task 2

@@ -46,7 +46,7 @@ def test_a_checkpoint_that_would_run_code_is_refused_and_the_code_does_not_run(t
 def test_a_damaged_checkpoint_gives_a_checkpoint_error(tmp_path, damage):
     path = tmp_path / "task_01.pt"
     good = tmp_path / "good.pt"
-    from retain.runs.checkpoint import VERSION, config_hash, save_checkpoint
+    from retain.runs.checkpoint import VERSION, capture_rng, config_hash, save_checkpoint
 
     config = {"seed": 0}
     payload = {
@@ -59,7 +59,7 @@ def test_a_damaged_checkpoint_gives_a_checkpoint_error(tmp_path, damage):
         "algorithm": {},
         "accuracy_matrix": [[1.0]],
         "train_seconds_per_task": [0.1],
-        "rng": {},
+        "rng": capture_rng(torch.Generator()),
         "metrics_bytes": 0,
         "elapsed_seconds": 0.0,
         "progress": None,
@@ -187,15 +187,16 @@ def test_skip_batch_skips_the_non_finite_update_and_counts_it():
     bench = tiny_benchmark("til", num_tasks=2)
     session = Recorder()
     algo = NaNAt(tiny_model("til"), 2, 2)
-    run_sequence(
-        algo,
-        bench,
-        TrainConfig(epochs=1, batch_size=8, on_nan="skip_batch"),
-        torch.Generator().manual_seed(0),
-        torch.device("cpu"),
-        session,
-        session,
-    )
+    with pytest.warns(RuntimeWarning, match="task 2 skipped 1 of"):  # 1 of 6 is over skip_warn_fraction 0.1
+        run_sequence(
+            algo,
+            bench,
+            TrainConfig(epochs=1, batch_size=8, on_nan="skip_batch"),
+            torch.Generator().manual_seed(0),
+            torch.device("cpu"),
+            session,
+            session,
+        )
     assert session.tasks == [1, 2] and [e["skipped_batches"] for e in session.epochs] == [0.0, 1.0]
     assert all(torch.isfinite(p).all() for p in algo.model.parameters())
 
@@ -252,3 +253,43 @@ def test_keep_decides_which_task_checkpoints_stay(tmp_path, keep, left):
         session,
     )
     assert sorted(p.name for p in (folder.path / "checkpoints").iterdir()) == left  # progress.pt gone too
+
+
+STRUCTURAL_DAMAGE = {
+    "model": [1, 2],
+    "algorithm": "x",
+    "rng": {},
+    "accuracy_matrix": "abc",
+    "tasks_done": "2",
+    "progress": {"task": 2},
+    "config": [1],
+    "metrics_bytes": -5,
+    "elapsed_seconds": "x",
+    "train_seconds_per_task": None,
+}
+
+
+@pytest.mark.parametrize("key", sorted(STRUCTURAL_DAMAGE))
+def test_a_checkpoint_with_a_damaged_entry_is_one_error_naming_the_entry(tmp_path, key):
+    from retain.runs.checkpoint import VERSION, capture_rng, config_hash, save_checkpoint
+
+    config = {"seed": 0}
+    payload = {
+        "format": FORMAT,
+        "version": VERSION,
+        "tasks_done": 1,
+        "config": config,
+        "config_hash": config_hash(config),
+        "model": {"w": torch.ones(3)},
+        "algorithm": {},
+        "accuracy_matrix": [[1.0]],
+        "train_seconds_per_task": [0.1],
+        "rng": capture_rng(torch.Generator()),
+        "metrics_bytes": 0,
+        "elapsed_seconds": 0.0,
+        "progress": None,
+        key: STRUCTURAL_DAMAGE[key],
+    }
+    save_checkpoint(tmp_path / "task_01.pt", payload)
+    with pytest.raises(CheckpointError, match=f"is damaged: its '{key}' entry"):
+        load_checkpoint(tmp_path / "task_01.pt")

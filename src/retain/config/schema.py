@@ -85,6 +85,7 @@ class BenchmarkConfig:
 PRETRAINED = ("timm", "torchvision")  # the backbones that take `model`, `weights`, `freeze`, ...
 FREEZE = re.compile(r"none|all|blocks:[1-9][0-9]*")
 PRETRAINED_DEFAULTS = {"model": None, "weights": None, "freeze": "none", "download": False, "image_size": None}
+MAX_WIDTH = 1 << 16
 
 
 @dataclass(frozen=True)
@@ -114,6 +115,10 @@ class BackboneConfig:
             values = getattr(self, key)
             if not values or any(v <= 0 for v in values):
                 raise ConfigError(key, list(values), "a non-empty list of positive integers")
+            if any(v > MAX_WIDTH for v in values):
+                raise ConfigError(
+                    key, list(values), f"widths of at most {MAX_WIDTH:,} (larger would not fit in memory)"
+                )
         if not FREEZE.fullmatch(self.freeze):
             raise ConfigError(
                 "freeze", self.freeze, "expected 'none', 'all' or 'blocks:K' (the last K blocks train, K >= 1)"

@@ -9,6 +9,7 @@ module below the one that runs experiments.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -258,7 +259,7 @@ def evaluate_unlearning(
         {t.id: original.summary["accuracy_matrix"][-1][t.id - 1] for t in benchmark.tasks},
         retrain_acc,
         dd,
-        {"original": str(original.path or "trained, not saved"), "retrain": str(retrain.path or "trained, not saved")},
+        {"original": _where(original.path, folder), "retrain": _where(retrain.path, folder)},
     )
     report["reference_training"] = reference_savings(original, retrain)
     if cfg.unlearning.membership:
@@ -270,6 +271,16 @@ def evaluate_unlearning(
         }
         report["membership"] = membership_report(cfg, benchmark, views, device)
     return report
+
+
+def _where(path: Path | None, folder: RunFolder | None) -> str:
+    """A reference's folder as `unlearning.json` records it: one trained into the run folder's `references/`
+    relative to the run folder (a moved run folder still points at its own references); a folder given in
+    the config as it was given."""
+    if path is None:
+        return "trained, not saved"
+    inside = folder is not None and Path(path).resolve().is_relative_to(folder.path.resolve())
+    return Path(os.path.relpath(path, folder.path)).as_posix() if inside and folder else str(path)
 
 
 def _retrain_accuracy(

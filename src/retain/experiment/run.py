@@ -34,7 +34,7 @@ from retain.runs.loggers import require_tensorboard
 from retain.runs.model_file import save_model
 from retain.runs.report import matrix_table, metrics_table, plot_accuracy_matrix, unlearning_table
 from retain.runs.resume import ResumedRun, restore
-from retain.runs.store import RunFolder, atomic_write_bytes, default_run_name
+from retain.runs.store import RunFolder, atomic_write_bytes, default_run_name, resource_failure
 from retain.runs.trackers import open_trackers, require, wanted
 from retain.scenarios import Benchmark
 from retain.training.distributed import Distributed, process_group
@@ -95,7 +95,8 @@ def run(
         resumed = open_run(resume, None if config is None else as_config(config), force)
     with contextlib.ExitStack() as stack:  # the run folder's lock is held until the run ends
         if resumed:
-            stack.callback(resumed.folder.release)
+            folder = resumed.folder
+            stack.push(lambda kind, err, tb: _after_run(folder, err, created=False))
         cfg = resumed.config if resumed else as_config(config)
         if cfg.logging.tensorboard and not write:
             raise ConfigError("logging.tensorboard", True, "needs a run folder to write to (write=True)")
@@ -266,18 +267,21 @@ def _new_folder(
     half-written blocks a retry)."""
     name = default_run_name(benchmark.name, str(cfg.scenario), cfg.algorithm.name, cfg.seed)
     folder = RunFolder(out or cfg.out or Path("runs") / name)
-    stack.push(lambda kind, err, tb: _discard_unfinished(folder, kind))
+    stack.push(lambda kind, err, tb: _after_run(folder, err, created=True))
     folder.write_yaml("config.yaml", config_to_dict(cfg))
     folder.write_json("env.json", environment(device, threads))
     return folder
 
 
-def _discard_unfinished(folder: RunFolder, failure: type[BaseException] | None) -> None:
-    """A failure (an `Exception`; a kill or its stand-in leaves the folder resumable) before the first
-    checkpoint removes the folder; the lock is released either way."""
-    if failure is not None and issubclass(failure, Exception) and not has_checkpoint(folder.path):
+def _after_run(folder: RunFolder, failure: BaseException | None, created: bool) -> None:
+    """Release the folder. A new run failing (an `Exception`; a kill or its stand-in leaves the folder
+    resumable) before its first checkpoint removes it; an OS error or out-of-memory becomes one line
+    saying whether the checkpoint is intact and how to resume."""
+    if created and isinstance(failure, Exception) and not has_checkpoint(folder.path):
         folder.discard()
     folder.release()
+    if failure is not None and (plain := resource_failure(failure, folder.path)) is not None:
+        raise plain from None
 
 
 def _continue(

@@ -20,7 +20,7 @@ from retain.experiment.run import run
 from retain.metrics import old_new_accuracy, summarise
 from retain.runs.model_file import save_model
 from retain.runs.report import matrix_table, plot_accuracy_matrix, unlearning_table
-from retain.runs.store import RunFolder
+from retain.runs.store import RunFolder, resource_failure
 from retain.training.data import input_spec, test_batches
 from retain.training.evaluate import accuracy
 from retain.training.loop import SequenceResult
@@ -58,8 +58,11 @@ def unlearn_run(
     folder = RunFolder(out or named.with_name(f"{named.name}-unlearned-{'-'.join(map(str, tasks))}"))
     try:
         result = _unlearn_into(folder, ref, new_cfg, (tasks, method), evaluate, console, source)
-    except Exception:
+    except Exception as err:
         folder.discard()  # nothing half-written is left to block a retry
+        plain = resource_failure(err, None)  # disk full, permission, out of memory: one line
+        if plain is not None:
+            raise plain from None
         raise
     finally:
         folder.release()

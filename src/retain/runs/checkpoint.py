@@ -145,8 +145,43 @@ def _validate(path: Path, payload: Any) -> None:
     missing = [key for key in REQUIRED if key not in payload]
     if missing:
         raise CheckpointError(f"checkpoint {path} is incomplete: missing {', '.join(missing)}")
+    wrong = next((key for key, ok in _SHAPES.items() if not ok(payload[key])), None)
+    if wrong is not None:
+        raise CheckpointError(f"checkpoint {path} is damaged: its {wrong!r} entry has the wrong structure")
     if payload["config_hash"] != config_hash(payload["config"]):
         raise CheckpointError(f"checkpoint {path} is corrupt: its config does not match its config hash")
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _numbers(value: Any) -> bool:
+    return isinstance(value, list) and all(_number(v) for v in value)
+
+
+def _count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+_PROGRESS_KEYS = {"task": _count, "epoch": _count, "step": _count, "counted": _count, "skipped": _count,
+                  "seconds": _number, "sums": lambda v: isinstance(v, dict), "optimizer": lambda v: isinstance(v, dict)}  # fmt: skip
+# What each entry must look like: a damaged file is one clear error here, not a traceback during restore.
+_SHAPES: dict[str, Callable[[Any], bool]] = {
+    "tasks_done": _count,
+    "config": lambda v: isinstance(v, dict),
+    "config_hash": lambda v: isinstance(v, str),
+    "model": lambda v: isinstance(v, dict) and all(isinstance(t, torch.Tensor) for t in v.values()),
+    "algorithm": lambda v: isinstance(v, dict),
+    "accuracy_matrix": lambda v: isinstance(v, list) and all(_numbers(row) for row in v),
+    "train_seconds_per_task": _numbers,
+    "rng": lambda v: isinstance(v, dict) and {"python", "numpy", "torch", "cuda", "generator"} <= set(v),
+    "metrics_bytes": _count,
+    "elapsed_seconds": _number,
+    "progress": lambda v: (
+        v is None or (isinstance(v, dict) and all(k in v and ok(v[k]) for k, ok in _PROGRESS_KEYS.items()))
+    ),
+}
 
 
 def has_checkpoint(run_folder: Path) -> bool:

@@ -158,6 +158,27 @@ def _is_reference(path: Path, named: Path) -> bool:
     return path != named and path.parent.name == "references" and (path.parent.parent / "summary.json").exists()
 
 
+def _check_summary(path: Path, summary: dict[str, Any]) -> None:
+    """Refuse a summary whose matrix is not lower-triangular numbers, or whose timings or metrics are not
+    numbers: a report reads them all, and a damaged file must be one error naming it."""
+
+    def number(v: Any) -> bool:
+        return isinstance(v, int | float) and not isinstance(v, bool)
+
+    matrix = summary["accuracy_matrix"]
+    if not all(len(row) == t + 1 and all(number(v) for v in row) for t, row in enumerate(matrix)):
+        raise RetainError(f"report: '{path}' has a damaged accuracy_matrix: row t must hold t numbers (t = 1, 2, ...)")
+    seconds = summary.get("train_seconds_per_task", [])
+    if not (isinstance(seconds, list) and all(number(v) for v in seconds)):
+        raise RetainError(f"report: '{path}' has a damaged train_seconds_per_task: expected a list of numbers")
+    bad = [k for k in SUMMARY_NUMBERS if summary.get(k) is not None and not number(summary[k])]
+    if bad:
+        raise RetainError(f"report: '{path}' has a non-numeric {bad[0]} ({summary[bad[0]]!r})")
+
+
+SUMMARY_NUMBERS = ("final_average_accuracy", "average_incremental_accuracy", "bwt", "forgetting", "total_seconds")
+
+
 def read_run(path: Path) -> RunRecord:
     """Read one run folder; a broken file is an error naming it."""
     try:
@@ -174,6 +195,7 @@ def read_run(path: Path) -> RunRecord:
             f"report: '{path / 'summary.json'}' is not a retain run summary: expected a mapping with a "
             f"non-empty 'accuracy_matrix' (a list of rows)"
         )
+    _check_summary(path / "summary.json", summary)
     if not isinstance(config, dict | None) or not isinstance(unlearning, dict):
         raise RetainError(f"report: '{path}' holds a config.yaml or unlearning.json that is not a mapping")
     return RunRecord(path, summary, config or {}, numeric_leaves(unlearning))

@@ -9,7 +9,9 @@
 from __future__ import annotations
 
 import csv
+import html
 import io
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -111,13 +113,27 @@ def _latex_grid(grid: Grid) -> list[str]:
     return [*lines, "\\bottomrule", "\\end{tabular}", "\\end{table}", ""]
 
 
+def md_text(text: object) -> str:
+    """`text` from a file, inert in Markdown: HTML escaped, and the characters that make tables, code and
+    links escaped (a name from a config cannot inject HTML, split a table row or open a link)."""
+    return re.sub(r"([|`\[\]\\])", r"\\\1", html.escape(str(text)))
+
+
+def md_fence(text: str) -> str:
+    """A code fence longer than any run of backticks in `text`, so that `text` cannot close it."""
+    return "`" * max(3, 1 + max((len(run) for run in re.findall("`+", text)), default=0))
+
+
 def markdown_grid(grid: Grid, heading: str = "###") -> list[str]:
-    """A grid as a GitHub Markdown table under a heading (`|` in cells escaped)."""
+    """A grid as a GitHub Markdown table under a heading: the row labels (first column) and the title
+    made inert (`md_text`); in the value cells, HTML and `|` escaped (their interval brackets stay)."""
 
     def cells(values: Sequence[str]) -> str:
-        return "| " + " | ".join(v.replace("|", "\\|") for v in values) + " |"
+        first, *rest = values
+        escaped = [html.escape(v).replace("|", "\\|") for v in rest]
+        return "| " + " | ".join([md_text(first), *escaped]) + " |"
 
-    lines = [f"{heading} {grid.title}", "", cells(grid.headers), "|" + "---|" * len(grid.headers)]
+    lines = [f"{heading} {md_text(grid.title)}", "", cells(grid.headers), "|" + "---|" * len(grid.headers)]
     return [*lines, *(cells(row) for row in grid.rows), ""]
 
 

@@ -5,16 +5,32 @@ Each function takes report rows (see `retain.runs.collect`) and returns a Figure
 
 from __future__ import annotations
 
+import functools
 import io
 import textwrap
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
+import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
 
 from retain.runs.collect import Row
 from retain.runs.labels import MODELS
 from retain.runs.stats import Stat, stat
+
+_F = TypeVar("_F", bound=Callable[..., Figure])
+
+
+def _plain_text(make: _F) -> _F:
+    """Draw the figure with mathtext off: a `$...$` in a name from a config is text, not a formula to parse."""
+
+    @functools.wraps(make)
+    def wrapper(*args: Any, **kwargs: Any) -> Figure:
+        with matplotlib.rc_context({"text.parse_math": False}):
+            return make(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
 
 
 def png_bytes(fig: Figure, dpi: int = 110) -> bytes:
@@ -23,6 +39,7 @@ def png_bytes(fig: Figure, dpi: int = 110) -> bytes:
     return buffer.getvalue()
 
 
+@_plain_text
 def accuracy_matrix_figure(
     matrix: Sequence[Sequence[float]],
     title: str,
@@ -89,6 +106,7 @@ def _legend_below(fig: Figure, ax, count: int) -> None:
     )
 
 
+@_plain_text
 def average_accuracy_figure(rows: Sequence[Row], title: str) -> Figure:
     """Average accuracy after each task: one line per row, a band of ± one std over seeds."""
     fig = Figure(figsize=(6.0, 3.6 + _legend_height(len(rows))), layout="constrained")
@@ -107,6 +125,7 @@ def average_accuracy_figure(rows: Sequence[Row], title: str) -> Figure:
     return fig
 
 
+@_plain_text
 def per_task_figure(rows: Sequence[Row], title: str) -> Figure:
     """Accuracy on each task as training goes on, one panel per row (mean over seeds, ± std band), at most
     three panels a line, each titled with its row's label (wrapped)."""
@@ -134,6 +153,7 @@ def per_task_figure(rows: Sequence[Row], title: str) -> Figure:
     return fig
 
 
+@_plain_text
 def bars_figure(
     rows: Sequence[Row], values: Sequence[Sequence[Stat]], categories: Sequence[str], ylabel: str, title: str
 ) -> Figure:
@@ -156,6 +176,7 @@ def bars_figure(
     return fig
 
 
+@_plain_text
 def forgetting_figure(rows: Sequence[Row], title: str) -> Figure:
     """Forgetting F_j of each task j < T (max earlier accuracy − final accuracy), mean ± std over seeds."""
     values = [row.per_task("forgetting_per_task") for row in rows]
@@ -168,6 +189,7 @@ ACCURACY_PANELS = (("unlearned", "accuracy on the unlearned tasks"), ("remaining
 PANEL_TITLES = {"ag": "AG (accuracy gain)", "dd": "DD (distribution distance)"}
 
 
+@_plain_text
 def unlearning_figure(rows: Sequence[Row], keys: Sequence[str], title: str) -> Figure:
     """The values of `unlearning.json`: AG, DD, the three models' accuracies on the unlearned and on the
     remaining tasks (grouped bars), then one panel per other value; a bar per row (± std over seeds), one

@@ -59,11 +59,29 @@ def load_model_file(path: Path) -> dict[str, Any]:
         ) from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise DataError(f"{path} is not a retain model file (expected format {FORMAT!r})")
+    sizes, model = state.get("head_sizes"), state.get("model")
+    if not (
+        isinstance(sizes, list)
+        and all(isinstance(n, int) and 0 < n <= 1 << 16 for n in sizes)
+        and isinstance(model, dict)
+        and all(isinstance(t, torch.Tensor) for t in model.values())
+        and isinstance(state.get("algorithm"), dict)
+    ):
+        raise DataError(f"{path} is damaged: its head sizes, weights or algorithm state have the wrong structure")
     return state
 
 
 def restore(algorithm: Algorithm, state: dict[str, Any], device: torch.device) -> None:
-    """Load a saved model and algorithm state into a freshly built `algorithm` (heads are re-created)."""
+    """Load a saved model and algorithm state into a freshly built `algorithm` (heads are re-created);
+    DataError if they do not fit it."""
+    try:
+        _restore(algorithm, state, device)
+    except (RuntimeError, KeyError, ValueError, TypeError, IndexError, AttributeError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise DataError(f"the saved model does not fit this run's model or algorithm ({first})") from None
+
+
+def _restore(algorithm: Algorithm, state: dict[str, Any], device: torch.device) -> None:
     model = algorithm.model
     for task_id, size in enumerate(state["head_sizes"], start=1):
         model.heads.setup_task(task_id, size)

@@ -17,7 +17,7 @@ from rich.table import Table as RichTable
 
 from retain.errors import RetainError
 from retain.runs.collect import Row, Table, find_runs, group
-from retain.runs.exports import FORMATS, export, markdown_grid
+from retain.runs.exports import FORMATS, export, markdown_grid, md_fence, md_text
 from retain.runs.html import html_page
 from retain.runs.sections import NOTE, Section, config_text, draw, rel, repeats_note
 from retain.runs.store import atomic_write_text
@@ -38,31 +38,24 @@ def markdown(sections: Sequence[Section], out: Path, sources: Sequence[Path], ba
     lines = [
         "# retain report",
         "",
-        f"Generated {time.strftime('%Y-%m-%d %H:%M:%S')} from: " + ", ".join(f"`{s}`" for s in sources) + ".",
+        f"Generated {time.strftime('%Y-%m-%d %H:%M:%S')} from: " + ", ".join(md_text(s) for s in sources) + ".",
         "",
         NOTE,
         "",
     ]
     for section in sections:
         table = section.table
-        lines += [f"## {table.title}", ""]
+        lines += [f"## {md_text(table.title)}", ""]
         for grid in grids(table, baseline):
             lines += markdown_grid(grid)
-        lines += ["Configs: " + "; ".join(f"{row.label}: " + _md_links(row, out) for row in table.rows), ""]
+        lines += ["Configs: " + "; ".join(f"{md_text(row.label)}: " + _md_links(row, out) for row in table.rows), ""]
         lines += repeats_note(table)
         for fig in section.figures:
-            lines += [f"![{fig.title}]({rel(fig.path, out)})", ""]
+            lines += [f"![{md_text(fig.title)}]({rel(fig.path, out)})", ""]
         for row in table.rows:
-            lines += [
-                f"<details><summary>config of {row.label}</summary>",
-                "",
-                "```yaml",
-                config_text(row).rstrip(),
-                "```",
-                "",
-                "</details>",
-                "",
-            ]
+            text = config_text(row).rstrip()
+            summary = f"<details><summary>config of {md_text(row.label)}</summary>"
+            lines += [summary, "", md_fence(text) + "yaml", text, md_fence(text), "", "</details>", ""]
     return "\n".join(lines)
 
 

@@ -95,7 +95,7 @@ def restore(
         model.load_state_dict(checkpoint["model"])
         algorithm.load_state_dict(checkpoint["algorithm"])
         restore_rng(checkpoint["rng"], generator)  # last: building heads above drew from the torch RNG
-    except (RuntimeError, KeyError, ValueError, TypeError, IndexError) as err:
+    except (RuntimeError, KeyError, ValueError, TypeError, IndexError, AttributeError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise CheckpointError(
             f"checkpoint {run.checkpoint_path} does not fit this run's model or algorithm ({first})"

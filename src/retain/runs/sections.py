@@ -11,6 +11,7 @@ import yaml
 
 import retain.runs.figures as figures
 from retain.runs.collect import Row, Table
+from retain.runs.exports import md_text
 from retain.runs.store import atomic_write_bytes
 
 
@@ -97,5 +98,5 @@ def repeats_note(table: Table) -> list[str]:
     repeats = [(row, run) for row in table.rows for run in row.repeats]
     if not repeats:
         return []
-    named = ", ".join(f"`{run.path}` ({row.label}, seed {run.seed})" for row, run in repeats)
+    named = ", ".join(f"{md_text(run.path)} ({md_text(row.label)}, seed {run.seed})" for row, run in repeats)
     return [f"Not counted (a seed already counted in their row, run again): {named}.", ""]

@@ -34,6 +34,35 @@ class UnsafeRunFolder(RetainError):
     """A run folder holds a symbolic link: retain never reads or writes through one."""
 
 
+class ResourceFailure(RetainError):
+    """The system refused a write or an allocation (disk full, permission, read-only, out of memory)."""
+
+
+_OUT_OF_MEMORY = ("out of memory", "can't allocate memory", "unexpected pos", "PytorchStreamWriter", "bad_alloc")
+
+
+def resource_failure(err: BaseException, folder: Path | None) -> ResourceFailure | None:
+    """One line for an OS error or an out-of-memory met while a run wrote to `folder`: what failed and on
+    which path, whether the last checkpoint is intact, and how to go on. None for any other error."""
+    if isinstance(err, OSError):
+        what = (err.strerror or type(err).__name__) + (f": {err.filename}" if err.filename else "")
+    elif isinstance(err, MemoryError) or (isinstance(err, RuntimeError) and any(s in str(err) for s in _OUT_OF_MEMORY)):
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0][:160]
+        what = f"out of memory ({first})"
+    else:
+        return None
+    if folder is None:
+        return ResourceFailure(what)
+    if any((folder / "checkpoints").glob("*.pt")):
+        return ResourceFailure(
+            f"{what}; the last checkpoint in {folder / 'checkpoints'} is intact (every file is written whole or "
+            f"not at all): free space or memory, or fix the permission, then resume with `retain run --resume {folder}`"
+        )
+    return ResourceFailure(
+        f"{what}; no checkpoint had been written, so nothing of the run was kept: fix it and run again"
+    )
+
+
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _DIRECTORY = getattr(os, "O_DIRECTORY", 0)
 
@@ -130,8 +159,13 @@ class RunFolder:
         if self.path.exists() and not self.path.is_dir():
             raise RunFolderExists(f"out = '{self.path}' exists and is not a folder: choose another --out")
         self.created = not self.path.exists()
-        self.path.mkdir(parents=True, exist_ok=True)
-        self.lock = FolderLock(self.path)
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            self.lock = FolderLock(self.path)
+        except OSError as err:
+            raise ResourceFailure(
+                f"run folder {self.path} cannot be created or locked ({err.strerror or err})"
+            ) from None
         try:
             if not existing and any(p.name != LOCK_FILE for p in self.path.iterdir()):
                 raise RunFolderExists(

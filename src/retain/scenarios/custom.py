@@ -12,6 +12,7 @@ folder names of `train/`; every image must have the same size (greyscale if all 
 from __future__ import annotations
 
 import functools
+import warnings
 import zipfile
 import zlib
 from collections.abc import Sequence
@@ -25,6 +26,7 @@ from retain.errors import DataError
 from retain.scenarios.sources import SourceData
 
 NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
+MAX_CLASSES = 1 << 16  # a label above this is a damaged file, not a data set (its head would not fit in memory)
 
 
 def _images(x: Any, what: str) -> torch.Tensor:
@@ -65,10 +67,21 @@ def from_tensors(
             f"{name}: train images {tuple(xs['x_train'].shape[1:])} and test images "
             f"{tuple(xs['x_test'].shape[1:])} differ in shape"
         )
-    largest = max(int(y.max()) if len(y) else -1 for y in ys.values())
+    for split in ("train", "test"):
+        if len(xs[f"x_{split}"]) == 0:
+            raise DataError(f"{name}: x_{split} holds no samples; every split needs at least one image per class")
+    largest = max(int(y.max()) for y in ys.values())
     classes = num_classes if num_classes is not None else largest + 1
     if largest >= classes:
         raise DataError(f"{name}: label {largest} is not below num_classes = {classes}")
+    if classes > MAX_CLASSES:
+        raise DataError(f"{name}: label {largest} implies {classes} classes; at most {MAX_CLASSES} are supported")
+    empty = sorted(set(range(classes)) - set(ys["y_train"].unique().tolist()))
+    if empty:
+        raise DataError(
+            f"{name}: class {empty[0]} has no training samples ({len(empty)} such class(es)); labels must be "
+            f"0..C-1 with every class present in y_train"
+        )
     return SourceData(name, xs["x_train"], ys["y_train"], xs["x_test"], ys["y_test"], classes)
 
 
@@ -147,11 +160,13 @@ def _open(path: str, mode: str | None = None) -> Any:
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(path) as image:
-            image.load()
-            return image.convert(mode) if mode else image.copy()
-    except (OSError, UnidentifiedImageError) as err:
-        raise DataError(f"cannot read the image {path} ({err})") from None
+        with warnings.catch_warnings():  # past PIL's pixel limit: a decompression bomb, refused
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                image.load()
+                return image.convert(mode) if mode else image.copy()
+    except (OSError, UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+        raise DataError(f"cannot read the image {path} ({' '.join(str(err).split())})") from None
 
 
 def from_path(path: str | Path) -> SourceData:

@@ -7,6 +7,7 @@ Sources never download unless asked (`benchmark.download: true`); a missing or c
 from __future__ import annotations
 
 import gzip
+import math
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,7 +98,7 @@ def read_idx(path: Path) -> np.ndarray:
     ndim = raw[3]
     header = 4 + 4 * ndim
     dims = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
-    expected = header + int(np.prod(dims))
+    expected = header + math.prod(dims)  # Python ints: a forged header cannot overflow
     if len(raw) != expected:
         raise DataError(f"{path} is truncated or corrupt: {len(raw)} bytes, expected {expected} for shape {dims}")
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
 
@@ -66,7 +68,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    """The `slow` marker, and one torch thread unless `OMP_NUM_THREADS` says otherwise.
+
+    The tests' models and batches are tiny: with torch's default of one thread per core, a shared
+    machine's load made the suite run ten times slower (`docs/benchmarks.md`, "Threads"). Setting the
+    variable too gives the subprocesses the tests start (CLI runs, sweep workers, torchrun) one thread.
+    """
     config.addinivalue_line("markers", "slow: left out of the everyday run (`-m 'not slow'`); see tests/slow.py")
+    if "OMP_NUM_THREADS" not in os.environ:
+        os.environ["OMP_NUM_THREADS"] = "1"
+        torch.set_num_threads(1)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -31,6 +31,7 @@ SLOW = {
         "test_retain_unlearn_retakes_the_last_teacher_as_an_in_run_request_would",
         "test_retain_unlearn_writes_a_new_folder_and_leaves_the_source_intact",
         "test_run_with_requests_writes_unlearning_json",
+        "test_unlearned_task_moves_to_the_retrain_reference_and_remaining_tasks_stay",
     ),
     "tests/integration/test_unlearning_resume.py": ("*",),
     "tests/unit/test_amnesiac.py": ("test_unlearning_a_finished_run_equals_a_request_after_the_last_task",),
@@ -48,8 +49,10 @@ SLOW = {
         "test_the_algorithms_import_neither_the_loop_nor_the_data_paths",
         "test_the_batch_types_import_nothing_of_the_library",
     ),
+    "tests/unit/test_mutation_runner.py": ("test_end_to_end_on_a_toy_package",),
     "tests/unit/test_precision.py": ("test_compile_compiles_the_backbone_in_place_and_changes_no_number",),
     "tests/unit/test_report.py": (
+        "test_report_heatmaps_mark_the_rows_after_unlearning",
         "test_report_on_one_run_folder_defaults_out_inside_it",
         "test_report_pages_show_mean_std_and_seed_count",
     ),

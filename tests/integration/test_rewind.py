@@ -173,3 +173,8 @@ def test_amnesiac_reports_cost_relapse_and_the_headline_numbers(tmp_path):
     population = report["membership"]["population"]
     assert report["mia_auc"] == population["unlearned_model"]["auc"]
     assert report["mia_member_rate_original"] == population["original_reference"]["member_rate"]
+    after = report["relapse"]["attack_after_request"]
+    assert sorted(after) == ["3", "4", "5"]
+    assert after["5"] == population["unlearned_model"]  # the last row's attack is the final model's
+    aucs = [after[t]["auc"] for t in ("3", "4", "5")]
+    assert report["relapse"]["attack_auc_rise"] == max(a - aucs[0] for a in aucs[1:])

@@ -23,7 +23,7 @@ from retain.config import Config, config_to_dict
 from retain.errors import ConfigError
 from retain.experiment.build import as_config, build
 from retain.experiment.judgement import amnesiac_costs, complete_report
-from retain.experiment.membership import check_membership
+from retain.experiment.membership import AttackAfterRequests, check_membership
 from retain.experiment.references import ReferenceTraining, check_given_references, evaluate_unlearning
 from retain.experiment.result import RunResult, environment, event_marks, forgotten_cells
 from retain.experiment.resume import open_run
@@ -128,6 +128,9 @@ def _run_on(
         result, algorithm = rewound.result, rewound.algorithm
         trained = replace(trained, algorithm=algorithm, benchmark=rewound.world)
     else:
+        u_cfg = cfg.unlearning
+        if u_cfg.requests and u_cfg.evaluate and u_cfg.membership:
+            trained = replace(trained, watch=AttackAfterRequests(cfg, benchmark, algorithm, device))
         result = _train(cfg, trained, folder, start_at, elapsed, console if progress else None, label, opts.step_hook)
     summary = _summary(cfg, benchmark, result, time.perf_counter() - clock)
     unlearning = None
@@ -139,7 +142,8 @@ def _run_on(
         final = result.accuracy_matrix[-1]
         unlearning = evaluate_unlearning(cfg, benchmark, algorithm, final, device, folder, how, world)
         cost = rewind_costs(rewound) if rewound is not None else amnesiac_costs(algorithm)
-        complete_report(unlearning, cfg, result.accuracy_matrix, cost)
+        attacks = trained.watch.scores if isinstance(trained.watch, AttackAfterRequests) else None
+        complete_report(unlearning, cfg, result.accuracy_matrix, cost, attacks)
     if folder:
         _write_results(folder, cfg, trained, result, summary, unlearning, label)
     if progress:
@@ -156,6 +160,7 @@ class _Trained:
     generator: torch.Generator
     device: torch.device
     ranks: Distributed
+    watch: LoopLogger | None = None  # one more logger for the loop (the attack after each request)
 
 
 def _train(
@@ -170,6 +175,8 @@ def _train(
 ) -> SequenceResult:
     """Train the task sequence with the run's loggers, checkpoints, signal handling and progress bar."""
     loggers: list[LoopLogger] = [JsonlLogger(folder)] if folder else []
+    if trained.watch is not None:
+        loggers.append(trained.watch)
     session = LoopSession()
     if folder:
         every, keep = cfg.checkpoint.every_epochs, cfg.checkpoint.keep

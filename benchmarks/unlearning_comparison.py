@@ -57,6 +57,53 @@ def config(benchmark: str, scenario: str, seed: int, epochs: int, method: str) -
     }
 
 
+def _mean_std(values: list[float]) -> str:
+    mean = sum(values) / len(values)
+    std = (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5 if len(values) > 1 else 0.0
+    return f"{mean:.3f} ± {std:.3f}" if len(values) > 1 else f"{mean:.3f}"
+
+
+def table(out: Path, benchmark: str) -> str:
+    """The markdown table of docs/unlearning.md: mean ± std over the seeds found in `out`."""
+    lines = [
+        "| scenario | model | seeds | AG | DD | acc. task 2 | relapse | MIA AUC | member rate train / test "
+        "| attack AUC | LiRA in-fraction | seconds |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for scenario in ("til", "dil"):
+        runs = [json.loads(f.read_text()) for f in sorted(out.glob(f"{benchmark}-{scenario}-seed*.json"))]
+        if not runs:
+            continue
+        n = len(runs)
+        rows = {
+            "amnesiac": ("amnesiac", "", "unlearned_model", "unlearning_seconds"),
+            "rewind": ("rewind", "", "unlearned_model", "unlearning_seconds"),
+            "retrain reference": ("rewind", "_retrain", "retrain_reference", None),
+            "original reference": ("amnesiac", "_original", "original_reference", None),
+        }
+        for label, (method, m, acc, secs) in rows.items():
+            r = [run[method] for run in runs]
+
+            def col(key: str, rs: list[dict[str, Any]] = r) -> str:
+                values = [x[key] for x in rs if x.get(key) is not None]
+                return _mean_std(values) if values else "–"
+
+            model_only = label in ("amnesiac", "rewind")
+            seconds = (
+                col(secs)
+                if secs
+                else (_mean_std([run["retrain_from_scratch_seconds"] for run in runs]) if "retrain" in label else "–")
+            )
+            lines.append(
+                f"| {scenario.upper()} | {label} | {n} | {col('ag') if model_only else '–'} "
+                f"| {col('dd') if model_only else '–'} | {col(acc + '_accuracy_on_unlearned')} "
+                f"| {col('relapse_max') if model_only else '–'} | {col('mia_auc' + m)} "
+                f"| {col('mia_member_rate' + m)} / {col('mia_member_rate_test' + m)} | {col('mia_attack_auc' + m)} "
+                f"| {col('lira_in_fraction') if model_only else '–'} | {seconds} |"
+            )
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--benchmark", default="permuted_fmnist")
@@ -65,7 +112,11 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/unlearning_comparison"))
     parser.add_argument("--keep-runs", action="store_true")
+    parser.add_argument("--table", action="store_true", help="print the markdown table of the results in --out")
     args = parser.parse_args()
+    if args.table:
+        print(table(args.out, args.benchmark))
+        return
     torch.set_num_threads(1)
     work = args.out / "runs" if args.keep_runs else Path(tempfile.mkdtemp())
     name = f"{args.benchmark}-{args.scenario}-seed{args.seed}"

@@ -64,10 +64,14 @@ def test_rewind_equals_the_retrain_reference_bit_for_bit(tmp_path, scenario):
 
 @pytest.mark.parametrize("algorithm", ["finetuning", "joint", "independent"])
 def test_rewind_is_exact_for_any_algorithm(tmp_path, algorithm):
-    rewound = run(_config("til", algorithm, requests={4: [2]}), out=tmp_path / "rw", progress=False)
+    cfg = _config("til", algorithm, requests={4: [2]})
+    cfg["unlearning"].update(evaluate=algorithm == "independent", membership=False)  # DD in its own numbering
+    rewound = run(cfg, out=tmp_path / "rw", progress=False)
     reference = _retrain("til", [2], algorithm)
     assert_same_model(rewound.algorithm, reference.algorithm)
     assert_rows_match(rewound, reference, [2], 4)
+    if rewound.unlearning is not None:
+        assert rewound.unlearning["dd"] == 0.0
 
 
 def test_several_requests_rewind_again_from_the_rewound_checkpoints(tmp_path):
@@ -173,3 +177,8 @@ def test_amnesiac_reports_cost_relapse_and_the_headline_numbers(tmp_path):
     population = report["membership"]["population"]
     assert report["mia_auc"] == population["unlearned_model"]["auc"]
     assert report["mia_member_rate_original"] == population["original_reference"]["member_rate"]
+    after = report["relapse"]["attack_after_request"]
+    assert sorted(after) == ["3", "4", "5"]
+    assert after["5"] == population["unlearned_model"]  # the last row's attack is the final model's
+    aucs = [after[t]["auc"] for t in ("3", "4", "5")]
+    assert report["relapse"]["attack_auc_rise"] == max(a - aucs[0] for a in aucs[1:])

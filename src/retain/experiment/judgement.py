@@ -3,7 +3,7 @@ tasks came back (relapse), and the headline numbers the report and its table sho
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from retain.algorithms.base import Algorithm
@@ -26,9 +26,15 @@ def amnesiac_costs(algorithm: Algorithm) -> dict[str, Any] | None:
 
 
 def complete_report(
-    report: dict[str, Any], cfg: Config, matrix: Sequence[Sequence[float]], cost: dict[str, Any] | None
+    report: dict[str, Any],
+    cfg: Config,
+    matrix: Sequence[Sequence[float]],
+    cost: dict[str, Any] | None,
+    attacks: Mapping[int, Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """Add cost (against the retrain reference's training seconds), relapse and the headline numbers."""
+    """Add cost (against the retrain reference's training seconds), relapse and the headline numbers.
+    `attacks`: the population attack on the live model after each task from the first request on (row →
+    its numbers), whose AUC's largest rise after the first request is the attack's relapse."""
     training = report.get("reference_training", {})
     retrain_seconds = training.get("retrain_seconds", 0.0) + training.get("retrain_seconds_saved", 0.0)
     if cost is not None:
@@ -40,6 +46,11 @@ def complete_report(
     rises = [r["relapse"] for r in per_task.values() if r["relapse"] is not None]
     report["relapse"] = {"per_task": {str(u): r for u, r in per_task.items()}, "max": max(rises) if rises else None}
     report["relapse_max"] = report["relapse"]["max"]
+    if attacks:
+        rows = sorted(attacks)
+        report["relapse"]["attack_after_request"] = {str(t): dict(attacks[t]) for t in rows}
+        aucs = [float(attacks[t]["auc"]) for t in rows]
+        report["relapse"]["attack_auc_rise"] = max(a - aucs[0] for a in aucs[1:]) if len(aucs) > 1 else None
     attacks = report.get("membership")
     if attacks:
         population = attacks["population"]

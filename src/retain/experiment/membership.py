@@ -9,6 +9,7 @@ scored as `retain.experiment.rewind` tests it: through the shared head in DIL, a
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +24,7 @@ from retain.errors import ConfigError
 from retain.scenarios.task import Benchmark, Task
 from retain.training.batch import TrainingData
 from retain.training.data import DeviceBatches
+from retain.training.session import LoopLogger
 from retain.unlearning.membership import (
     FEATURES,
     AttackData,
@@ -113,6 +115,24 @@ def _cap(x: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
     return x if len(x) <= n else x[rng.permutation(len(x))[:n]]
 
 
+def _attack(
+    cfg: Config, benchmark: Benchmark, view: View, unlearned: set[int], device: torch.device
+) -> tuple[dict[str, float | int], dict[str, np.ndarray]]:
+    """The population attack on one model (members: the tasks of `benchmark` not in `unlearned`), and
+    the scaled logits of the unlearned tasks' training and test samples."""
+    kept = [t for t in benchmark.tasks if t.id not in unlearned]
+    gone = [t for t in benchmark.tasks if t.id in unlearned]
+    how = (device, cfg.train.eval_batch_size, cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    members, _ = _pool(view, kept, "train", how)
+    nonmembers, _ = _pool(view, kept, "test", how)
+    targets, p_targets = _pool(view, gone, "train", how)
+    tests, p_tests = _pool(view, gone, "test", how)
+    n = cfg.unlearning.membership_samples
+    data = AttackData(_cap(members, n, rng), _cap(nonmembers, n, rng), targets, tests)
+    return population_attack(data, cfg.seed), {"targets": scaled_logit(p_targets), "tests": scaled_logit(p_tests)}
+
+
 def membership_report(
     cfg: Config, benchmark: Benchmark, views: dict[str, View], device: torch.device
 ) -> dict[str, Any]:
@@ -120,20 +140,9 @@ def membership_report(
     `original_reference`): the population attack on each, and the likelihood ratio of each against the two
     references (the original reference as the IN model, the retrain reference as the OUT model)."""
     unlearned = set(unlearned_tasks(cfg.unlearning.requests))
-    kept = [t for t in benchmark.tasks if t.id not in unlearned]
-    gone = [t for t in benchmark.tasks if t.id in unlearned]
-    how = (device, cfg.train.eval_batch_size, cfg.seed)
     attacks, phis = {}, {}
     for name, view in views.items():
-        rng = np.random.default_rng(cfg.seed)
-        members, _ = _pool(view, kept, "train", how)
-        nonmembers, _ = _pool(view, kept, "test", how)
-        targets, p_targets = _pool(view, gone, "train", how)
-        tests, p_tests = _pool(view, gone, "test", how)
-        n = cfg.unlearning.membership_samples
-        data = AttackData(_cap(members, n, rng), _cap(nonmembers, n, rng), targets, tests)
-        attacks[name] = population_attack(data, cfg.seed)
-        phis[name] = {"targets": scaled_logit(p_targets), "tests": scaled_logit(p_tests)}
+        attacks[name], phis[name] = _attack(cfg, benchmark, view, unlearned, device)
     ratio = {
         name: likelihood_ratio(phis[name], phis["original_reference"], phis["retrain_reference"])
         for name in views
@@ -145,3 +154,20 @@ def membership_report(
         "likelihood_ratio": ratio,
         "target": "retrain_reference",
     }
+
+
+class AttackAfterRequests(LoopLogger):
+    """The population attack on the live model after every task from the first request on (the relapse of
+    the attack's score): members are the tasks learnt so far and kept, targets those unlearned so far."""
+
+    def __init__(self, cfg: Config, benchmark: Benchmark, algorithm: Algorithm, device: torch.device) -> None:
+        self.cfg, self.benchmark, self.algorithm, self.device = cfg, benchmark, algorithm, device
+        self.scores: dict[int, dict[str, float | int]] = {}
+
+    def on_evaluation(self, after_task: int, accuracies: list[float]) -> None:
+        requests = {t: us for t, us in self.cfg.unlearning.requests.items() if t <= after_task}
+        if not requests:
+            return
+        seen = dataclasses.replace(self.benchmark, tasks=self.benchmark.tasks[:after_task])
+        unlearned = set(unlearned_tasks(requests))
+        self.scores[after_task] = _attack(self.cfg, seen, View(self.algorithm, seen), unlearned, self.device)[0]

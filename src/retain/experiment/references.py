@@ -251,7 +251,9 @@ def evaluate_unlearning(
     retrain_acc = _retrain_accuracy(cfg, benchmark, retrain, retrain_ids, unlearned, device)
     tests = {t.id: test_batches(t, benchmark, device, input_spec(algorithm.model)) for t in benchmark.tasks}
     distance = distance_fn(cfg.unlearning.distance)
-    dd = distribution_distances(algorithm, retrain.algorithm, tests, retrain_ids, distance, cfg.train.eval_batch_size)
+    model_ids = None if world is None else {by_origin[t.origin]: t.id for t in world.tasks}
+    test_bs = cfg.train.eval_batch_size
+    dd = distribution_distances(algorithm, retrain.algorithm, tests, retrain_ids, distance, test_bs, model_ids)
     report = unlearning_report(
         cfg,
         benchmark,

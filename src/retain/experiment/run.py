@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +22,11 @@ from retain.config import Config, config_to_dict
 from retain.errors import ConfigError
 from retain.experiment.build import as_config, build
 from retain.experiment.judgement import amnesiac_costs, complete_report
-from retain.experiment.membership import check_membership
+from retain.experiment.membership import AttackAfterRequests, check_membership
 from retain.experiment.references import ReferenceTraining, check_given_references, evaluate_unlearning
 from retain.experiment.result import RunResult, environment, event_marks, forgotten_cells
 from retain.experiment.resume import open_run
-from retain.experiment.rewind import check_rewind, rewind_costs
+from retain.experiment.rewind import REWIND, check_rewind, rewind_costs
 from retain.experiment.sequence import Trained, closing, train_all
 from retain.metrics import old_new_accuracy, summarise
 from retain.runs.checkpoint import has_checkpoint
@@ -166,6 +166,9 @@ def _run_built(
     label = f"{cfg.algorithm.name} on {benchmark.name} ({cfg.scenario})"
     clock = time.perf_counter() - elapsed
     trained = Trained(algorithm, benchmark, generator, device, ranks)
+    u_cfg = cfg.unlearning
+    if u_cfg.requests and u_cfg.evaluate and u_cfg.membership and u_cfg.method != REWIND:
+        trained = replace(trained, watch=AttackAfterRequests(cfg, benchmark, algorithm, device))
     trackers = open_trackers(cfg, folder.path if folder else None, ranks.rank)
     with closing(trackers):
         bar = console if progress else None
@@ -183,7 +186,8 @@ def _run_built(
             final = result.accuracy_matrix[-1]
             unlearning = evaluate_unlearning(cfg, benchmark, algorithm, final, device, folder, how, world)
             cost = rewind_costs(rewound) if rewound is not None else amnesiac_costs(algorithm)
-            complete_report(unlearning, cfg, result.accuracy_matrix, cost)
+            attacks = trained.watch.scores if isinstance(trained.watch, AttackAfterRequests) else None
+            complete_report(unlearning, cfg, result.accuracy_matrix, cost, attacks)
         if folder:
             _write_results(folder, cfg, trained, result, summary, unlearning, label)
         for tracker in trackers:

@@ -34,6 +34,7 @@ class Trained:
     generator: torch.Generator
     device: torch.device
     ranks: Distributed
+    watch: LoopLogger | None = None  # one more logger for the loop (the attack after each request)
 
 
 def train_all(
@@ -75,6 +76,8 @@ def _train(
     """Train the task sequence with the run's loggers, checkpoints, signal handling and progress bar."""
     loggers: list[LoopLogger] = [JsonlLogger(folder)] if folder else []
     loggers += trackers
+    if trained.watch is not None:
+        loggers.append(trained.watch)
     session = LoopSession()
     if folder:
         every, keep = cfg.checkpoint.every_epochs, cfg.checkpoint.keep

@@ -59,13 +59,15 @@ def distribution_distances(
     retrain_ids: Mapping[int, int],
     distance: Callable[[torch.Tensor, torch.Tensor], float],
     batch_size: int,
+    model_ids: Mapping[int, int] | None = None,
 ) -> dict[int, float]:
     """DD per task: distance between the two models' backbone outputs on the task's test set.
 
     `tests` maps every task id of the run to its test set; `retrain_ids` maps a run task id to the
     retrain reference's id of the same task. A task the retrain reference never learnt is fed to its
     final backbone; task-conditioned backbones are compared under every task's view and the distances
-    averaged."""
+    averaged. `model_ids` does for `model` what `retrain_ids` does for the reference (a rewound model
+    lives in the reference's numbering); None: the run's ids."""
     conditioned = model.model.task_conditioned
     last = max(retrain_ids.values())
     result = {}
@@ -73,7 +75,7 @@ def distribution_distances(
         views = list(tests) if conditioned else [task_id]
         values = [
             distance(
-                _features(model, test, view, batch_size).cpu(),
+                _features(model, test, view if model_ids is None else model_ids.get(view, last), batch_size).cpu(),
                 _features(retrain, test, retrain_ids.get(view, last), batch_size).cpu(),
             )
             for view in views

@@ -23,7 +23,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("retain.algorithms", "retain.unlearning"),
     ("retain.training.", "retain.runs"),
     ("retain.experiment", "retain.bench"),
-    ("retain.cli", "retain.__main__", "retain.reference"),
+    ("retain.cli", "retain.cli_parser", "retain.__main__", "retain.reference"),
     ("retain",),  # the top package: re-exports only
 ]
 

@@ -8,35 +8,33 @@ config meets the components: `retain.experiment.build.check_config`.
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from retain.config.checks import SEED_RANGE, check_seed, non_negative, positive
+from retain.config.sections import CheckpointConfig, EvalConfig, LoggingConfig, MemoryConfig, MlflowConfig, WandbConfig
 from retain.errors import ConfigError, one_of
 
 CUSTOM = "custom"  # the benchmark whose source is `benchmark.path`
 
-SEED_RANGE = 2**32  # numpy's seeding limit; torch accepts more, but one range for every consumer
-
-
-def _finite(value: float) -> bool:
-    return isinstance(value, int) or math.isfinite(value)  # math.isfinite overflows on huge ints
-
-
-def _positive(name: str, value: float) -> None:
-    if not (value > 0 and _finite(value)):  # `not >` also rejects NaN
-        raise ConfigError(name, value, "must be a finite number > 0")
-
-
-def _non_negative(name: str, value: float) -> None:
-    if not (value >= 0 and _finite(value)):
-        raise ConfigError(name, value, "must be a finite number >= 0")
-
-
-def _seed(name: str, value: int | None) -> None:
-    if value is not None and not 0 <= value < SEED_RANGE:
-        raise ConfigError(name, value, f"an integer from 0 to {SEED_RANGE - 1}")
+__all__ = [  # the sections defined in retain.config.sections are part of this schema too
+    "CUSTOM",
+    "SEED_RANGE",
+    "AlgorithmConfig",
+    "BackboneConfig",
+    "BenchmarkConfig",
+    "CheckpointConfig",
+    "Config",
+    "EvalConfig",
+    "LoggingConfig",
+    "MemoryConfig",
+    "MlflowConfig",
+    "OptimizerConfig",
+    "TrainConfig",
+    "UnlearningConfig",
+    "WandbConfig",
+]
 
 
 @dataclass(frozen=True)
@@ -63,11 +61,11 @@ class BenchmarkConfig:
 
     def __post_init__(self) -> None:
         if self.num_tasks is not None:
-            _positive("num_tasks", self.num_tasks)
+            positive("num_tasks", self.num_tasks)
         if len(set(self.without)) != len(self.without) or any(t < 1 for t in self.without):
             raise ConfigError("without", list(self.without), "distinct task ids >= 1 (the tasks left out)")
         if self.classes_per_task is not None:
-            _positive("classes_per_task", self.classes_per_task)
+            positive("classes_per_task", self.classes_per_task)
         if not 0 <= self.val_fraction < 1:
             raise ConfigError("val_fraction", self.val_fraction, "expected 0 <= val_fraction < 1 (0: no validation)")
         if self.name == CUSTOM:
@@ -79,7 +77,7 @@ class BenchmarkConfig:
                     raise ConfigError(
                         key, getattr(self, key), f"only used with name 'custom' (leave it null for {self.name!r})"
                     )
-        _seed("seed", self.seed)
+        check_seed("seed", self.seed)
 
 
 PRETRAINED = ("timm", "torchvision")  # the backbones that take `model`, `weights`, `freeze`, ...
@@ -124,7 +122,7 @@ class BackboneConfig:
                 "freeze", self.freeze, "expected 'none', 'all' or 'blocks:K' (the last K blocks train, K >= 1)"
             )
         if self.image_size is not None:
-            _positive("image_size", self.image_size)
+            positive("image_size", self.image_size)
         if self.name in PRETRAINED:
             if not self.model:
                 raise ConfigError("model", self.model, f"required with name {self.name!r}: an architecture name")
@@ -164,9 +162,9 @@ class OptimizerConfig:
     weight_decay: float = 0.0
 
     def __post_init__(self) -> None:
-        _positive("lr", self.lr)
-        _non_negative("momentum", self.momentum)
-        _non_negative("weight_decay", self.weight_decay)
+        positive("lr", self.lr)
+        non_negative("momentum", self.momentum)
+        non_negative("weight_decay", self.weight_decay)
 
 
 @dataclass(frozen=True)
@@ -213,16 +211,16 @@ class TrainConfig:
             backends = list_backends(exclude_tags=())
             if self.compile_backend not in backends:
                 raise ConfigError("compile_backend", self.compile_backend, one_of(backends, self.compile_backend))
-        _positive("epochs", self.epochs)
-        _positive("batch_size", self.batch_size)
-        _positive("eval_batch_size", self.eval_batch_size)
-        _non_negative("num_workers", self.num_workers)
+        positive("epochs", self.epochs)
+        positive("batch_size", self.batch_size)
+        positive("eval_batch_size", self.eval_batch_size)
+        non_negative("num_workers", self.num_workers)
         if self.threads != "auto":
-            _positive("threads", self.threads)
+            positive("threads", self.threads)
         if not 0.0 <= self.skip_warn_fraction <= 1.0:
             raise ConfigError("skip_warn_fraction", self.skip_warn_fraction, "a fraction between 0 and 1")
         if self.patience is not None:
-            _positive("patience", self.patience)
+            positive("patience", self.patience)
 
 
 @dataclass(frozen=True)
@@ -256,97 +254,8 @@ class UnlearningConfig:
     membership_min_samples: int = 20
 
     def __post_init__(self) -> None:
-        _positive("membership_samples", self.membership_samples)
-        _positive("membership_min_samples", self.membership_min_samples)
-
-
-@dataclass(frozen=True)
-class CheckpointConfig:
-    """Checkpoints in `RUN/checkpoints/`: always one per finished task; optionally mid-task ones.
-
-    `every_epochs: N` (> 0) also writes `progress.pt` every N epochs inside a task (optimizer
-    included); 0 writes task checkpoints only. `keep: last` deletes older task checkpoints.
-    """
-
-    every_epochs: int = 0
-    keep: Literal["all", "last"] = "all"
-
-    def __post_init__(self) -> None:
-        _non_negative("every_epochs", self.every_epochs)
-
-
-@dataclass(frozen=True)
-class WandbConfig:
-    """Weights & Biases (`pip install "retain[wandb]"`). `mode: offline` (default) writes under the run
-    folder for a later `wandb sync`; `online` needs a network and a login."""
-
-    project: str = "retain"
-    mode: Literal["offline", "online"] = "offline"
-    entity: str | None = None
-    name: str | None = None
-    tags: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class MlflowConfig:
-    """MLflow (`pip install "retain[mlflow]"`). `tracking_uri: null` (default) keeps a local store in
-    `<run folder>/mlruns`; a server URI (`http://...`) needs a network."""
-
-    tracking_uri: str | None = None
-    experiment: str = "retain"
-    run_name: str | None = None
-
-
-@dataclass(frozen=True)
-class LoggingConfig:
-    """Optional loggers on top of `metrics.jsonl` (always written). `tensorboard: true` writes the run's
-    losses, accuracies and accuracy matrix to `<run folder>/tensorboard` (needs `pip install tensorboard`).
-    `wandb` and `mlflow`: `true` (their defaults) or a section of options; rank 0 only under torchrun."""
-
-    tensorboard: bool = False
-    wandb: bool | WandbConfig = False
-    mlflow: bool | MlflowConfig = False
-
-
-@dataclass(frozen=True)
-class MemoryConfig:
-    """An exemplar memory replayed with any algorithm (docs/memory.md); off unless `size` or `per_class`.
-
-    `size` exemplars in total, shared equally by the classes seen, or `per_class` for each class (not
-    both); `selection: random` or `herding` (iCaRL's, on the backbone's normalised features). The memory
-    is rebuilt at the end of every task; its exemplars are appended to each later task's training data.
-    `weight_aligning` (CIL only) rescales each new task's output weights to the old ones' mean norm (WA).
-    """
-
-    size: int | None = None
-    per_class: int | None = None
-    selection: Literal["random", "herding"] = "random"
-    weight_aligning: bool = False
-
-    def __post_init__(self) -> None:
-        for key in ("size", "per_class"):
-            if getattr(self, key) is not None:
-                _positive(key, getattr(self, key))
-        if self.size is not None and self.per_class is not None:
-            raise ConfigError(
-                "per_class",
-                self.per_class,
-                f"not together with size = {self.size}: give a total (size) or a per-class budget",
-            )
-        if self.weight_aligning and not self.enabled:
-            raise ConfigError("weight_aligning", True, "only with a memory (set size or per_class)")
-
-    @property
-    def enabled(self) -> bool:
-        return self.size is not None or self.per_class is not None
-
-
-@dataclass(frozen=True)
-class EvalConfig:
-    """How the model is tested: `classifier: head` (the model's heads) or `nme` (the nearest mean of the
-    memory's exemplars in normalised feature space, iCaRL's classifier; needs a memory)."""
-
-    classifier: Literal["head", "nme"] = "head"
+        positive("membership_samples", self.membership_samples)
+        positive("membership_min_samples", self.membership_min_samples)
 
 
 @dataclass(frozen=True)
@@ -368,6 +277,6 @@ class Config:
     out: str | None = None
 
     def __post_init__(self) -> None:
-        _seed("seed", self.seed)
+        check_seed("seed", self.seed)
         if self.eval.classifier == "nme" and not self.memory.enabled:
             raise ConfigError("eval.classifier", "nme", "needs an exemplar memory: set memory.size or memory.per_class")

@@ -23,16 +23,14 @@ from retain.errors import ConfigError
 from retain.experiment.build import as_config, build
 from retain.experiment.judgement import amnesiac_costs, complete_report
 from retain.experiment.membership import AttackAfterRequests, check_membership
+from retain.experiment.outputs import print_results, summary_of, write_results
 from retain.experiment.references import ReferenceTraining, check_given_references, evaluate_unlearning
-from retain.experiment.result import RunResult, environment, event_marks, forgotten_cells
+from retain.experiment.result import RunResult, environment
 from retain.experiment.resume import open_run
-from retain.experiment.rewind import REWIND, check_rewind, rewind_costs
+from retain.experiment.rewind import REWIND, Rewound, check_rewind, rewind_costs
 from retain.experiment.sequence import Trained, closing, train_all
-from retain.metrics import old_new_accuracy, summarise
 from retain.runs.checkpoint import has_checkpoint
 from retain.runs.loggers import require_tensorboard
-from retain.runs.model_file import save_model
-from retain.runs.report import matrix_table, metrics_table, plot_accuracy_matrix, unlearning_table
 from retain.runs.resume import ResumedRun, restore
 from retain.runs.store import RunFolder, atomic_write_bytes, default_run_name, resource_failure
 from retain.runs.trackers import open_trackers, require, wanted
@@ -176,86 +174,40 @@ def _run_built(
             cfg, trained, folder, (start_at, elapsed), bar, label, opts.step_hook, trackers
         )
         algorithm = trained.algorithm
-        summary = _summary(cfg, benchmark, result, time.perf_counter() - clock)
+        summary = summary_of(cfg, benchmark, result, time.perf_counter() - clock)
         unlearning = None
         if cfg.unlearning.requests and cfg.unlearning.evaluate:
-            resume_command = f"retain run --resume {folder.path}" if folder else None
-            checkpoints = folder.path / "checkpoints" if folder else None
-            how = ReferenceTraining(run, console, opts.step_hook, resume_command, checkpoints)
-            world = rewound.world if rewound else None
-            final = result.accuracy_matrix[-1]
-            unlearning = evaluate_unlearning(cfg, benchmark, algorithm, final, device, folder, how, world)
-            cost = rewind_costs(rewound) if rewound is not None else amnesiac_costs(algorithm)
-            attacks = trained.watch.scores if isinstance(trained.watch, AttackAfterRequests) else None
-            complete_report(unlearning, cfg, result.accuracy_matrix, cost, attacks)
+            unlearning = _judge(cfg, benchmark, (trained, result, rewound), folder, console, opts.step_hook)
         if folder:
-            _write_results(folder, cfg, trained, result, summary, unlearning, label)
+            write_results(folder, cfg, trained, result, summary, unlearning, label)
         for tracker in trackers:
             tracker.finish(summary, unlearning)
     if tables:
-        _print_results(console, cfg, result, summary, unlearning, folder, label)
+        print_results(console, cfg, result, summary, unlearning, folder, label)
     return RunResult(summary, cfg, folder.path if folder else None, algorithm, benchmark, unlearning)
 
 
-def _summary(cfg: Config, benchmark: Benchmark, result: SequenceResult, seconds: float) -> dict[str, Any]:
-    """What `summary.json` holds: the metrics of the accuracy matrix and how the run went."""
-    assert result.data_path is not None  # run_sequence always chooses one
-    summary = {
-        **summarise(result.accuracy_matrix),
-        "train_seconds_per_task": result.train_seconds_per_task,
-        "total_seconds": seconds,
-        "seed": cfg.seed,
-        "benchmark": benchmark.name,
-        "scenario": cfg.scenario,
-        "algorithm": cfg.algorithm.name,
-        "unlearning_events": {str(t): list(us) for t, us in sorted(cfg.unlearning.requests.items())},
-        "data_path": result.data_path.name,
-        "data_path_reason": result.data_path.reason,
-    }
-    if cfg.train.on_nan == "skip_batch":
-        summary["skipped_batches_per_task"] = result.skipped_batches_per_task
-    if cfg.scenario == "cil":  # the recency bias of the growing head, row by row
-        summary.update(old_new_accuracy(result.accuracy_matrix))
-    if benchmark.tasks and benchmark.tasks[0].has_validation:
-        summary["best_epoch_per_task"] = result.best_epoch_per_task
-    return summary
-
-
-def _write_results(
-    folder: RunFolder,
+def _judge(
     cfg: Config,
-    trained: Trained,
-    result: SequenceResult,
-    summary: dict[str, Any],
-    unlearning: dict[str, Any] | None,
-    label: str,
-) -> None:
-    save_model(folder.path, trained.algorithm, trained.benchmark)
-    folder.write_accuracy_csv(result.accuracy_matrix)
-    plot_accuracy_matrix(result.accuracy_matrix, folder.path / "plots", label, event_marks(cfg), forgotten_cells(cfg))
-    if unlearning is not None:
-        folder.write_json("unlearning.json", unlearning)
-    folder.write_json("summary.json", summary)  # last: its presence marks the run complete
-
-
-def _print_results(
-    console: Console,
-    cfg: Config,
-    result: SequenceResult,
-    summary: dict[str, Any],
-    unlearning: dict[str, Any] | None,
+    benchmark: Benchmark,
+    outcome: tuple[Trained, SequenceResult, Rewound | None],
     folder: RunFolder | None,
-    label: str,
-) -> None:
-    assert result.data_path is not None
-    console.print(f"data path: {result.data_path.name} ({result.data_path.reason})")
-    cil = cfg.scenario == "cil"
-    console.print(matrix_table(result.accuracy_matrix, f"accuracy matrix: {label}", event_marks(cfg), cil))
-    console.print(metrics_table({cfg.algorithm.name: summary}))
-    if unlearning is not None:
-        console.print(unlearning_table(unlearning))
-    if folder:
-        console.print(f"run folder: {folder.path}")
+    console: Console,
+    step_hook: StepHook | None,
+) -> dict[str, Any]:
+    """`unlearning.json`: the unlearned model judged against its references (trained now or reused),
+    with the unlearning's cost and the relapse after each request."""
+    trained, result, rewound = outcome
+    resume_command = f"retain run --resume {folder.path}" if folder else None
+    checkpoints = folder.path / "checkpoints" if folder else None
+    how = ReferenceTraining(run, console, step_hook, resume_command, checkpoints)
+    world = rewound.world if rewound else None
+    final = result.accuracy_matrix[-1]
+    unlearning = evaluate_unlearning(cfg, benchmark, trained.algorithm, final, trained.device, folder, how, world)
+    cost = rewind_costs(rewound) if rewound is not None else amnesiac_costs(trained.algorithm)
+    attacks = trained.watch.scores if isinstance(trained.watch, AttackAfterRequests) else None
+    complete_report(unlearning, cfg, result.accuracy_matrix, cost, attacks)
+    return unlearning
 
 
 def _new_folder(

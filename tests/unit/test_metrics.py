@@ -79,3 +79,19 @@ def test_summarise_has_every_metric():
     assert summary["accuracy_matrix"] == MATRIX
     assert summary["bwt"] == pytest.approx(-0.25)
     assert summary["forgetting"] == pytest.approx(0.25)
+
+
+def test_old_and_new_class_accuracy_per_row():
+    from retain.metrics import old_new_accuracy
+
+    split = old_new_accuracy([[0.9], [0.2, 1.0], [0.1, 0.3, 0.8]])
+    assert split["old_class_accuracy"] == [None, 0.2, pytest.approx(0.2)]
+    assert split["new_class_accuracy"] == [0.9, 1.0, 0.8]
+
+
+def test_the_matrix_table_shows_old_and_new_columns_when_asked():
+    from retain.runs.report import matrix_table
+
+    plain, split = matrix_table([[0.9], [0.2, 1.0]]), matrix_table([[0.9], [0.2, 1.0]], old_new=True)
+    assert [c.header for c in split.columns][-2:] == ["old", "new"] and len(plain.columns) == 3
+    assert list(split.columns[-2].cells) == ["–", "0.2000"]

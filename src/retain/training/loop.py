@@ -105,23 +105,14 @@ def train_task(
         step.optimizer.load_state_dict(progress.optimizer)
     best = BestEpoch(val, cfg.epochs)
     algorithm.model.train()
-    steps = -(-len(data) // cfg.batch_size)
     skips = _Skips(progress.skipped_before)
     for epoch in range(progress.epoch + 1, cfg.epochs + 1):
         start = time.perf_counter()
         first_step, sums, counted, skipped = progress.epoch_start(epoch)
         tally = EpochTally(data.device, generator.get_state(), sums, counted, skipped)
-        batches = first_step
-        for index, batch in enumerate(data.shuffled(cfg.batch_size, generator, first_step), start=first_step):
-            run.session.before_step(task.id, epoch, index)
-            if run.session.stop_signal is not None:
-                check_finite(tally.first_bad.item(), task, epoch)
-                state = tally.progress(epoch - 1, index, step.optimizer.state_dict(), run.seconds())
-                state.skipped_before = skips.before
-                run.session.interrupt(task, algorithm, run.result, generator, state)
-            step(batch, task, index, tally)
-            run.logger.on_step(task.id, epoch, index + 1, steps)
-            batches = index + 1
+        batches = _steps(
+            (algorithm, step), data, (task, epoch, first_step), cfg.batch_size, generator, run, tally, skips
+        )
         if step.skip_bad:
             check_skipped(tally.skipped, batches, task, epoch)
             skips.add(tally.skipped, epoch * batches)
@@ -138,10 +129,42 @@ def train_task(
             run.session.after_epoch(task, algorithm, run.result, generator, state)
     if step.skip_bad:
         run.result.skipped_batches_per_task.append(skips.before)
-        message = skip_warning(skips.before, skips.batches, task, cfg.skip_warn_fraction)
-        if message:
-            warnings.warn(message, RuntimeWarning, stacklevel=2)
+        _warn_skips(skips, task, cfg.skip_warn_fraction)
     return best.restore(algorithm)
+
+
+def _steps(
+    stepping: tuple[Algorithm, Step],
+    data: Batches,
+    where: tuple[Task, int, int],
+    batch_size: int,
+    generator: torch.Generator,
+    run: TaskRun,
+    tally: EpochTally,
+    skips: _Skips,
+) -> int:
+    """One epoch's steps from step `first` on (`where` = task, epoch, first); a stop request checkpoints
+    mid-epoch before the next step. Returns the number of batches the epoch has had."""
+    algorithm, step = stepping
+    task, epoch, first = where
+    steps, batches = -(-len(data) // batch_size), first
+    for index, batch in enumerate(data.shuffled(batch_size, generator, first), start=first):
+        run.session.before_step(task.id, epoch, index)
+        if run.session.stop_signal is not None:
+            check_finite(tally.first_bad.item(), task, epoch)
+            state = tally.progress(epoch - 1, index, step.optimizer.state_dict(), run.seconds())
+            state.skipped_before = skips.before
+            run.session.interrupt(task, algorithm, run.result, generator, state)
+        step(batch, task, index, tally)
+        run.logger.on_step(task.id, epoch, index + 1, steps)
+        batches = index + 1
+    return batches
+
+
+def _warn_skips(skips: _Skips, task: Task, fraction: float) -> None:
+    message = skip_warning(skips.before, skips.batches, task, fraction)
+    if message:
+        warnings.warn(message, RuntimeWarning, stacklevel=3)  # at train_task's caller, as before
 
 
 @dataclass
@@ -155,6 +178,22 @@ class _Skips:
     def add(self, skipped: int, batches_so_far: int) -> None:
         self.before += skipped
         self.batches = batches_so_far
+
+
+def _learn_task(
+    algorithm: Algorithm,
+    where: tuple[Benchmark, Task],
+    batches: Callable[..., Batches],
+    progress: TaskProgress | None,
+    cfg: TrainConfig,
+    generator: torch.Generator,
+    run: TaskRun,
+) -> None:
+    """Train one task (its data freed on return); with a frozen backbone on features computed once."""
+    benchmark, task = where
+    with features_once(algorithm.model.backbone) as cached:
+        data, val = _start_task(algorithm, benchmark, task, batches, progress, cached)
+        run.result.best_epoch_per_task.append(train_task(algorithm, data, task, cfg, generator, run, val))
 
 
 def run_sequence(
@@ -197,11 +236,8 @@ def run_sequence(
         logger.on_task_start(task.id, cfg.epochs)
         _grow_heads(model, task, cfg.channels_last, device)
         run = TaskRun(logger, session, result, dist, progress)
-        with features_once(model.backbone) as cached:  # a frozen backbone's features, once per task
-            data, val = _start_task(algorithm, benchmark, task, batches, progress, cached)
-            result.best_epoch_per_task.append(train_task(algorithm, data, task, cfg, generator, run, val))
+        _learn_task(algorithm, (benchmark, task), batches, progress, cfg, generator, run)
         _end_task(algorithm, task, run, device)
-        del data, val
         tests[task.id] = test_set(task)
         with features_as_inputs(backbone):
             row = [accuracy(algorithm, tests[j], j, task.id, cfg.eval_batch_size, dist) for j in sorted(tests)]

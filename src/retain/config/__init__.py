@@ -4,6 +4,7 @@ A leaf of the package: it imports nothing of retain but `retain.errors`. The che
 registry (known names, an algorithm's hyperparameters) happen in `retain.experiment.build`.
 """
 
+from retain.config.checks import SEED_RANGE
 from retain.config.parse import (
     LEGACY_ALGORITHMS,
     apply_overrides,
@@ -17,19 +18,15 @@ from retain.config.parse import (
 from retain.config.safe_yaml import load_yaml, read_yaml_file
 from retain.config.schema import (
     CUSTOM,
-    SEED_RANGE,
     AlgorithmConfig,
     BackboneConfig,
     BenchmarkConfig,
-    CheckpointConfig,
     Config,
-    EvalConfig,
-    LoggingConfig,
-    MemoryConfig,
     OptimizerConfig,
     TrainConfig,
     UnlearningConfig,
 )
+from retain.config.sections import CheckpointConfig, EvalConfig, LoggingConfig, MemoryConfig
 
 __all__ = [
     "CUSTOM",

@@ -12,29 +12,11 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from retain.config.checks import SEED_RANGE, check_seed, non_negative, positive
-from retain.config.sections import CheckpointConfig, EvalConfig, LoggingConfig, MemoryConfig, MlflowConfig, WandbConfig
+from retain.config.checks import check_seed, non_negative, positive
+from retain.config.sections import CheckpointConfig, EvalConfig, LoggingConfig, MemoryConfig
 from retain.errors import ConfigError, one_of
 
 CUSTOM = "custom"  # the benchmark whose source is `benchmark.path`
-
-__all__ = [  # the sections defined in retain.config.sections are part of this schema too
-    "CUSTOM",
-    "SEED_RANGE",
-    "AlgorithmConfig",
-    "BackboneConfig",
-    "BenchmarkConfig",
-    "CheckpointConfig",
-    "Config",
-    "EvalConfig",
-    "LoggingConfig",
-    "MemoryConfig",
-    "MlflowConfig",
-    "OptimizerConfig",
-    "TrainConfig",
-    "UnlearningConfig",
-    "WandbConfig",
-]
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from retain.config import Config, config_to_dict
-from retain.config.schema import MlflowConfig, WandbConfig
+from retain.config.sections import MlflowConfig, WandbConfig
 from retain.errors import ConfigError
 from retain.training.loop import LoopLogger
 

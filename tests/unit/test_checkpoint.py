@@ -42,11 +42,9 @@ def test_a_checkpoint_that_would_run_code_is_refused_and_the_code_does_not_run(t
     assert not marker.exists()
 
 
-@pytest.mark.parametrize("damage", ["truncated", "garbage", "empty", "not_retain", "old_version", "tampered"])
-def test_a_damaged_checkpoint_gives_a_checkpoint_error(tmp_path, damage):
-    path = tmp_path / "task_01.pt"
-    good = tmp_path / "good.pt"
-    from retain.runs.checkpoint import VERSION, capture_rng, config_hash, save_checkpoint
+def _valid_payload() -> dict:
+    """A complete, valid checkpoint payload for one finished task."""
+    from retain.runs.checkpoint import VERSION, capture_rng, config_hash
 
     config = {"seed": 0}
     payload = {
@@ -64,6 +62,16 @@ def test_a_damaged_checkpoint_gives_a_checkpoint_error(tmp_path, damage):
         "elapsed_seconds": 0.0,
         "progress": None,
     }
+    return payload
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage", "empty", "not_retain", "old_version", "tampered"])
+def test_a_damaged_checkpoint_gives_a_checkpoint_error(tmp_path, damage):
+    path = tmp_path / "task_01.pt"
+    good = tmp_path / "good.pt"
+    from retain.runs.checkpoint import save_checkpoint
+
+    payload = _valid_payload()
     save_checkpoint(good, payload)
     assert load_checkpoint(good)["tasks_done"] == 1
     data = good.read_bytes()
@@ -271,25 +279,9 @@ STRUCTURAL_DAMAGE = {
 
 @pytest.mark.parametrize("key", sorted(STRUCTURAL_DAMAGE))
 def test_a_checkpoint_with_a_damaged_entry_is_one_error_naming_the_entry(tmp_path, key):
-    from retain.runs.checkpoint import VERSION, capture_rng, config_hash, save_checkpoint
+    from retain.runs.checkpoint import save_checkpoint
 
-    config = {"seed": 0}
-    payload = {
-        "format": FORMAT,
-        "version": VERSION,
-        "tasks_done": 1,
-        "config": config,
-        "config_hash": config_hash(config),
-        "model": {"w": torch.ones(3)},
-        "algorithm": {},
-        "accuracy_matrix": [[1.0]],
-        "train_seconds_per_task": [0.1],
-        "rng": capture_rng(torch.Generator()),
-        "metrics_bytes": 0,
-        "elapsed_seconds": 0.0,
-        "progress": None,
-        key: STRUCTURAL_DAMAGE[key],
-    }
+    payload = {**_valid_payload(), key: STRUCTURAL_DAMAGE[key]}
     save_checkpoint(tmp_path / "task_01.pt", payload)
     with pytest.raises(CheckpointError, match=f"is damaged: its '{key}' entry"):
         load_checkpoint(tmp_path / "task_01.pt")

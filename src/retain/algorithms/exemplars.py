@@ -60,16 +60,19 @@ def herding_order(features: torch.Tensor, m: int) -> torch.Tensor:
     class; a sample is chosen at most once.
     """
     phi = F.normalize(features.double(), dim=1)  # float64: ties between near-identical samples break alike
-    mu = phi.mean(dim=0)
+    # With s = Σ_{j<k} φ(p_j) and ‖φ(x)‖ = 1, k²‖μ − (φ(x) + s)/k‖² = ‖kμ − s‖² − 2⟨φ(x), kμ − s⟩ + 1, so
+    # the argmin is the argmax of k⟨φ(x), μ⟩ − ⟨φ(x), s⟩: one matrix–vector product per pick, not an (n, D)
+    # difference, and ⟨φ(x), s⟩ grows by one column of φφᵀ per pick.
+    toward_mean = phi @ phi.mean(dim=0)
+    toward_chosen = torch.zeros_like(toward_mean)
     chosen = torch.empty(min(m, len(phi)), dtype=torch.long, device=phi.device)
     taken = torch.zeros(len(phi), dtype=torch.bool, device=phi.device)
-    running = torch.zeros_like(mu)
     for k in range(len(chosen)):
-        scores = (mu - (running + phi) / (k + 1)).norm(dim=1)
-        scores[taken] = torch.inf
-        pick = scores.argmin()
+        scores = (k + 1) * toward_mean - toward_chosen
+        scores[taken] = -torch.inf
+        pick = scores.argmax()
         chosen[k], taken[pick] = pick, True
-        running += phi[pick]
+        toward_chosen += phi @ phi[pick]
     return chosen.cpu()
 
 

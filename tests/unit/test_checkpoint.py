@@ -274,6 +274,7 @@ STRUCTURAL_DAMAGE = {
     "metrics_bytes": -5,
     "elapsed_seconds": "x",
     "train_seconds_per_task": None,
+    "watch": [1],
 }
 
 

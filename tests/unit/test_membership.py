@@ -69,3 +69,24 @@ def test_an_attack_with_too_few_samples_is_refused_before_training(tmp_path):
     with pytest.raises(ConfigError, match=r"unlearning\.membership_min_samples = 5000 .* would fit on 144 members"):
         run(cfg, out=tmp_path / "r", progress=False)
     assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("rows", [{4: {"auc": 0.5}}, {}])
+def test_the_attack_rows_round_trip_through_a_checkpoint_entry(rows):
+    from retain.experiment.membership import AttackAfterRequests
+
+    watch, back = AttackAfterRequests(None, None, None, None), AttackAfterRequests(None, None, None, None)  # type: ignore[arg-type]
+    watch.scores = rows
+    back.load_state_dict(watch.state_dict())
+    assert back.scores == rows
+
+
+@pytest.mark.parametrize(
+    "state", [{"attack_after_task": [1]}, {"attack_after_task": {"4": {}}}, {"attack_after_task": {4: 0.5}}]
+)
+def test_a_damaged_attack_entry_is_a_checkpoint_error(state):
+    from retain.errors import CheckpointError
+    from retain.experiment.membership import AttackAfterRequests
+
+    with pytest.raises(CheckpointError, match="'watch' entry is damaged"):
+        AttackAfterRequests(None, None, None, None).load_state_dict(state)  # type: ignore[arg-type]

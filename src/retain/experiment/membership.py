@@ -20,11 +20,11 @@ from torch import nn
 
 from retain.algorithms.base import Algorithm
 from retain.config import Config
-from retain.errors import ConfigError
+from retain.errors import CheckpointError, ConfigError
 from retain.scenarios.task import Benchmark, Task
 from retain.training.batch import TrainingData
 from retain.training.data import DeviceBatches
-from retain.training.session import LoopLogger
+from retain.training.session import Watch
 from retain.unlearning.membership import (
     FEATURES,
     AttackData,
@@ -156,7 +156,7 @@ def membership_report(
     }
 
 
-class AttackAfterRequests(LoopLogger):
+class AttackAfterRequests(Watch):
     """The population attack on the live model after every task from the first request on (the relapse of
     the attack's score): members are the tasks learnt so far and kept, targets those unlearned so far."""
 
@@ -171,3 +171,13 @@ class AttackAfterRequests(LoopLogger):
         seen = dataclasses.replace(self.benchmark, tasks=self.benchmark.tasks[:after_task])
         unlearned = set(unlearned_tasks(requests))
         self.scores[after_task] = _attack(self.cfg, seen, View(self.algorithm, seen), unlearned, self.device)[0]
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"attack_after_task": {t: dict(s) for t, s in self.scores.items()}}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """The rows attacked before an interruption (a resumed run does not train or attack them again)."""
+        rows = state.get("attack_after_task", {})
+        if not isinstance(rows, dict) or not all(isinstance(t, int) and isinstance(s, dict) for t, s in rows.items()):
+            raise CheckpointError("the checkpoint's 'watch' entry is damaged: attack_after_task is not {row: numbers}")
+        self.scores = {t: dict(s) for t, s in rows.items()}

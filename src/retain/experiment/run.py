@@ -167,6 +167,8 @@ def _run_built(
     u_cfg = cfg.unlearning
     if u_cfg.requests and u_cfg.evaluate and u_cfg.membership and u_cfg.method != REWIND:
         trained = replace(trained, watch=AttackAfterRequests(cfg, benchmark, algorithm, device))
+        if resumed and resumed.checkpoint and trained.watch is not None:
+            trained.watch.load_state_dict(resumed.checkpoint.get("watch", {}))
     trackers = open_trackers(cfg, folder.path if folder else None, ranks.rank)
     with closing(trackers):
         bar = console if progress else None

@@ -21,6 +21,7 @@ from retain.runs.trackers import Tracker
 from retain.scenarios import Benchmark
 from retain.training.distributed import Distributed
 from retain.training.loop import LoopLogger, LoopSession, ResumePoint, SequenceResult, run_sequence
+from retain.training.session import Watch
 
 StepHook = Callable[[int, int, int], None]
 
@@ -34,7 +35,7 @@ class Trained:
     generator: torch.Generator
     device: torch.device
     ranks: Distributed
-    watch: LoopLogger | None = None  # one more logger for the loop (the attack after each request)
+    watch: Watch | None = None  # one more logger, kept by the checkpoints (the attack after each request)
 
 
 def train_all(
@@ -81,7 +82,7 @@ def _train(
     session = LoopSession()
     if folder:
         every, keep = cfg.checkpoint.every_epochs, cfg.checkpoint.keep
-        session = CheckpointSession(folder, config_to_dict(cfg), every, keep, elapsed, step_hook)
+        session = CheckpointSession(folder, config_to_dict(cfg), every, keep, elapsed, step_hook, trained.watch)
     with contextlib.ExitStack() as stack:
         if folder and cfg.logging.tensorboard:
             board = TensorBoardLogger(folder.path / "tensorboard")

@@ -9,9 +9,7 @@ See docs/reliability.md for the format.
 
 from __future__ import annotations
 
-import hashlib
 import io
-import json
 import pickle
 import random
 import re
@@ -26,27 +24,12 @@ import torch
 
 from retain.algorithms.base import Algorithm
 from retain.errors import CheckpointError, RunInterrupted
+from retain.runs.checkpoint_format import FORMAT, VERSION, config_hash, validate
 from retain.runs.store import RunFolder, atomic_write_bytes
 from retain.scenarios.task import Task
 from retain.training.loop import LoopSession, SequenceResult, TaskProgress
+from retain.training.session import Watch
 
-FORMAT = "retain.checkpoint"
-VERSION = 1
-REQUIRED = (
-    "format",
-    "version",
-    "tasks_done",
-    "config",
-    "config_hash",
-    "model",
-    "algorithm",
-    "accuracy_matrix",
-    "train_seconds_per_task",
-    "rng",
-    "metrics_bytes",
-    "elapsed_seconds",
-    "progress",
-)
 PROGRESS_FILE = "progress.pt"
 TASK_FILE = re.compile(r"task_(\d+)\.pt")
 SIGNAL_NAMES = {2: "SIGINT", 15: "SIGTERM"}
@@ -54,12 +37,6 @@ SIGNAL_NAMES = {2: "SIGINT", 15: "SIGTERM"}
 
 def task_file(task_id: int) -> str:
     return f"task_{task_id:02d}.pt"
-
-
-def config_hash(config: dict[str, Any]) -> str:
-    """sha256 of the config's canonical JSON, without `out` (where a run is written is not what it is)."""
-    data = {k: v for k, v in config.items() if k != "out"}
-    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def capture_rng(generator: torch.Generator) -> dict[str, Any]:
@@ -131,57 +108,8 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
         raise CheckpointError(
             f"checkpoint {path} is truncated or corrupt ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})"
         ) from None
-    _validate(path, payload)
+    validate(path, payload)
     return payload
-
-
-def _validate(path: Path, payload: Any) -> None:
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise CheckpointError(f"{path} is not a retain checkpoint")
-    if payload.get("version") != VERSION:
-        raise CheckpointError(
-            f"checkpoint {path} has format version {payload.get('version')!r}; this retain reads {VERSION}"
-        )
-    missing = [key for key in REQUIRED if key not in payload]
-    if missing:
-        raise CheckpointError(f"checkpoint {path} is incomplete: missing {', '.join(missing)}")
-    wrong = next((key for key, ok in _SHAPES.items() if not ok(payload[key])), None)
-    if wrong is not None:
-        raise CheckpointError(f"checkpoint {path} is damaged: its {wrong!r} entry has the wrong structure")
-    if payload["config_hash"] != config_hash(payload["config"]):
-        raise CheckpointError(f"checkpoint {path} is corrupt: its config does not match its config hash")
-
-
-def _number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _numbers(value: Any) -> bool:
-    return isinstance(value, list) and all(_number(v) for v in value)
-
-
-def _count(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
-
-
-_PROGRESS_KEYS = {"task": _count, "epoch": _count, "step": _count, "counted": _count, "skipped": _count,
-                  "seconds": _number, "sums": lambda v: isinstance(v, dict), "optimizer": lambda v: isinstance(v, dict)}  # fmt: skip
-# What each entry must look like: a damaged file is one clear error here, not a traceback during restore.
-_SHAPES: dict[str, Callable[[Any], bool]] = {
-    "tasks_done": _count,
-    "config": lambda v: isinstance(v, dict),
-    "config_hash": lambda v: isinstance(v, str),
-    "model": lambda v: isinstance(v, dict) and all(isinstance(t, torch.Tensor) for t in v.values()),
-    "algorithm": lambda v: isinstance(v, dict),
-    "accuracy_matrix": lambda v: isinstance(v, list) and all(_numbers(row) for row in v),
-    "train_seconds_per_task": _numbers,
-    "rng": lambda v: isinstance(v, dict) and {"python", "numpy", "torch", "cuda", "generator"} <= set(v),
-    "metrics_bytes": _count,
-    "elapsed_seconds": _number,
-    "progress": lambda v: (
-        v is None or (isinstance(v, dict) and all(k in v and ok(v[k]) for k, ok in _PROGRESS_KEYS.items()))
-    ),
-}
 
 
 def has_checkpoint(run_folder: Path) -> bool:
@@ -212,6 +140,7 @@ class CheckpointSession(LoopSession):
         keep: `all` task checkpoints or only the `last`.
         elapsed: seconds the run took before this session (a resumed run adds up its sessions).
         step_hook: called before every step with (task id, epoch, step); for tests.
+        watch: a logger whose findings every checkpoint keeps (`watch` entry), restored on resume.
     """
 
     def __init__(
@@ -222,6 +151,7 @@ class CheckpointSession(LoopSession):
         keep: str = "all",
         elapsed: float = 0.0,
         step_hook: Callable[[int, int, int], None] | None = None,
+        watch: Watch | None = None,
     ) -> None:
         self.folder = folder
         self.dir = folder.path / "checkpoints"
@@ -230,6 +160,7 @@ class CheckpointSession(LoopSession):
         self.every_epochs = every_epochs
         self.keep = keep
         self.step_hook = step_hook
+        self.watch = watch
         self._started = time.perf_counter() - elapsed
         self.stop_signal: int | None = None
 
@@ -266,6 +197,7 @@ class CheckpointSession(LoopSession):
             "rng": rng,
             "metrics_bytes": self.folder.sync_jsonl("metrics.jsonl"),
             "elapsed_seconds": self.elapsed(),
+            "watch": self.watch.state_dict() if self.watch is not None else {},
             "progress": None
             if progress is None
             else {

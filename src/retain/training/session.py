@@ -1,9 +1,9 @@
 """The loop's two links to the world: what it reports (`LoopLogger`) and where its checkpoints and stop
-requests go (`LoopSession`). Both are no-ops here; `retain.runs` implements them with files."""
+requests go (`LoopSession`); a `Watch` is a logger whose findings the checkpoints keep. Both are no-ops here; `retain.runs` implements them with files."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 if TYPE_CHECKING:
     import torch
@@ -24,6 +24,17 @@ class LoopLogger:
     def on_epoch(self, task_id: int, epoch: int, terms: dict[str, float], seconds: float) -> None: ...
 
     def on_evaluation(self, after_task: int, accuracies: list[float]) -> None: ...
+
+
+class Watch(LoopLogger):
+    """A loop logger with findings of its own (e.g. an attack's scores after each task) that every
+    checkpoint keeps, so that a resumed run restores what it found before the interruption."""
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what `state_dict` returned (from a checkpoint)."""
 
 
 class LoopSession:

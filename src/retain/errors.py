@@ -67,6 +67,12 @@ class RunInterrupted(RetainError):
         super().__init__(message)
         self.signal_number = signal_number
 
+    def resumed_by(self, context: str, command: str) -> RunInterrupted:
+        """The same stop, said to have happened `context` (", while training the retrain reference") of a
+        run that `command` resumes as a whole (an inner folder's own resume command would be wrong)."""
+        what = str(self).partition(" Resume with:")[0].rstrip(". ")
+        return RunInterrupted(f"{what}{context}. Resume the whole run with: {command}", self.signal_number)
+
     def __reduce__(self) -> tuple[type, tuple[str, int]]:  # crosses process boundaries (sweep workers)
         return (type(self), (str(self), self.signal_number))
 

@@ -220,11 +220,7 @@ def _train_reference(expected: Config, out: Path, resume: bool, name: str, how: 
     except RunInterrupted as err:
         if how.resume_command is None:
             raise
-        what = str(err).partition(" Resume with:")[0].rstrip(". ")
-        raise RunInterrupted(
-            f"{what}, while training the {name}. Resume the whole run with: {how.resume_command}",
-            err.signal_number,
-        ) from None
+        raise err.resumed_by(f", while training the {name}", how.resume_command) from None
 
 
 def evaluate_unlearning(

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,11 +29,12 @@ from torch import nn
 
 from retain.algorithms.base import Algorithm
 from retain.config import Config, config_to_dict
-from retain.errors import CheckpointError, ConfigError
+from retain.errors import CheckpointError, ConfigError, RunInterrupted
 from retain.experiment.build import build_algorithm
 from retain.runs.checkpoint import CheckpointSession, load_checkpoint, restore_rng, task_checkpoints, task_file
 from retain.runs.loggers import Loggers
-from retain.runs.store import RunFolder
+from retain.runs.signals import stop_on_signals
+from retain.runs.store import RunFolder, set_aside
 from retain.scenarios.setting import head_is_shared
 from retain.scenarios.task import Benchmark
 from retain.training.data import test_batches
@@ -42,19 +43,20 @@ from retain.training.loop import LoopLogger, ResumePoint, SequenceResult, run_se
 from retain.unlearning.evaluate import reference_config
 
 REWIND = "rewind"
+StepHook = Callable[[int, int, int], None]
 WORLDS = "rewind"  # RUN/rewind/without-<ids>/: the checkpoints of each rewound sequence
 
 
 def check_rewind(cfg: Config, write: bool) -> None:
     """Refuse, before training, a rewind that could not find the checkpoints it needs (`write` False: no
-    run folder, or a resumed run, which a rewinding run cannot be yet)."""
+    run folder)."""
     if cfg.unlearning.method != REWIND or not cfg.unlearning.requests:
         return
     if not write:
         raise ConfigError(
             "unlearning.method",
             REWIND,
-            "needs the task checkpoints of a new run folder (not write=False, not a resume)",
+            "needs the task checkpoints of a run folder (not write=False)",
         )
     if cfg.checkpoint.keep != "all":
         raise ConfigError(
@@ -215,7 +217,7 @@ def checkpoint_bytes(root: Path) -> int:
 
 
 def rewind(cfg: Config, benchmark: Benchmark, start: Rewound, request: tuple[int, Sequence[int]], stop: int,
-           root: Path, device: torch.device) -> Rewound:  # fmt: skip
+           root: Path, device: torch.device, step_hook: StepHook | None = None) -> Rewound:  # fmt: skip
     """Serve `request` = (after, tasks) on the run so far (`start`): restore the checkpoint of its world
     before min(tasks), then train the world without every unlearned task up to the run's task `stop`."""
     after, tasks = request
@@ -228,15 +230,20 @@ def rewind(cfg: Config, benchmark: Benchmark, start: Rewound, request: tuple[int
     generator = torch.Generator().manual_seed(cfg.seed)
     point = restore_point(path, algorithm, world, generator, device) if path else ResumePoint()
     folder = RunFolder(root / WORLDS / f"without-{'-'.join(map(str, unlearned))}")
-    session = CheckpointSession(folder, config_to_dict(ref_cfg), 0, "all")
+    session = CheckpointSession(folder, config_to_dict(ref_cfg), 0, "all", step_hook=step_hook)
     rows = _Rows(RowMaker(benchmark, world, algorithm, device, cfg.train.eval_batch_size, cfg.seed), after, stop)
     retrained = [t.origin for t in world.tasks[k:] if t.origin <= after]
     if not retrained:
         rows.emit(k)  # nothing to retrain before the request's row (e.g. {3: [3]})
     try:
-        segment = run_sequence(
-            algorithm, truncated(world, stop), cfg.train, generator, device, Loggers(rows), session, point
-        )
+        with stop_on_signals(session):
+            segment = run_sequence(
+                algorithm, truncated(world, stop), cfg.train, generator, device, Loggers(rows), session, point
+            )
+    except RunInterrupted as err:  # the run resumes as a whole, redoing its rewinds (see `redo_rewinds`)
+        raise err.resumed_by(
+            f", while rewinding for the request after task {after}", f"retain run --resume {root}"
+        ) from None
     finally:
         folder.release()  # the run's own folder stays locked by the run; this world's checkpoints are done
     assert rows.first_at is not None  # the request's row is always given
@@ -246,14 +253,26 @@ def rewind(cfg: Config, benchmark: Benchmark, start: Rewound, request: tuple[int
     return Rewound(SequenceResult(matrix, seconds, segment.data_path), algorithm, world, folder, [*start.costs, cost])
 
 
-def rewind_all(cfg: Config, benchmark: Benchmark, start: Rewound, device: torch.device) -> Rewound:
+def redo_rewinds(root: Path) -> Path | None:
+    """Before a resumed run serves its requests: set aside the worlds of rewinds an interruption cut short
+    (`RUN/rewind` → `RUN/rewind.partial-N`). A rewind is exact (its result is the retrain reference's,
+    bit for bit), so doing it again from the run's own checkpoints gives the same rows; only its measured
+    cost is that of the second attempt. Returns where they went (None: there were none)."""
+    worlds = root / WORLDS
+    return set_aside(worlds, "partial") if worlds.exists() else None
+
+
+def rewind_all(
+    cfg: Config, benchmark: Benchmark, start: Rewound, device: torch.device, step_hook: StepHook | None = None
+) -> Rewound:
     """Serve every request of `cfg` in turn on `start`, the run trained up to the first request (in the
-    run folder `start.folder`): each rewind trains up to the next request, the last to the end."""
+    run folder `start.folder`): each rewind trains up to the next request, the last to the end.
+    `step_hook` is called before every step of the rewinds (world task ids; for tests)."""
     requests = sorted(cfg.unlearning.requests.items())
     root = start.folder.path
     for i, request in enumerate(requests):
         stop = requests[i + 1][0] if i + 1 < len(requests) else benchmark.num_tasks
-        start = rewind(cfg, benchmark, start, request, stop, root, device)
+        start = rewind(cfg, benchmark, start, request, stop, root, device, step_hook)
     return start
 
 

@@ -106,7 +106,7 @@ def run(
             if not write:
                 raise ConfigError(f"logging.{key}", True, "needs a run folder to write to (write=True)")
             require(key)
-        check_rewind(cfg, write and resumed is None)
+        check_rewind(cfg, write)
         with process_group(resolve_device(cfg.train.device)) as (ranks, device):
             return _run_on(
                 cfg,

@@ -4,7 +4,7 @@ and, for a rewinding run, the exact unlearning of `retain.experiment.rewind` aft
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 
 import torch
@@ -12,7 +12,7 @@ from rich.console import Console
 
 from retain.algorithms import Algorithm
 from retain.config import Config, config_to_dict
-from retain.experiment.rewind import REWIND, Rewound, rewind_all, truncated
+from retain.experiment.rewind import REWIND, Rewound, StepHook, redo_rewinds, rewind_all, truncated
 from retain.runs.checkpoint import CheckpointSession
 from retain.runs.loggers import JsonlLogger, Loggers, ProgressLogger, TensorBoardLogger
 from retain.runs.signals import stop_on_signals
@@ -22,8 +22,6 @@ from retain.scenarios import Benchmark
 from retain.training.distributed import Distributed
 from retain.training.loop import LoopLogger, LoopSession, ResumePoint, SequenceResult, run_sequence
 from retain.training.session import Watch
-
-StepHook = Callable[[int, int, int], None]
 
 
 @dataclass(frozen=True)
@@ -56,10 +54,10 @@ def train_all(
         return _train(cfg, trained, folder, start_at, elapsed, bar_console, label, step_hook, trackers), trained, None
     assert folder is not None  # check_rewind: a rewinding run has a folder
     first = truncated(trained.benchmark, min(cfg.unlearning.requests))
-    seg = _train(cfg, replace(trained, benchmark=first), folder, None, 0.0, None, label, step_hook, trackers)
-    rewound = rewind_all(
-        cfg, trained.benchmark, Rewound(seg, trained.algorithm, trained.benchmark, folder), trained.device
-    )
+    seg = _train(cfg, replace(trained, benchmark=first), folder, start_at, elapsed, None, label, step_hook, trackers)
+    redo_rewinds(folder.path)
+    start_rewinds = Rewound(seg, trained.algorithm, trained.benchmark, folder)
+    rewound = rewind_all(cfg, trained.benchmark, start_rewinds, trained.device, step_hook)
     return rewound.result, replace(trained, algorithm=rewound.algorithm, benchmark=rewound.world), rewound
 
 

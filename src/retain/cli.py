@@ -240,8 +240,13 @@ COMMANDS = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    """Run one command line (`sys.argv[1:]` by default) and return its exit code.
+
+    The process entry point around it is `retain.__main__.main`, which also catches a Ctrl-C that comes
+    before this function could."""
+    args: argparse.Namespace | None = None
     try:
+        args = parser().parse_args(argv)  # inside the try: a Ctrl-C while it parses is one line too
         return COMMANDS[args.command](args)
     except RunInterrupted as err:
         if getattr(args, "debug", False):

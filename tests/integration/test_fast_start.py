@@ -1,4 +1,5 @@
-"""`retain --help` and config errors answer before torch is imported; a Ctrl-C at any moment is one line."""
+"""`retain --help`, `retain list` and config errors (registry names too) answer before torch is imported; a
+Ctrl-C at any moment is one line."""
 
 from __future__ import annotations
 
@@ -10,6 +11,9 @@ import time
 from pathlib import Path
 
 import pytest
+
+from retain import catalogue
+from retain.catalogue import names
 
 PROBE = """
 import sys
@@ -39,6 +43,24 @@ def test_a_config_error_is_reported_before_torch_is_imported(command):
     assert "TORCH_NOT_LOADED 2" in proc.stdout, proc.stdout + proc.stderr
     line = proc.stderr.strip()
     assert "\n" not in line and "train.epochz" in line and "seed = 'x'" in line  # both problems, one line
+
+
+@pytest.mark.parametrize("command", ["run", "compare", "sweep"])
+def test_an_unknown_name_is_reported_before_torch_is_imported(command):
+    """Registry names are checked against `retain.catalogue`; `compare` replaces `algorithm.name` by each
+    of its `--algorithms`, so it leaves that one alone."""
+    proc = _probe(command, "--set", "backbone.name=mpl", "--set", "algorithm.name=lwff")
+    assert "TORCH_NOT_LOADED 2" in proc.stdout, proc.stdout + proc.stderr
+    line = proc.stderr.strip()
+    assert "\n" not in line and "backbone.name = 'mpl'" in line and "did you mean 'mlp'" in line
+    assert ("algorithm.name = 'lwff'" in line) == (command != "compare"), line
+
+
+def test_list_names_every_registered_component_before_torch_is_imported():
+    proc = _probe("list")
+    assert "TORCH_NOT_LOADED 0" in proc.stdout, proc.stdout + proc.stderr
+    listed = [*names(catalogue.BENCHMARKS), *names(catalogue.BACKBONES), *names(catalogue.ALGORITHMS)]
+    assert [name for name in listed if name not in proc.stdout] == []
 
 
 def test_import_retain_does_not_import_torch_until_a_name_needs_it():

@@ -16,9 +16,12 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from retain.config import Config
 from retain.errors import ConfigError, one_of
+
+if TYPE_CHECKING:  # `retain list` reads the tables alone: it need not load the config package
+    from retain.config import Config
 
 
 @dataclass(frozen=True)

@@ -21,15 +21,17 @@ if TYPE_CHECKING:  # rich, like torch, is imported by the commands that use it: 
     from rich.console import Console
 
 
-def _raw_config(args: argparse.Namespace, swept: Sequence[str] = ()) -> dict[str, Any]:
-    """The config mapping of `--config` and `--set`, its keys, types and values checked before torch is
-    imported (names that need a registry are checked once the registries are loaded). An error about a
-    key in `swept` (or its section) is left to the sweep, whose points each set a value for it."""
+def _raw_config(args: argparse.Namespace, swept: Sequence[str] = (), unused: Sequence[str] = ()) -> dict[str, Any]:
+    """The config mapping of `--config` and `--set`, its keys, types, values and registry names checked
+    before torch is imported (the names against `retain.catalogue`). An error about a key in `swept` (or
+    its section) is left to the sweep, whose points each set a value for it; the names in `unused` are
+    not checked (the command replaces them)."""
+    from retain.catalogue import check_names
     from retain.config import parse_config, read_config_data
 
     data = read_config_data(args.config, args.overrides)
     try:
-        parse_config(data)
+        check_names(parse_config(data), skip=unused)
     except ConfigError as err:
         keys = [e.key for e in (err, *err.more)]
         if not any(k == s or k.startswith(f"{s}.") or s.startswith(f"{k}.") for k in keys for s in swept):
@@ -86,7 +88,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    data = _raw_config(args)
+    data = _raw_config(args, unused=["algorithm.name"])  # `--algorithms` names them
     from retain.experiment.compare import compare
 
     names = [n.strip() for n in args.algorithms.split(",") if n.strip()] if args.algorithms else None
@@ -185,24 +187,23 @@ def _cmd_list(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from retain.algorithms import ALGORITHMS
-    from retain.models import BACKBONES
-    from retain.scenarios import BENCHMARKS
+    from retain.catalogue import ALGORITHMS, BACKBONES, BENCHMARKS  # torch-free: the list answers at once
 
     console = Console()
     table = Table(title="benchmarks")
-    table.add_column("name", no_wrap=True, min_width=max(map(len, BENCHMARKS)))  # names are what users copy
+    width = max(len(b.name) for b in BENCHMARKS)
+    table.add_column("name", no_wrap=True, min_width=width)  # names are what users copy
     for header in ("construction", "tasks", "scenario", "description"):
         table.add_column(header)
-    for name, spec in BENCHMARKS.items():
-        table.add_row(name, spec.construction, str(spec.default_tasks), spec.default_scenario, spec.description)
+    for b in BENCHMARKS:
+        table.add_row(b.name, b.construction, str(b.tasks), b.scenario, b.description)
     console.print(table)
-    for title, registry in (("backbones", BACKBONES), ("algorithms", ALGORITHMS)):
+    for title, entries in (("backbones", BACKBONES), ("algorithms", ALGORITHMS)):
         table = Table(title=title)
         table.add_column("name")
         table.add_column("description")
-        for name, cls in registry.items():
-            table.add_row(name, (cls.__doc__ or "").strip().splitlines()[0])
+        for entry in entries:
+            table.add_row(entry.name, entry.description)
         console.print(table)
     return 0
 
@@ -240,8 +241,13 @@ COMMANDS = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    """Run one command line (`sys.argv[1:]` by default) and return its exit code.
+
+    The process entry point around it is `retain.__main__.main`, which also catches a Ctrl-C that comes
+    before this function could."""
+    args: argparse.Namespace | None = None
     try:
+        args = parser().parse_args(argv)  # inside the try: a Ctrl-C while it parses is one line too
         return COMMANDS[args.command](args)
     except RunInterrupted as err:
         if getattr(args, "debug", False):

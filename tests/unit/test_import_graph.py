@@ -18,7 +18,7 @@ SRC = Path(retain.__file__).parent
 # never one above. A module belongs to the longest prefix listed (`retain.training.batch` before
 # `retain.training`); every module must match one.
 LAYERS: list[tuple[str, ...]] = [
-    ("retain.errors", "retain._version", "retain.config", "retain.metrics"),
+    ("retain.errors", "retain._version", "retain.config", "retain.metrics", "retain.catalogue"),
     ("retain.scenarios", "retain.models", "retain.training", "retain.training.batch"),
     ("retain.algorithms", "retain.unlearning"),
     ("retain.training.", "retain.runs"),

@@ -1,7 +1,8 @@
 """The benchmark table: each name is a source composed with a construction and its default arguments.
 
 Sources (what the images are) and constructions (how tasks are cut from them) are independent: a new
-benchmark is one row of `BENCHMARKS`, never a new file.
+benchmark is one row of `BENCHMARKS`, never a new file (and its line in `retain.catalogue`, which the
+command line reads without torch; a test compares the two).
 """
 
 from __future__ import annotations

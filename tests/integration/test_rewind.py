@@ -85,6 +85,16 @@ def test_several_requests_rewind_again_from_the_rewound_checkpoints(tmp_path):
     assert costs == {"3": [3], "5": [1]}
 
 
+@pytest.mark.parametrize("scenario", ["til", "cil"])
+def test_a_later_request_for_an_earlier_task_rewinds_from_the_runs_own_checkpoint(tmp_path, scenario):
+    """{4: [3]} rewinds to the run's checkpoint after task 2; {5: [2]} then needs the state after task 1,
+    which only the run's folder holds (the first world trained from task 3 on)."""
+    rewound = run(_config(scenario, requests={4: [3], 5: [2]}), out=tmp_path / "rw", progress=False)
+    reference = _retrain(scenario, [2, 3])
+    assert_same_model(rewound.algorithm, reference.algorithm)
+    assert_rows_match(rewound, reference, [2, 3], 5)
+
+
 def test_rewind_reports_its_cost(tmp_path):
     cfg = _config("til", requests={4: [2]})
     cfg["unlearning"]["evaluate"] = True

@@ -95,21 +95,28 @@ def restore_point(
     return ResumePoint(SequenceResult(rows, list(checkpoint["train_seconds_per_task"])))
 
 
-def checkpoint_before(checkpoints: Path, world: Benchmark, first: int) -> tuple[int, Path | None]:
+def checkpoint_before(
+    checkpoints: Path, world: Benchmark, first: int, earlier: Sequence[tuple[Path, Benchmark]] = ()
+) -> tuple[int, Path | None]:
     """(k, the checkpoint after world task k), k the last world task before original task `first`
-    (k = 0, None: start from the seeded initial model).
+    (k = 0, None: start from the seeded initial model). A world's folder holds only the tasks it trained
+    after its restore point; the earlier ones are in the folders it was rewound from (`earlier`: checkpoint
+    folders with their worlds, oldest first), where a checkpoint serves if that world's first k tasks are
+    this one's (the same tasks trained in the same order from the same state).
 
     Raises:
-        CheckpointError: that checkpoint is not in `checkpoints` (deleted, or never written)."""
+        CheckpointError: that checkpoint is in none of the folders (deleted, or never written)."""
     k = sum(1 for t in world.tasks if t.origin < first)
     if k == 0:
         return 0, None
-    path = task_checkpoints(checkpoints).get(k)
-    if path is None:
-        raise CheckpointError(
-            f"unlearning by rewind needs the checkpoint after task {k} ({checkpoints / task_file(k)}), which is missing"
-        )
-    return k, path
+    prefix = [t.origin for t in world.tasks[:k]]
+    for folder, other in [(checkpoints, world), *reversed(earlier)]:
+        found = task_checkpoints(folder).get(k)
+        if found is not None and [t.origin for t in other.tasks[:k]] == prefix:
+            return k, found
+    raise CheckpointError(
+        f"unlearning by rewind needs the checkpoint after task {k} ({checkpoints / task_file(k)}), which is missing"
+    )
 
 
 def truncated(world: Benchmark, last_origin: int) -> Benchmark:
@@ -208,6 +215,7 @@ class Rewound:
     world: Benchmark
     folder: RunFolder
     costs: list[RewindCost] = field(default_factory=list)
+    earlier: tuple[tuple[Path, Benchmark], ...] = ()  # the checkpoint folders (and worlds) rewound from
 
 
 def checkpoint_bytes(root: Path) -> int:
@@ -223,7 +231,7 @@ def rewind(cfg: Config, benchmark: Benchmark, start: Rewound, request: tuple[int
     after, tasks = request
     clock = time.perf_counter()
     unlearned = sorted(({t.origin for t in benchmark.tasks} - {t.origin for t in start.world.tasks}) | set(tasks))
-    k, path = checkpoint_before(start.folder.path / "checkpoints", start.world, min(tasks))
+    k, path = checkpoint_before(start.folder.path / "checkpoints", start.world, min(tasks), start.earlier)
     ref_cfg = reference_config(cfg, tuple(unlearned))
     world = benchmark.without(unlearned)
     algorithm = build_algorithm(ref_cfg, benchmark.input_shape)  # seeds the initial model, as the reference
@@ -250,7 +258,9 @@ def rewind(cfg: Config, benchmark: Benchmark, start: Rewound, request: tuple[int
     seconds = [*start.result.train_seconds_per_task[:after], *segment.train_seconds_per_task[k + len(retrained) :]]
     matrix = [*start.result.accuracy_matrix[: after - 1], *(rows.rows[s] for s in range(after, stop + 1))]
     cost = RewindCost(after, list(tasks), k, retrained, rows.first_at - clock, checkpoint_bytes(root))
-    return Rewound(SequenceResult(matrix, seconds, segment.data_path), algorithm, world, folder, [*start.costs, cost])
+    earlier = (*start.earlier, (start.folder.path / "checkpoints", start.world))
+    result = SequenceResult(matrix, seconds, segment.data_path)
+    return Rewound(result, algorithm, world, folder, [*start.costs, cost], earlier)
 
 
 def redo_rewinds(root: Path) -> Path | None:

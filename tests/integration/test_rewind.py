@@ -192,3 +192,35 @@ def test_amnesiac_reports_cost_relapse_and_the_headline_numbers(tmp_path):
     assert after["5"] == population["unlearned_model"]  # the last row's attack is the final model's
     aucs = [after[t]["auc"] for t in ("3", "4", "5")]
     assert report["relapse"]["attack_auc_rise"] == max(a - aucs[0] for a in aucs[1:])
+
+
+class TaskConditioned(torch.nn.Module):
+    """A backbone whose features depend on the task id (a learnt offset per task)."""
+
+    task_conditioned = True
+    options = ("hidden",)
+
+    def __init__(self, input_shape, hidden=(8,)):
+        super().__init__()
+        self.output_dim = 8
+        self.body = torch.nn.Linear(int(torch.tensor(input_shape).prod()), 8)
+        self.offset = torch.nn.Embedding(16, 8)
+
+    def forward(self, x, task_id):
+        return torch.relu(self.body(x.flatten(1)) + self.offset.weight[task_id])
+
+
+def test_rewind_of_a_task_conditioned_backbone_equals_the_reference_and_its_dd_is_zero(tmp_path, monkeypatch):
+    from retain.models import BACKBONES
+
+    monkeypatch.setitem(BACKBONES, "conditioned", TaskConditioned)
+    cfg = _config("til", requests={4: [2]})
+    cfg["backbone"] = {"name": "conditioned"}
+    cfg["unlearning"].update(evaluate=True, membership=False)
+    rewound = run(cfg, out=tmp_path / "rw", progress=False)
+    plain = _config("til")
+    plain.update(backbone={"name": "conditioned"}, benchmark={"name": "split_digits", "without": [2]})
+    reference = run(plain, write=False, progress=False)
+    assert_same_model(rewound.algorithm, reference.algorithm)
+    assert_rows_match(rewound, reference, [2], 4)
+    assert rewound.unlearning is not None and rewound.unlearning["dd"] == 0.0  # compared in the world's ids

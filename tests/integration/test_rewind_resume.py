@@ -15,6 +15,7 @@ import torch
 from retain.cli import main
 from retain.errors import RunInterrupted
 from retain.experiment.run import run
+from tests.integration.interrupts import Crash, at_occurrence, crash
 
 CONFIG = {
     "seed": 0,
@@ -26,28 +27,6 @@ CONFIG = {
     "unlearning": {"method": "rewind", "requests": {4: [2]}},
 }
 TIMING = ("train_seconds_per_task", "total_seconds")
-
-
-class Crash(BaseException):
-    """Stands in for SIGKILL in-process: nothing catches it, so nothing is written on the way out."""
-
-
-def at_occurrence(point: tuple[int, int, int], nth: int, action):
-    """A step hook that calls `action` the nth time the step `point` comes (task ids: the main run's,
-    then the rewound world's)."""
-    seen = [0]
-
-    def hook(*at: int) -> None:
-        if at == point:
-            seen[0] += 1
-            if seen[0] == nth:
-                action()
-
-    return hook
-
-
-def crash() -> None:
-    raise Crash
 
 
 def results(folder: Path) -> tuple[dict[str, Any], dict[str, Any], dict[str, torch.Tensor]]:

@@ -15,6 +15,7 @@ import yaml
 from retain.cli import main
 from retain.errors import RunInterrupted
 from retain.experiment.run import run
+from tests.integration.interrupts import Crash, at_occurrence, crash
 
 CONFIG = {
     "benchmark": {"name": "split_digits"},
@@ -64,28 +65,6 @@ def uninterrupted(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("uninterrupted") / "run"
     run(CONFIG, out=out, progress=False)
     return out
-
-
-class Crash(BaseException):
-    """Stands in for SIGKILL in-process: nothing catches it, so nothing is written on the way out."""
-
-
-def at_occurrence(point: tuple[int, int, int], nth: int, action):
-    """A step hook that calls `action` the nth time the step `point` comes (1: main run, 2: original
-    reference, 3: retrain reference)."""
-    seen = [0]
-
-    def hook(*at: int) -> None:
-        if at == point:
-            seen[0] += 1
-            if seen[0] == nth:
-                action()
-
-    return hook
-
-
-def crash() -> None:
-    raise Crash
 
 
 @pytest.mark.parametrize(

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import socket
 import subprocess
 import sys
+import threading
 
 import pytest
 
@@ -31,6 +33,21 @@ def test_a_second_lock_on_the_folder_fails_at_once_naming_the_holder(tmp_path):
     assert f"pid {os.getpid()}" in message and socket.gethostname() in message and str(tmp_path) in message
     assert not (tmp_path / LOCK_FILE).exists()  # released: the file goes with it
     FolderLock(tmp_path).release()  # and the folder can be locked again
+
+
+def test_a_second_writer_racing_the_holder_still_names_it(tmp_path):
+    # the holder has the flock but has not yet written its record: the loser waits for the record
+    fd = os.open(tmp_path / LOCK_FILE, os.O_RDWR | os.O_CREAT)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    record = json.dumps({"pid": 4242, "host": "racer", "since": 0}).encode()
+    writer = threading.Timer(0.1, lambda: os.pwrite(fd, record, 0))
+    writer.start()
+    try:
+        with pytest.raises(FolderLocked, match="pid 4242 on host 'racer'"):
+            FolderLock(tmp_path)
+    finally:
+        writer.join()
+        os.close(fd)
 
 
 def test_a_stale_lock_of_a_dead_process_is_taken_over_with_a_message(tmp_path, capsys):

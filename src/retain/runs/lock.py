@@ -72,7 +72,7 @@ class FolderLock:
                 locked = _flock(fd)
                 holder = _read(fd)
                 if locked is None:
-                    raise FolderLocked(self._busy(what, holder))
+                    raise FolderLocked(self._busy(what, holder or _await_record(fd)))
                 if not locked and holder and (holder.get("host") != socket.gethostname() or _alive(holder["pid"])):
                     raise FolderLocked(self._busy(what, holder))
                 if os.fstat(fd).st_ino != os.stat(self.path, follow_symlinks=False).st_ino:
@@ -140,6 +140,18 @@ def _read(fd: int) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     return record if isinstance(record, dict) and isinstance(record.get("pid"), int) else None
+
+
+def _await_record(fd: int, seconds: float = 0.5) -> dict[str, Any] | None:
+    """The holder's record, waiting briefly for it: a holder writes it just after taking the lock, so a
+    second writer racing it can find the lock taken and the file still empty."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        time.sleep(0.01)
+        record = _read(fd)
+        if record is not None:
+            return record
+    return None
 
 
 def _write(fd: int, record: dict[str, Any]) -> None:

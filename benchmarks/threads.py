@@ -2,7 +2,8 @@
 
 Each measurement is a fresh process (`OMP_NUM_THREADS` unset, so that `auto` and torch's default decide
 for themselves) training one epoch of the first tasks of a benchmark; the figure is the training time
-summed over the tasks (`train_seconds_per_task`), the minimum over `--repeats`. The load average at the
+summed over the tasks (`train_seconds_per_task`), the minimum over `--repeats`, and the thread count
+each repeat trained with (what `auto` chose). The load average at the
 start of each condition is printed too: on a shared machine "idle" means "without our busy loops".
 
     python benchmarks/threads.py                       # MLP on Split Fashion-MNIST, 2 tasks
@@ -23,16 +24,20 @@ from pathlib import Path
 
 CHILD = """
 import json, sys
+import torch
 from retain import run
+chosen = []  # the count the run sets first is its choice (it restores the old one after)
+set_threads = torch.set_num_threads
+torch.set_num_threads = lambda n: (chosen.append(n), set_threads(n))[1]
 data = json.loads(sys.argv[1])
 result = run(data, write=False, progress=False)
-print(json.dumps({"seconds": sum(result.summary["train_seconds_per_task"])}))
+print(json.dumps({"seconds": sum(result.summary["train_seconds_per_task"]), "threads": chosen[0]}))
 """
 
 
-def measure(setting: str, args: argparse.Namespace) -> float:
+def measure(setting: str, args: argparse.Namespace) -> tuple[float, int]:
     """Training seconds of one fresh process with `train.threads: setting` (`auto` or a number; torch's
-    own default is one thread per core, the number of cores here)."""
+    own default is one thread per core, the number of cores here), and the thread count it trained with."""
     train: dict[str, object] = {"epochs": 1, "device": "cpu", "threads": setting if setting == "auto" else int(setting)}
     keep = list(range(1, args.tasks + 1))
     data = {
@@ -45,7 +50,8 @@ def measure(setting: str, args: argparse.Namespace) -> float:
     proc = subprocess.run(
         [sys.executable, "-c", CHILD, json.dumps(data)], capture_output=True, text=True, env=env, check=True
     )
-    return float(json.loads(proc.stdout.strip().splitlines()[-1])["seconds"])
+    figures = json.loads(proc.stdout.strip().splitlines()[-1])
+    return float(figures["seconds"]), int(figures["threads"])
 
 
 def busy_loops(count: int) -> list[subprocess.Popen[bytes]]:
@@ -72,9 +78,13 @@ def main(argv: list[str] | None = None) -> int:
             time.sleep(2.0 if loops else 0.0)
             load = os.getloadavg()[0]
             for setting in args.settings.split(","):
-                seconds = min(measure(setting, args) for _ in range(args.repeats))
-                rows.append({"condition": condition, "load": load, "setting": setting, "seconds": seconds})
-                print(f"{condition:7s} load {load:5.2f}  threads {setting:8s} {seconds:7.2f} s", flush=True)
+                repeats = [measure(setting, args) for _ in range(args.repeats)]
+                seconds = min(s for s, _ in repeats)
+                chosen = [t for _, t in repeats]
+                rows.append({"condition": condition, "load": load, "setting": setting, "seconds": seconds,
+                             "seconds_per_repeat": [s for s, _ in repeats], "threads_per_repeat": chosen})  # fmt: skip
+                print(f"{condition:7s} load {load:5.2f}  threads {setting:8s} {seconds:7.2f} s  (ran with {chosen})",
+                      flush=True)  # fmt: skip
                 if args.json:  # after every figure: a stopped measurement keeps what it had
                     args.json.write_text(json.dumps({"args": vars(args) | {"json": str(args.json)}, "rows": rows}))
         finally:

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import time
 
 import pytest
 import torch
@@ -11,7 +15,16 @@ from torch import nn
 from retain.config import parse_config
 from retain.errors import ConfigError
 from retain.experiment.point import run_point
-from retain.training.threads import ThreadChoice, cgroup_cpu_limit, choose_threads, usable_cores, using_threads
+from retain.training import threads
+from retain.training.threads import (
+    ThreadChoice,
+    busy_cores,
+    cgroup_cpu_limit,
+    choose_threads,
+    sampled_busy_cores,
+    usable_cores,
+    using_threads,
+)
 
 MLP = nn.Sequential(nn.Flatten(), nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 10))
 CNN = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU())
@@ -35,6 +48,36 @@ def test_auto_gives_a_convolutional_model_the_idle_cores():
     assert choose_threads("auto", CNN, environ={}, cores=8, load=0.0).threads == 8
     assert choose_threads("auto", CNN, environ={}, cores=8, load=5.2).threads == 3
     assert choose_threads("auto", CNN, environ={}, cores=2, load=12.6).threads == 1
+
+
+STAT_BEFORE = "cpu  300 0 100 600 0 0 0 0 0 0\ncpu0 100 0 0 300 0 0 0 0 0 0\ncpu1 200 0 100 300 0 0 0 0 0 0\nintr 1\n"
+STAT_AFTER = "cpu  400 0 100 700 0 0 0 0 0 0\ncpu0 200 0 0 300 0 0 0 0 0 0\ncpu1 200 0 100 400 0 0 0 0 0 0\nintr 2\n"
+
+
+def test_busy_cores_come_from_the_per_core_times_of_the_affinity():
+    assert busy_cores(STAT_BEFORE, STAT_AFTER, {0, 1}) == pytest.approx(1.0)  # cpu0 busy, cpu1 idle
+    assert busy_cores(STAT_BEFORE, STAT_AFTER, {1}) == pytest.approx(0.0)
+    assert busy_cores(STAT_BEFORE, STAT_AFTER, {7}) is None  # not in the file: nothing known
+
+
+def test_auto_uses_the_sampled_busy_cores_not_the_lagging_load_average(monkeypatch):
+    # just after other work stopped: the 1-minute load average still says 2 cores busy, the sample none
+    monkeypatch.setattr(threads, "sampled_busy_cores", lambda: 0.0)
+    monkeypatch.setattr(os, "getloadavg", lambda: (2.0, 2.0, 2.0))
+    assert choose_threads("auto", CNN, environ={}, cores=2).threads == 2
+    monkeypatch.setattr(threads, "sampled_busy_cores", lambda: None)  # no /proc/stat: the load average
+    assert choose_threads("auto", CNN, environ={}, cores=2).threads == 1
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/stat"), reason="needs /proc/stat")
+def test_a_busy_loop_is_seen_by_the_sample():
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.3)  # let it start spinning
+        assert sampled_busy_cores(0.5) >= 0.7
+    finally:
+        spinner.kill()
+        spinner.wait()
 
 
 def test_a_large_fully_connected_model_is_not_small():

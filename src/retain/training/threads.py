@@ -8,8 +8,10 @@ other and on the other jobs, and training runs several times slower than with on
 
 1. `OMP_NUM_THREADS`, when it is set (the user, or a sweep dividing the cores among its workers);
 2. one thread for a model without convolutions and under `SMALL_MODEL_PARAMETERS` parameters;
-3. otherwise the cores this process may use (its CPU affinity, capped by a cgroup CPU quota) that the
-   1-minute load average leaves idle, at least one.
+3. otherwise the cores this process may use (its CPU affinity, capped by a cgroup CPU quota) that other
+   work leaves idle, at least one. What is busy is sampled from `/proc/stat` over `SAMPLE_SECONDS`
+   (the cores of this process's affinity); where that cannot be read, the 1-minute load average stands
+   in, which lags: just after other work has stopped it still counts those cores as busy.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +29,8 @@ from torch import nn
 
 SMALL_MODEL_PARAMETERS = 5_000_000
 CGROUP_ROOT = Path("/sys/fs/cgroup")
+PROC_STAT = Path("/proc/stat")
+SAMPLE_SECONDS = 0.25
 
 
 @dataclass(frozen=True)
@@ -75,6 +80,44 @@ def usable_cores(root: Path = CGROUP_ROOT) -> int:
     return max(1, cores)
 
 
+def cpu_times(text: str) -> dict[int, tuple[int, int]]:
+    """Per core, (busy, total) jiffies from the text of `/proc/stat` (idle and iowait count as idle)."""
+    times: dict[int, tuple[int, int]] = {}
+    for line in text.splitlines():
+        name, *fields = line.split()
+        if not (name.startswith("cpu") and name[3:].isdigit() and len(fields) >= 4):
+            continue
+        values = [int(v) for v in fields[:8]]
+        idle = values[3] + (values[4] if len(values) > 4 else 0)
+        times[int(name[3:])] = (sum(values) - idle, sum(values))
+    return times
+
+
+def busy_cores(before: str, after: str, cpus: set[int]) -> float | None:
+    """How many of `cpus` were busy between two readings of `/proc/stat`, or None if it says nothing."""
+    first, second = cpu_times(before), cpu_times(after)
+    busy = 0.0
+    seen = False
+    for cpu in cpus:
+        if cpu in first and cpu in second:
+            elapsed = second[cpu][1] - first[cpu][1]
+            if elapsed > 0:
+                busy += (second[cpu][0] - first[cpu][0]) / elapsed
+                seen = True
+    return busy if seen else None
+
+
+def sampled_busy_cores(seconds: float = SAMPLE_SECONDS, stat: Path = PROC_STAT) -> float | None:
+    """The cores of this process's affinity that other work keeps busy now, sampled over `seconds`."""
+    if not hasattr(os, "sched_getaffinity"):
+        return None
+    before = _read(stat)
+    if not before:
+        return None
+    time.sleep(seconds)
+    return busy_cores(before, _read(stat), set(os.sched_getaffinity(0)))
+
+
 def is_small(model: nn.Module) -> bool:
     """Whether one thread is fastest for `model`: no convolution and under `SMALL_MODEL_PARAMETERS`."""
     if any(isinstance(m, nn.modules.conv._ConvNd) for m in model.modules()):
@@ -91,8 +134,9 @@ def choose_threads(
 ) -> ThreadChoice:
     """The thread count for `setting` (`auto` or N) and `model`; see the module docstring for `auto`.
 
-    `environ`, `cores` and `load` default to this process's environment, `usable_cores()` and the
-    1-minute load average (they are arguments so that the choice can be tested).
+    `environ`, `cores` and `load` (busy cores) default to this process's environment, `usable_cores()`
+    and `sampled_busy_cores()` or, failing it, the 1-minute load average (they are arguments so that the
+    choice can be tested).
     """
     if setting != "auto":
         return ThreadChoice(int(setting), str(setting), f"train.threads = {setting}")
@@ -103,7 +147,10 @@ def choose_threads(
     if is_small(model):
         return ThreadChoice(1, "auto", "a small fully connected model: one thread is fastest")
     cores = usable_cores() if cores is None else cores
-    load = os.getloadavg()[0] if load is None and hasattr(os, "getloadavg") else load or 0.0
+    if load is None:
+        load = sampled_busy_cores()
+    if load is None:
+        load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
     idle = max(1, min(cores, math.floor(cores - load + 0.5)))
     return ThreadChoice(idle, "auto", f"a convolutional or large model: {idle} of {cores} usable cores idle")
 

@@ -109,6 +109,18 @@ def names(entries: Collection[Listed | ListedBenchmark]) -> list[str]:
     return [entry.name for entry in entries]
 
 
+def valid_names() -> dict[str, list[str]]:
+    """Per config key that names a registry entry, the names it may take."""
+    return {
+        "benchmark.name": names(BENCHMARKS),
+        "backbone.name": names(BACKBONES),
+        "scenario": list(SCENARIOS),
+        "unlearning.method": list(UNLEARNING_METHODS),
+        "benchmark.construction": list(CONSTRUCTIONS),
+        "algorithm.name": names(ALGORITHMS),
+    }
+
+
 def check_names(cfg: Config, skip: Collection[str] = ()) -> None:
     """Raise one ConfigError naming every registry name of `cfg` that is not registered (the same
     one-line messages as `retain.experiment.build.check_config`, which then finds none), except the keys
@@ -118,18 +130,51 @@ def check_names(cfg: Config, skip: Collection[str] = ()) -> None:
         ConfigError: an unknown `benchmark.name`, `backbone.name`, `scenario`, `unlearning.method`,
             `benchmark.construction` or `algorithm.name`, with the nearest valid name suggested.
     """
+    valid = valid_names()
     given: list[tuple[str, str | None, Collection[str]]] = [
-        ("benchmark.name", cfg.benchmark.name, names(BENCHMARKS)),
-        ("backbone.name", cfg.backbone.name, names(BACKBONES)),
-        ("scenario", cfg.scenario, SCENARIOS),
-        ("unlearning.method", cfg.unlearning.method, UNLEARNING_METHODS),
-        ("benchmark.construction", cfg.benchmark.construction, CONSTRUCTIONS),
-        ("algorithm.name", cfg.algorithm.name, names(ALGORITHMS)),
+        ("benchmark.name", cfg.benchmark.name, valid["benchmark.name"]),
+        ("backbone.name", cfg.backbone.name, valid["backbone.name"]),
+        ("scenario", cfg.scenario, valid["scenario"]),
+        ("unlearning.method", cfg.unlearning.method, valid["unlearning.method"]),
+        ("benchmark.construction", cfg.benchmark.construction, valid["benchmark.construction"]),
+        ("algorithm.name", cfg.algorithm.name, valid["algorithm.name"]),
     ]
     unknown = [
         ConfigError(key, name, one_of(valid, name))
         for key, name, valid in given
         if key not in skip and name is not None and name not in valid
+    ]
+    if unknown:
+        raise ConfigError.of_all(unknown)
+
+
+def check_algorithm_list(given: Collection[str], valid: Collection[str] | None = None) -> None:
+    """Refuse a list of algorithms to compare (`retain compare --algorithms`) that is empty, repeats a
+    name or holds one that is not in `valid` (default: the catalogue's algorithm names).
+
+    Raises:
+        ConfigError: on `--algorithms`, with the nearest valid name to the first unknown one.
+    """
+    valid = names(ALGORITHMS) if valid is None else valid
+    unknown = [name for name in given if name not in valid]
+    if unknown or not given or len(set(given)) != len(given):
+        raise ConfigError("--algorithms", ",".join(given), "distinct names, " + one_of(valid, (unknown or [""])[0]))
+
+
+def check_grid_names(grid: Collection[tuple[str, Collection[object]]]) -> None:
+    """Raise one ConfigError naming every value of a sweep grid (`retain sweep --grid KEY=V1,V2`) that is
+    not a registered name for its key (the keys of `valid_names()`; other keys are left to the sweep).
+
+    Raises:
+        ConfigError: `--grid KEY = VALUE` for each unknown name, with the nearest valid one suggested.
+    """
+    valid = valid_names()
+    unknown = [
+        ConfigError(f"--grid {key}", value, one_of(valid[key], str(value)))
+        for key, values in grid
+        if key in valid
+        for value in values
+        if value not in valid[key]
     ]
     if unknown:
         raise ConfigError.of_all(unknown)

@@ -89,9 +89,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _cmd_compare(args: argparse.Namespace) -> int:
     data = _raw_config(args, unused=["algorithm.name"])  # `--algorithms` names them
+    names = [n.strip() for n in args.algorithms.split(",") if n.strip()] if args.algorithms else None
+    if names is not None:
+        from retain.catalogue import check_algorithm_list
+
+        check_algorithm_list(names)  # before torch loads
     from retain.experiment.compare import compare
 
-    names = [n.strip() for n in args.algorithms.split(",") if n.strip()] if args.algorithms else None
     compare(data, names, out=args.out)
     return 0
 
@@ -99,14 +103,18 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 def _cmd_sweep(args: argparse.Namespace) -> int:
     import time
 
+    from retain.catalogue import check_grid_names
+    from retain.config.grid import parse_grid
+
     data = _raw_config(args, [item.partition("=")[0].strip() for item in args.grid])
+    grid = parse_grid(args.grid)
+    check_grid_names(grid)  # before torch loads
     from rich.console import Console
 
-    from retain.experiment.sweep import parse_grid, sweep
+    from retain.experiment.sweep import sweep
     from retain.runs.collect import find_runs, group
     from retain.runs.pages import terminal_tables
 
-    grid = parse_grid(args.grid)
     out = args.out or data.get("out") or Path("runs") / f"sweep-{time.strftime('%Y%m%d-%H%M%S')}"
     console = Console()
     tally = _SweepTally(args.jobs, console)

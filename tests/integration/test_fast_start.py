@@ -56,6 +56,25 @@ def test_an_unknown_name_is_reported_before_torch_is_imported(command):
     assert ("algorithm.name = 'lwff'" in line) == (command != "compare"), line
 
 
+@pytest.mark.parametrize("algorithms", ["finetuning,lwff", "lwf,lwf"])
+def test_a_bad_list_of_algorithms_to_compare_is_reported_before_torch_is_imported(algorithms):
+    proc = _probe("compare", "--algorithms", algorithms)
+    assert "TORCH_NOT_LOADED 2" in proc.stdout, proc.stdout + proc.stderr
+    line = proc.stderr.strip()
+    assert "\n" not in line and f"--algorithms = '{algorithms}'" in line and "distinct names" in line, line
+    assert ("did you mean 'lwf'" in line) == ("lwff" in algorithms), line
+
+
+def test_a_bad_sweep_grid_is_reported_before_torch_is_imported():
+    proc = _probe("sweep", "--grid", "algorithm.name=lwf,lwff", "--grid", "backbone.name=mpl", "--grid", "seed=1,2")
+    assert "TORCH_NOT_LOADED 2" in proc.stdout, proc.stdout + proc.stderr
+    line = proc.stderr.strip()
+    assert "\n" not in line and "--grid algorithm.name = 'lwff'" in line and "--grid backbone.name = 'mpl'" in line
+    assert line.count("is not valid") == 2, line  # lwf and the seeds are fine
+    proc = _probe("sweep", "--grid", "seed")  # malformed: no values
+    assert "TORCH_NOT_LOADED 2" in proc.stdout and "expected KEY=V1,V2" in proc.stderr, proc.stdout + proc.stderr
+
+
 def test_list_names_every_registered_component_before_torch_is_imported():
     proc = _probe("list")
     assert "TORCH_NOT_LOADED 0" in proc.stdout, proc.stdout + proc.stderr

@@ -2,8 +2,9 @@
 
 import pytest
 
+from retain.config.grid import parse_grid
 from retain.errors import ConfigError
-from retain.experiment.sweep import expand, parse_grid, point_name, validate
+from retain.experiment.sweep import expand, point_name, validate
 
 
 def test_values_are_read_as_yaml_and_brackets_keep_commas():

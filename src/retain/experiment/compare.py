@@ -10,7 +10,7 @@ from typing import Any
 from rich.console import Console
 
 from retain.algorithms import ALGORITHMS
-from retain.errors import ConfigError, one_of
+from retain.catalogue import check_algorithm_list
 from retain.experiment.build import config_from_dict, keep_own_hyperparameters
 from retain.experiment.result import RunResult
 from retain.experiment.run import run
@@ -42,11 +42,7 @@ def compare(
         or data.get("out")
         or Path("runs") / f"compare-{base.benchmark.name}-{base.scenario}-{time.strftime('%Y%m%d-%H%M%S')}"
     )
-    unknown = [name for name in names if name not in ALGORITHMS]
-    if unknown or not names or len(set(names)) != len(names):
-        raise ConfigError(
-            "--algorithms", ",".join(names), "distinct names, " + one_of(ALGORITHMS, (unknown or [""])[0])
-        )
+    check_algorithm_list(names, ALGORITHMS)  # the registry: it may hold names added at run time
     # every config is checked before the first run trains: a bad name or hyperparameter costs nothing
     configs = {name: config_from_dict({**keep_own_hyperparameters(data, name), "out": None}) for name in names}
     results, started = {}, time.perf_counter()

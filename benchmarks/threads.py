@@ -26,18 +26,21 @@ CHILD = """
 import json, sys
 import torch
 from retain import run
-chosen = []  # the count the run sets first is its choice (it restores the old one after)
-set_threads = torch.set_num_threads
-torch.set_num_threads = lambda n: (chosen.append(n), set_threads(n))[1]
+import retain.experiment.run as runner
+choices = []  # what the run chose, and why
+choose = runner.choose_threads
+runner.choose_threads = lambda *args, **kwargs: choices.append(choose(*args, **kwargs)) or choices[-1]
 data = json.loads(sys.argv[1])
 result = run(data, write=False, progress=False)
-print(json.dumps({"seconds": sum(result.summary["train_seconds_per_task"]), "threads": chosen[0]}))
+seconds = sum(result.summary["train_seconds_per_task"])
+print(json.dumps({"seconds": seconds, "threads": choices[0].threads, "reason": choices[0].reason}))
 """
 
 
-def measure(setting: str, args: argparse.Namespace) -> tuple[float, int]:
+def measure(setting: str, args: argparse.Namespace) -> tuple[float, int, str]:
     """Training seconds of one fresh process with `train.threads: setting` (`auto` or a number; torch's
-    own default is one thread per core, the number of cores here), and the thread count it trained with."""
+    own default is one thread per core, the number of cores here), the thread count it trained with and
+    the run's reason for it."""
     train: dict[str, object] = {"epochs": 1, "device": "cpu", "threads": setting if setting == "auto" else int(setting)}
     keep = list(range(1, args.tasks + 1))
     data = {
@@ -51,7 +54,7 @@ def measure(setting: str, args: argparse.Namespace) -> tuple[float, int]:
         [sys.executable, "-c", CHILD, json.dumps(data)], capture_output=True, text=True, env=env, check=True
     )
     figures = json.loads(proc.stdout.strip().splitlines()[-1])
-    return float(figures["seconds"]), int(figures["threads"])
+    return float(figures["seconds"]), int(figures["threads"]), str(figures["reason"])
 
 
 def busy_loops(count: int) -> list[subprocess.Popen[bytes]]:
@@ -79,10 +82,11 @@ def main(argv: list[str] | None = None) -> int:
             load = os.getloadavg()[0]
             for setting in args.settings.split(","):
                 repeats = [measure(setting, args) for _ in range(args.repeats)]
-                seconds = min(s for s, _ in repeats)
-                chosen = [t for _, t in repeats]
+                seconds = min(r[0] for r in repeats)
+                chosen = [r[1] for r in repeats]
                 rows.append({"condition": condition, "load": load, "setting": setting, "seconds": seconds,
-                             "seconds_per_repeat": [s for s, _ in repeats], "threads_per_repeat": chosen})  # fmt: skip
+                             "seconds_per_repeat": [r[0] for r in repeats], "threads_per_repeat": chosen,
+                             "reasons": [r[2] for r in repeats]})  # fmt: skip
                 print(f"{condition:7s} load {load:5.2f}  threads {setting:8s} {seconds:7.2f} s  (ran with {chosen})",
                       flush=True)  # fmt: skip
                 if args.json:  # after every figure: a stopped measurement keeps what it had

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+import types
 
 import pytest
 import torch
@@ -18,6 +19,7 @@ from retain.experiment.point import run_point
 from retain.training import threads
 from retain.training.threads import (
     ThreadChoice,
+    backbone_trial,
     busy_cores,
     cgroup_cpu_limit,
     choose_threads,
@@ -40,8 +42,48 @@ def test_auto_respects_omp_num_threads():
     assert "OMP_NUM_THREADS=2" in choice.reason
 
 
-def test_auto_gives_a_small_mlp_one_thread_even_on_idle_cores():
+def test_auto_gives_a_small_mlp_one_thread_without_a_batch_to_try():
     assert choose_threads("auto", MLP, environ={}, cores=16, load=0.0).threads == 1
+
+
+def fake_timer(seconds_per_thread: dict[int, float], calls: list[int]):
+    def timer(threads: int) -> float:
+        calls.append(threads)
+        return seconds_per_thread[threads]
+
+    return timer
+
+
+def test_auto_gives_a_small_mlp_the_idle_cores_only_when_they_measure_faster():
+    calls: list[int] = []
+    faster = fake_timer({1: 1.0, 4: 0.5}, calls)
+    choice = choose_threads("auto", MLP, environ={}, cores=4, load=0.0, timer=faster)
+    assert choice.threads == 4 and "1 thread 1000.00 ms per pass, 4 threads 500.00 ms per pass" in choice.reason
+    assert calls == [1, 4] * 4  # interleaved rounds
+    barely = fake_timer({1: 1.0, 4: 0.95}, [])  # within the margin: one thread is the safer choice
+    assert choose_threads("auto", MLP, environ={}, cores=4, load=0.0, timer=barely).threads == 1
+    slower = fake_timer({1: 1.0, 2: 1.1}, [])
+    assert choose_threads("auto", MLP, environ={}, cores=4, load=2.0, timer=slower).threads == 1
+
+
+def test_auto_does_not_try_a_small_mlp_when_one_core_is_idle():
+    def never(threads: int) -> float:
+        raise AssertionError("no trial with one idle core")
+
+    assert choose_threads("auto", MLP, environ={}, cores=2, load=1.0, timer=never).threads == 1
+
+
+def test_the_trial_times_a_copy_and_leaves_the_model_and_the_random_streams_alone():
+    model = nn.Sequential(nn.Flatten(), nn.Linear(12, 8), nn.Dropout(0.5), nn.Linear(8, 3))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    rng = torch.get_rng_state()
+    timer = backbone_trial(model, (4, 1, 3, 4))
+    assert timer is not None and timer(1) > 0 and timer(2) > 0
+    assert torch.equal(torch.get_rng_state(), rng)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert all(p.grad is None for p in model.parameters())
+    choice = choose_threads("auto", model, environ={}, cores=2, load=0.0, input_shape=(4, 1, 3, 4))
+    assert choice.threads in (1, 2) and "measured 1 thread" in choice.reason
 
 
 def test_auto_gives_a_convolutional_model_the_idle_cores():
@@ -78,6 +120,18 @@ def test_a_busy_loop_is_seen_by_the_sample():
     finally:
         spinner.kill()
         spinner.wait()
+
+
+def test_the_sample_leaves_out_this_process_s_own_cpu_time(monkeypatch):
+    # /proc/stat says one core was busy over the sample; how much of it was this process decides
+    readings = iter([STAT_BEFORE, STAT_AFTER] * 2)
+    monkeypatch.setattr(threads, "_read", lambda path: next(readings))
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})
+    for own_seconds, expected in ((0.0, 1.0), (0.75, 0.25)):  # e.g. its OpenMP workers still spinning
+        clock, cpu = iter([0.0, 1.0]).__next__, iter([10.0, 10.0 + own_seconds]).__next__
+        fake_time = types.SimpleNamespace(sleep=lambda s: None, monotonic=clock, process_time=cpu)
+        monkeypatch.setattr(threads, "time", fake_time)
+        assert sampled_busy_cores(1.0) == pytest.approx(expected)
 
 
 def test_a_large_fully_connected_model_is_not_small():
@@ -140,11 +194,25 @@ def test_env_json_records_the_choice(tmp_path, monkeypatch):
     from retain.experiment.run import run
 
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(threads, "usable_cores", lambda: 2)
+    monkeypatch.setattr(threads, "sampled_busy_cores", lambda: 1.0)  # one core busy: one thread, no trial
     data = {"benchmark": {"name": "split_digits", "num_tasks": 2}, "train": {"epochs": 1}}
     run(data, out=tmp_path / "r", progress=False)
     env = json.loads((tmp_path / "r" / "env.json").read_text())
     assert (env["threads"], env["threads_setting"]) == (1, "auto")
-    assert "small fully connected" in env["threads_reason"]
+    assert "small fully connected model and 1 of 2 usable cores idle" in env["threads_reason"]
+    tried: list[tuple[int, ...]] = []
+
+    def trial(model, shape):  # both cores idle: the run tries its batch shape, and two threads win here
+        tried.append(shape)
+        return lambda n: 1.0 / n
+
+    monkeypatch.setattr(threads, "sampled_busy_cores", lambda: 0.0)
+    monkeypatch.setattr(threads, "backbone_trial", trial)
+    run(data, out=tmp_path / "r2", progress=False)
+    env = json.loads((tmp_path / "r2" / "env.json").read_text())
+    assert env["threads"] == 2 and "measured 1 thread" in env["threads_reason"]
+    assert tried == [(64, 1, 8, 8)]  # train.batch_size and the digits' input shape
 
 
 def test_sweep_workers_divide_the_usable_cores(monkeypatch):

@@ -164,9 +164,10 @@ class TrainConfig:
     `sync_batchnorm`: under torchrun on CUDA, `auto` turns the backbone's BatchNorm layers into
     SyncBatchNorm (statistics over the global batch, as in one process); on CPU ranks PyTorch has no
     SyncBatchNorm, so `auto` keeps per-rank statistics with a warning and `true` is refused.
-    `threads`: torch's CPU threads; `auto` respects `OMP_NUM_THREADS` when set, else takes one thread
-    for a small fully connected model and, for a convolutional one, the idle cores this process may
-    use (affinity, cgroup quota, load); `retain.training.threads` explains the choice.
+    `threads`: torch's CPU threads; `auto` respects `OMP_NUM_THREADS` when set, else takes the idle
+    cores this process may use (affinity, cgroup quota, what is busy now), and for a small fully
+    connected model one thread unless more measure faster in a short trial; `retain.training.threads`
+    explains the choice.
     """
 
     epochs: int = 5

@@ -132,7 +132,8 @@ def _run_on(
     if cfg.unlearning.requests and cfg.unlearning.evaluate:  # the task count may be known only now
         check_leaves_a_task(cfg.unlearning.requests, benchmark.num_tasks)
     check_membership(cfg, benchmark)  # before training: enough samples for the attack
-    threads = choose_threads(cfg.train.threads, algorithm.model)
+    batch = (cfg.train.batch_size, *benchmark.input_shape) if device.type == "cpu" else None  # to try thread counts on
+    threads = choose_threads(cfg.train.threads, algorithm.model, input_shape=batch)
     with using_threads(threads):
         return _run_built(cfg, resumed, ranks, device, opts, (benchmark, algorithm, threads), stack)
 

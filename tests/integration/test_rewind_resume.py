@@ -15,6 +15,7 @@ import torch
 from retain.cli import main
 from retain.errors import RunInterrupted
 from retain.experiment.run import run
+from retain.runs.checkpoint import task_checkpoints
 from tests.integration.interrupts import Crash, at_occurrence, crash
 
 CONFIG = {
@@ -81,4 +82,14 @@ def test_ctrl_c_in_a_rewind_says_to_resume_the_whole_run(tmp_path, uninterrupted
     assert "while rewinding for the request after task 4" in message
     assert message.endswith(f"Resume the whole run with: retain run --resume {out}")
     assert main(["run", "--resume", str(out), "--quiet"]) == 0
+    assert_same(out, uninterrupted)
+
+
+def test_a_run_keeping_only_the_reachable_checkpoints_resumes_a_cut_rewind_too(tmp_path, uninterrupted):
+    cfg = {**CONFIG, "checkpoint": {"keep": "reachable"}}
+    out = tmp_path / "run"
+    with pytest.raises(Crash):
+        run(cfg, out=out, progress=False, step_hook=at_occurrence((3, 1, 0), 2, crash))
+    assert sorted(task_checkpoints(out / "checkpoints")) == [1, 4]  # the rewind's restore point, the last
+    run(resume=out, progress=False)
     assert_same(out, uninterrupted)

@@ -62,7 +62,7 @@ FIELD_DOCS: dict[str, str] = {
     "unlearning.original_reference": "A finished run folder to use as the original reference (null: train it).",
     "checkpoint": "Checkpoints in <run>/checkpoints/: always one per finished task.",
     "checkpoint.every_epochs": "N > 0 also writes progress.pt every N epochs inside a task; 0: task checkpoints only.",
-    "checkpoint.keep": "all task checkpoints, or only the last.",
+    "checkpoint.keep": "all task checkpoints, only the last, or reachable: the last and those the unlearning requests restore.",
     "logging": "Optional loggers on top of metrics.jsonl (always written).",
     "logging.tensorboard": "Write TensorBoard event files to <run>/tensorboard/ (needs tensorboard).",
     "logging.wandb": "Log to Weights & Biases: true, or a section of options (needs wandb; offline by default).",

@@ -214,7 +214,8 @@ class UnlearningConfig:
     trains the algorithm alone, and refuses requests.
 
     `method: rewind` is exact unlearning: a request restores the task checkpoint before the first unlearned
-    task and trains the following tasks again without the unlearned ones (needs `checkpoint.keep: all`).
+    task and trains the following tasks again without the unlearned ones (needs `checkpoint.keep: all` or
+    `reachable`).
 
     `requests: {4: [2]}` unlearns task 2 right after task 4 is trained. With `evaluate`, the retrain
     reference (the sequence without the unlearned tasks) and the original reference (no unlearning) are

@@ -16,11 +16,14 @@ class CheckpointConfig:
     """Checkpoints in `RUN/checkpoints/`: always one per finished task; optionally mid-task ones.
 
     `every_epochs: N` (> 0) also writes `progress.pt` every N epochs inside a task (optimizer
-    included); 0 writes task checkpoints only. `keep: last` deletes older task checkpoints.
+    included); 0 writes task checkpoints only. `keep: last` deletes older task checkpoints; `keep:
+    reachable` keeps the last one and those that the run's unlearning requests will restore (the
+    task before each request's first unlearned task, and before the first of all of them), and deletes
+    the rest.
     """
 
     every_epochs: int = 0
-    keep: Literal["all", "last"] = "all"
+    keep: Literal["all", "last", "reachable"] = "all"
 
     def __post_init__(self) -> None:
         non_negative("every_epochs", self.every_epochs)

@@ -12,7 +12,7 @@ unlearned so far); its checkpoints go to `RUN/rewind/without-<ids>/checkpoints/`
 can rewind again. Each accuracy-matrix row stays in the run's numbering: a retained task is tested with
 its world head; an unlearned task, which the world has no head for, with the shared head in DIL, with a
 freshly initialised (never trained) head in TIL, and scores 0 in CIL (the model has no output for its
-classes). It needs every task checkpoint (`checkpoint.keep: all`) and a run folder, checked before training.
+classes). Which checkpoints it needs, and the checks before training: `retain.experiment.restore_points`.
 """
 
 from __future__ import annotations
@@ -29,9 +29,10 @@ from torch import nn
 
 from retain.algorithms.base import Algorithm
 from retain.config import Config, config_to_dict
-from retain.errors import CheckpointError, ConfigError, RunInterrupted
+from retain.errors import RunInterrupted
 from retain.experiment.build import build_algorithm
-from retain.runs.checkpoint import CheckpointSession, load_checkpoint, restore_rng, task_checkpoints, task_file
+from retain.experiment.restore_points import REWIND, checkpoint_before, kept_ids
+from retain.runs.checkpoint import CheckpointSession, load_checkpoint, restore_rng, task_checkpoints
 from retain.runs.loggers import Loggers
 from retain.runs.signals import stop_on_signals
 from retain.runs.store import RunFolder, set_aside
@@ -42,33 +43,8 @@ from retain.training.evaluate import accuracy
 from retain.training.loop import LoopLogger, ResumePoint, SequenceResult, run_sequence
 from retain.unlearning.evaluate import reference_config
 
-REWIND = "rewind"
 StepHook = Callable[[int, int, int], None]
 WORLDS = "rewind"  # RUN/rewind/without-<ids>/: the checkpoints of each rewound sequence
-
-
-def check_rewind(cfg: Config, write: bool) -> None:
-    """Refuse, before training, a rewind that could not find the checkpoints it needs (`write` False: no
-    run folder)."""
-    if cfg.unlearning.method != REWIND or not cfg.unlearning.requests:
-        return
-    if not write:
-        raise ConfigError(
-            "unlearning.method",
-            REWIND,
-            "needs the task checkpoints of a run folder (not write=False)",
-        )
-    if cfg.checkpoint.keep != "all":
-        raise ConfigError(
-            "checkpoint.keep", cfg.checkpoint.keep, "unlearning.method: rewind restores older task checkpoints: use all"
-        )
-    unlearned: set[int] = set()
-    for after, tasks in sorted(cfg.unlearning.requests.items()):
-        unlearned |= set(tasks)
-        if unlearned >= set(range(1, after + 1)):
-            raise ConfigError(
-                f"unlearning.requests.{after}", list(tasks), "rewind cannot unlearn every task learnt so far"
-            )
 
 
 def unwrap_state(state: dict[str, Any], algorithm: Algorithm | None = None) -> dict[str, Any]:
@@ -93,30 +69,6 @@ def restore_point(
     restore_rng(checkpoint["rng"], generator)  # last: building the model and heads drew from the torch RNG
     rows = [list(r) for r in checkpoint["accuracy_matrix"]]
     return ResumePoint(SequenceResult(rows, list(checkpoint["train_seconds_per_task"])))
-
-
-def checkpoint_before(
-    checkpoints: Path, world: Benchmark, first: int, earlier: Sequence[tuple[Path, Benchmark]] = ()
-) -> tuple[int, Path | None]:
-    """(k, the checkpoint after world task k), k the last world task before original task `first`
-    (k = 0, None: start from the seeded initial model). A world's folder holds only the tasks it trained
-    after its restore point; the earlier ones are in the folders it was rewound from (`earlier`: checkpoint
-    folders with their worlds, oldest first), where a checkpoint serves if that world's first k tasks are
-    this one's (the same tasks trained in the same order from the same state).
-
-    Raises:
-        CheckpointError: that checkpoint is in none of the folders (deleted, or never written)."""
-    k = sum(1 for t in world.tasks if t.origin < first)
-    if k == 0:
-        return 0, None
-    prefix = [t.origin for t in world.tasks[:k]]
-    for folder, other in [(checkpoints, world), *reversed(earlier)]:
-        found = task_checkpoints(folder).get(k)
-        if found is not None and [t.origin for t in other.tasks[:k]] == prefix:
-            return k, found
-    raise CheckpointError(
-        f"unlearning by rewind needs the checkpoint after task {k} ({checkpoints / task_file(k)}), which is missing"
-    )
 
 
 def truncated(world: Benchmark, last_origin: int) -> Benchmark:
@@ -238,7 +190,10 @@ def rewind(cfg: Config, benchmark: Benchmark, start: Rewound, request: tuple[int
     generator = torch.Generator().manual_seed(cfg.seed)
     point = restore_point(path, algorithm, world, generator, device) if path else ResumePoint()
     folder = RunFolder(root / WORLDS / f"without-{'-'.join(map(str, unlearned))}")
-    session = CheckpointSession(folder, config_to_dict(ref_cfg), 0, "all", step_hook=step_hook)
+    keep = cfg.checkpoint.keep
+    session = CheckpointSession(
+        folder, config_to_dict(ref_cfg), 0, keep, step_hook=step_hook, keep_ids=kept_ids(cfg, world)
+    )
     rows = _Rows(RowMaker(benchmark, world, algorithm, device, cfg.train.eval_batch_size, cfg.seed), after, stop)
     retrained = [t.origin for t in world.tasks[k:] if t.origin <= after]
     if not retrained:

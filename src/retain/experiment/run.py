@@ -25,9 +25,10 @@ from retain.experiment.judgement import amnesiac_costs, complete_report
 from retain.experiment.membership import AttackAfterRequests, check_membership
 from retain.experiment.outputs import print_results, summary_of, write_results
 from retain.experiment.references import ReferenceTraining, check_given_references, evaluate_unlearning
+from retain.experiment.restore_points import REWIND, check_rewind
 from retain.experiment.result import RunResult, environment
 from retain.experiment.resume import open_run
-from retain.experiment.rewind import REWIND, Rewound, check_rewind, rewind_costs
+from retain.experiment.rewind import Rewound, rewind_costs
 from retain.experiment.sequence import Trained, closing, train_all
 from retain.runs.checkpoint import has_checkpoint
 from retain.runs.loggers import require_tensorboard

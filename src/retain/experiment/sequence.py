@@ -12,7 +12,8 @@ from rich.console import Console
 
 from retain.algorithms import Algorithm
 from retain.config import Config, config_to_dict
-from retain.experiment.rewind import REWIND, Rewound, StepHook, redo_rewinds, rewind_all, truncated
+from retain.experiment.restore_points import REWIND, kept_ids
+from retain.experiment.rewind import Rewound, StepHook, redo_rewinds, rewind_all, truncated
 from retain.runs.checkpoint import CheckpointSession
 from retain.runs.loggers import JsonlLogger, Loggers, ProgressLogger, TensorBoardLogger
 from retain.runs.signals import stop_on_signals
@@ -80,7 +81,10 @@ def _train(
     session = LoopSession()
     if folder:
         every, keep = cfg.checkpoint.every_epochs, cfg.checkpoint.keep
-        session = CheckpointSession(folder, config_to_dict(cfg), every, keep, elapsed, step_hook, trained.watch)
+        keep_ids = kept_ids(cfg, trained.benchmark)
+        session = CheckpointSession(
+            folder, config_to_dict(cfg), every, keep, elapsed, step_hook, trained.watch, keep_ids
+        )
     with contextlib.ExitStack() as stack:
         if folder and cfg.logging.tensorboard:
             board = TensorBoardLogger(folder.path / "tensorboard")

@@ -14,8 +14,9 @@ from retain.experiment.build import config_from_dict
 from retain.experiment.judgement import amnesiac_costs, complete_report
 from retain.experiment.membership import check_membership
 from retain.experiment.references import ReferenceTraining, check_given_references, evaluate_unlearning
+from retain.experiment.restore_points import REWIND, checkpoint_before
 from retain.experiment.result import RunResult, environment, event_marks, forgotten_cells, load_run
-from retain.experiment.rewind import REWIND, Rewound, checkpoint_before, rewind, rewind_costs
+from retain.experiment.rewind import Rewound, rewind, rewind_costs
 from retain.experiment.run import run
 from retain.metrics import old_new_accuracy, summarise
 from retain.runs.model_file import save_model

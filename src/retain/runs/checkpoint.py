@@ -15,7 +15,7 @@ import random
 import re
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -137,7 +137,9 @@ class CheckpointSession(LoopSession):
         folder: the run folder (`checkpoints/` is created in it).
         config: the run's resolved config as plain data (stored in every checkpoint with its hash).
         every_epochs: mid-task checkpoints every N epochs (0: none).
-        keep: `all` task checkpoints or only the `last`.
+        keep: `all` task checkpoints, only the `last`, or `reachable`: the last and those in `keep_ids`.
+        keep_ids: with `keep: reachable`, the task ids whose checkpoints stay (an unlearning request
+            will restore them).
         elapsed: seconds the run took before this session (a resumed run adds up its sessions).
         step_hook: called before every step with (task id, epoch, step); for tests.
         watch: a logger whose findings every checkpoint keeps (`watch` entry), restored on resume.
@@ -152,6 +154,7 @@ class CheckpointSession(LoopSession):
         elapsed: float = 0.0,
         step_hook: Callable[[int, int, int], None] | None = None,
         watch: Watch | None = None,
+        keep_ids: Collection[int] = (),
     ) -> None:
         self.folder = folder
         self.dir = folder.path / "checkpoints"
@@ -159,6 +162,7 @@ class CheckpointSession(LoopSession):
         self.hash = config_hash(config)
         self.every_epochs = every_epochs
         self.keep = keep
+        self.keep_ids = frozenset(keep_ids)
         self.step_hook = step_hook
         self.watch = watch
         self._started = time.perf_counter() - elapsed
@@ -228,9 +232,10 @@ class CheckpointSession(LoopSession):
         save_checkpoint(self.dir / task_file(task.id), self._payload(algorithm, result, generator, None, task.id))
         # Only now is the mid-task file stale; a crash before this line leaves it, and resume ignores it.
         (self.dir / PROGRESS_FILE).unlink(missing_ok=True)
-        if self.keep == "last":
+        if self.keep in ("last", "reachable"):
+            stay = {task.id} | (self.keep_ids if self.keep == "reachable" else set())
             for task_id, path in task_checkpoints(self.dir).items():
-                if task_id != task.id:
+                if task_id not in stay:
                     path.unlink(missing_ok=True)
 
     def interrupt(

@@ -1,6 +1,7 @@
 """Exact unlearning by rewind: bit for bit the retrain reference trained from scratch, and its bad input."""
 
 import copy
+import functools
 import json
 
 import pytest
@@ -15,7 +16,7 @@ BASE = {
     "seed": 0,
     "benchmark": {"name": "split_digits"},
     "backbone": {"name": "mlp", "hidden": [32]},
-    "train": {"epochs": 2, "batch_size": 64, "device": "cpu"},
+    "train": {"epochs": 1, "batch_size": 64, "device": "cpu"},
     "algorithm": {"name": "lwf"},
 }
 
@@ -29,6 +30,12 @@ def _config(scenario, algorithm="lwf", **unlearning):
 
 
 def _retrain(scenario, without, algorithm="lwf"):
+    """The retrain reference from scratch (trained once per case: several tests compare with it)."""
+    return _retrained(scenario, tuple(without), algorithm)
+
+
+@functools.cache
+def _retrained(scenario, without, algorithm):
     cfg = _config(scenario, algorithm)
     cfg["benchmark"]["without"] = list(without)
     return run(cfg, write=False, progress=False)

@@ -131,18 +131,18 @@ def check_names(cfg: Config, skip: Collection[str] = ()) -> None:
             `benchmark.construction` or `algorithm.name`, with the nearest valid name suggested.
     """
     valid = valid_names()
-    given: list[tuple[str, str | None, Collection[str]]] = [
-        ("benchmark.name", cfg.benchmark.name, valid["benchmark.name"]),
-        ("backbone.name", cfg.backbone.name, valid["backbone.name"]),
-        ("scenario", cfg.scenario, valid["scenario"]),
-        ("unlearning.method", cfg.unlearning.method, valid["unlearning.method"]),
-        ("benchmark.construction", cfg.benchmark.construction, valid["benchmark.construction"]),
-        ("algorithm.name", cfg.algorithm.name, valid["algorithm.name"]),
-    ]
+    given: dict[str, str | None] = {
+        "benchmark.name": cfg.benchmark.name,
+        "backbone.name": cfg.backbone.name,
+        "scenario": cfg.scenario,
+        "unlearning.method": cfg.unlearning.method,
+        "benchmark.construction": cfg.benchmark.construction,
+        "algorithm.name": cfg.algorithm.name,
+    }
     unknown = [
-        ConfigError(key, name, one_of(valid, name))
-        for key, name, valid in given
-        if key not in skip and name is not None and name not in valid
+        ConfigError(key, name, one_of(valid[key], name))
+        for key, name in given.items()
+        if key not in skip and name is not None and name not in valid[key]
     ]
     if unknown:
         raise ConfigError.of_all(unknown)

@@ -15,9 +15,10 @@ other and on the other jobs, and training runs several times slower than with on
    connected one (no convolution, under `SMALL_MODEL_PARAMETERS` parameters) takes them only if that
    measures faster: forward and backward passes of a copy of its backbone on a random batch for
    `TRIAL_SECONDS`, one thread against the idle cores, interleaved, the fastest of `TRIAL_ROUNDS`; more
-   threads must win by `TRIAL_MARGIN`. Whether splitting pays depends on the work per step (on an idle 2-core machine,
-   two threads were 1.5x faster for a 784-256-256 MLP at batch 64 and 1.1x slower for a 64-256-256
-   one), so it is measured rather than guessed. Without a batch shape to try (or off the CPU), one thread.
+   threads must win by `TRIAL_MARGIN`. Whether splitting pays depends on the work per step (on an idle
+   2-core machine, whole runs with two threads were 1.5x faster for a 784-256-256 MLP at batch 64 and
+   1.02-1.07x slower for a 64-256-256 one), so it is measured rather than guessed. Without a batch shape
+   to try (or off the CPU), one thread.
 """
 
 from __future__ import annotations
@@ -136,7 +137,8 @@ def sampled_busy_cores(seconds: float = SAMPLE_SECONDS, stat: Path = PROC_STAT) 
 
 
 def is_small(model: nn.Module) -> bool:
-    """Whether one thread is fastest for `model`: no convolution and under `SMALL_MODEL_PARAMETERS`."""
+    """Whether `model` is small (no convolution, under `SMALL_MODEL_PARAMETERS`): more threads than one
+    must then measure faster to be chosen."""
     if any(isinstance(m, nn.modules.conv._ConvNd) for m in model.modules()):
         return False
     return sum(p.numel() for p in model.parameters()) < SMALL_MODEL_PARAMETERS

@@ -190,10 +190,8 @@ def rewind(cfg: Config, benchmark: Benchmark, start: Rewound, request: tuple[int
     generator = torch.Generator().manual_seed(cfg.seed)
     point = restore_point(path, algorithm, world, generator, device) if path else ResumePoint()
     folder = RunFolder(root / WORLDS / f"without-{'-'.join(map(str, unlearned))}")
-    keep = cfg.checkpoint.keep
-    session = CheckpointSession(
-        folder, config_to_dict(ref_cfg), 0, keep, step_hook=step_hook, keep_ids=kept_ids(cfg, world)
-    )
+    keep, keep_ids = cfg.checkpoint.keep, kept_ids(cfg, world)  # the run's policy, in this world's numbering
+    session = CheckpointSession(folder, config_to_dict(ref_cfg), 0, keep, step_hook=step_hook, keep_ids=keep_ids)
     rows = _Rows(RowMaker(benchmark, world, algorithm, device, cfg.train.eval_batch_size, cfg.seed), after, stop)
     retrained = [t.origin for t in world.tasks[k:] if t.origin <= after]
     if not retrained:
